@@ -1,0 +1,171 @@
+//! The `tokenmint` command line. The top of the dependency graph: nothing imports it.
+
+use std::io::Read as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+
+use crate::clients::{Secret, SecretHash};
+use crate::config::Config;
+use crate::server::{Server, shutdown_signal};
+use crate::telemetry::{self, LogFormat};
+
+/// Exit code for a configuration error (sysexits.h `EX_USAGE`).
+pub const EXIT_CONFIG: u8 = 64;
+
+/// tokenmint: a small, fast, stateless OAuth 2.0 token service.
+#[derive(Debug, Parser)]
+#[command(name = "tokenmint", version, about)]
+pub struct Cli {
+    /// Configuration file [default: config/tokenmint.toml if it exists].
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the token service.
+    Serve {
+        /// Listen address, overriding `server.bind`.
+        #[arg(long, value_name = "ADDR")]
+        bind: Option<SocketAddr>,
+    },
+    /// Configuration tools.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Client tools.
+    #[command(subcommand)]
+    Clients(ClientsCommand),
+    /// Hash a client secret read from standard input, for `secret_hashes`.
+    HashSecret {
+        /// Use argon2id (for human-chosen secrets) instead of SHA-256 (for generated ones).
+        #[arg(long)]
+        argon2: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate the configuration; print every error and exit 64 if it is invalid.
+    Check,
+}
+
+#[derive(Debug, Subcommand)]
+enum ClientsCommand {
+    /// Generate a client with a new 256-bit secret and print its TOML block.
+    Add(AddClient),
+}
+
+#[derive(Debug, Args)]
+struct AddClient {
+    /// The client_id.
+    id: String,
+    /// A scope the client may be granted (repeatable).
+    #[arg(long = "scope", value_name = "S")]
+    scopes: Vec<String>,
+    /// An audience the client may ask for; the first is the default (repeatable, at least one).
+    #[arg(long = "audience", value_name = "A", required = true)]
+    audiences: Vec<String>,
+}
+
+/// Runs a parsed command line. Errors that come from configuration are [`crate::config::ConfigError`],
+/// which `main` turns into exit code [`EXIT_CONFIG`].
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    telemetry::init(cli.log_format);
+    match cli.command {
+        Command::Serve { bind } => serve(cli.config, bind),
+        Command::Config(ConfigCommand::Check) => {
+            let config = Config::load(cli.config.as_deref())?;
+            println!("configuration OK: {}", config.summary());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Clients(ClientsCommand::Add(add)) => add_client(add),
+        Command::HashSecret { argon2 } => hash_secret(argon2),
+    }
+}
+
+fn serve(config_path: Option<PathBuf>, bind: Option<SocketAddr>) -> anyhow::Result<ExitCode> {
+    let mut config = Config::load(config_path.as_deref())?;
+    if let Some(addr) = bind {
+        config.set_bind_addr(addr);
+    }
+    tracing::info!("{}", config.summary());
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    runtime.block_on(async {
+        let server = Server::bind(config).await?;
+        let addr = server.local_addr()?;
+        tracing::info!(%addr, "tokenmint listening on http://{addr}");
+        server.run(shutdown_signal()).await.context("serving")?;
+        tracing::info!("stopped");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// The `[[clients]]` block printed by `clients add`.
+#[derive(Serialize)]
+struct ClientBlock<'a> {
+    clients: [ClientEntry<'a>; 1],
+}
+
+#[derive(Serialize)]
+struct ClientEntry<'a> {
+    id: &'a str,
+    secret_hashes: [String; 1],
+    grant_types: [&'static str; 1],
+    scopes: &'a [String],
+    audiences: &'a [String],
+}
+
+fn add_client(add: AddClient) -> anyhow::Result<ExitCode> {
+    let secret = Secret::generate()?;
+    let block = ClientBlock {
+        clients: [ClientEntry {
+            id: &add.id,
+            secret_hashes: [SecretHash::sha256_of(&secret)],
+            grant_types: ["client_credentials"],
+            scopes: &add.scopes,
+            audiences: &add.audiences,
+        }],
+    };
+    let toml = toml::to_string(&block).context("formatting the client block")?;
+    // The block must pass the same validation the server applies.
+    Config::from_toml(&toml)?;
+    eprintln!("The client secret is shown once. Store it now; tokenmint keeps only its hash.");
+    println!("client_id = {}", add.id);
+    println!("client_secret = {}", secret.expose_str());
+    println!();
+    println!("# Add to the configuration file:");
+    print!("{toml}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn hash_secret(argon2: bool) -> anyhow::Result<ExitCode> {
+    let mut input = String::new();
+    std::io::stdin().read_to_string(&mut input).context("reading the secret from standard input")?;
+    let secret = input.strip_suffix('\n').map_or(input.as_str(), |s| s.strip_suffix('\r').unwrap_or(s));
+    if secret.is_empty() {
+        bail!("no secret on standard input");
+    }
+    let secret = Secret::new(secret.to_owned());
+    if argon2 {
+        println!("{}", SecretHash::argon2id_of(&secret)?);
+    } else {
+        if secret.expose().len() < 32 {
+            eprintln!(
+                "warning: this secret is short; sha256 hashes suit generated high-entropy secrets. \
+                 Use `--argon2` for a human-chosen one, or `tokenmint clients add` to generate one."
+            );
+        }
+        println!("{}", SecretHash::sha256_of(&secret));
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,105 @@
+//! OAuth clients: their configuration, the registry, and client authentication
+//! (RFC 6749 §2.3).
+//!
+//! Leaf module: knows nothing of HTTP or figment. `config` hands it [`ClientSettings`];
+//! the HTTP layer hands it a client id and a presented [`Secret`].
+
+mod registry;
+mod secret;
+mod settings;
+
+pub(crate) use registry::{ClientError, Registry};
+pub(crate) use secret::{Secret, SecretHash};
+pub(crate) use settings::{ClientSettings, is_scope_token};
+
+use std::fmt;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+/// An OAuth grant type tokenmint implements (RFC 6749 §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum GrantType {
+    /// `client_credentials` (RFC 6749 §4.4).
+    ClientCredentials,
+}
+
+impl GrantType {
+    /// Every grant type this build implements.
+    pub(crate) const ALL: &'static [GrantType] = &[GrantType::ClientCredentials];
+
+    /// The wire name, as in `grant_type=` and in discovery metadata.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            GrantType::ClientCredentials => "client_credentials",
+        }
+    }
+
+    /// Parses a wire name; `None` for a grant type this build does not implement.
+    pub(crate) fn parse(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|g| g.as_str() == name)
+    }
+}
+
+impl fmt::Display for GrantType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A configured, validated OAuth client.
+pub(crate) struct Client {
+    /// The `client_id`.
+    pub(crate) id: String,
+    /// Accepted secret hashes; more than one during a secret rotation.
+    pub(crate) secret_hashes: Vec<SecretHash>,
+    /// Grant types this client may use.
+    pub(crate) grant_types: Vec<GrantType>,
+    /// Scopes this client may be granted.
+    pub(crate) scopes: Vec<String>,
+    /// Scopes granted when a request names none, joined by spaces (precomputed).
+    pub(crate) default_scope: String,
+    /// Audiences this client may ask for; the first is the default. Never empty.
+    pub(crate) audiences: Vec<String>,
+    /// This client's token lifetime, if it differs from the service default.
+    pub(crate) ttl: Option<Duration>,
+    /// Extra claims added to every token; never a reserved claim name.
+    pub(crate) claims: Map<String, Value>,
+    /// A disabled client fails authentication as if it did not exist.
+    pub(crate) enabled: bool,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("id", &self.id)
+            .field("secret_hashes", &self.secret_hashes.len())
+            .field("grant_types", &self.grant_types)
+            .field("scopes", &self.scopes)
+            .field("audiences", &self.audiences)
+            .field("enabled", &self.enabled)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Whether the client may use `grant`.
+    pub(crate) fn allows_grant(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+
+    /// Whether the client may be granted `scope`.
+    pub(crate) fn allows_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+
+    /// Whether the client may ask for a token for `audience`.
+    pub(crate) fn allows_audience(&self, audience: &str) -> bool {
+        self.audiences.iter().any(|a| a == audience)
+    }
+
+    /// The audience used when a request names none.
+    pub(crate) fn default_audience(&self) -> &str {
+        self.audiences.first().map_or("", String::as_str)
+    }
+}

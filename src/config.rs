@@ -1,0 +1,321 @@
+//! Configuration: figment layering, then validation into a typed [`Config`].
+//!
+//! Layers, lowest first: built-in defaults < the TOML file (`config/tokenmint.toml`, or
+//! `--config FILE`) < environment variables `TOKENMINT_*`, with `__` for nesting
+//! (`TOKENMINT_SERVER__BIND=0.0.0.0:8080`, `TOKENMINT_TOKENS__TTL=2m`).
+//!
+//! Clients can come from the environment alone: every variable
+//! `TOKENMINT_CLIENTS__<KEY>__<FIELD>` belongs to the client `<KEY>` (its `id` defaults to
+//! the key, lowercased), e.g. `TOKENMINT_CLIENTS__BILLING__SECRET_HASHES=sha256:...`.
+//! Such clients are added to the `[[clients]]` of the file.
+//!
+//! Validation gathers every problem before failing, so `tokenmint config check` can print
+//! them all at once. Only this module imports figment.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format as _, Serialized, Toml};
+use figment::value::Value;
+use serde::Deserialize;
+
+use crate::clients::{Client, ClientSettings, GrantType};
+use crate::keys::KeySettings;
+use crate::token::TokenSettings;
+
+/// The configuration file read when `--config` is not given, relative to the working directory.
+pub const DEFAULT_CONFIG_PATH: &str = "config/tokenmint.toml";
+
+/// Prefix of every environment variable tokenmint reads.
+pub const ENV_PREFIX: &str = "TOKENMINT_";
+
+/// The largest clock-skew allowance accepted. RFC 8725 §3.10 asks for short windows; a
+/// larger leeway would let expired tokens live noticeably longer.
+pub const MAX_LEEWAY: Duration = Duration::from_secs(300);
+
+/// The top-level keys a configuration may have.
+const SECTIONS: &[&str] = &["issuer", "server", "tokens", "keys", "grants", "clients"];
+
+/// A configuration that failed validation: every problem found, one per entry.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  - {}", .errors.join("\n  - "))]
+pub struct ConfigError {
+    /// Each problem, in a sentence that names the setting.
+    pub errors: Vec<String>,
+}
+
+impl ConfigError {
+    fn new(errors: Vec<String>) -> Self {
+        ConfigError { errors }
+    }
+}
+
+/// `[server]` in configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct ServerSettings {
+    /// The address to listen on.
+    pub(crate) bind: SocketAddr,
+    /// Largest accepted request body.
+    pub(crate) max_body_bytes: usize,
+    /// Largest accepted total size of request headers.
+    pub(crate) max_header_bytes: usize,
+    /// Time limit for one request, reading the body included.
+    #[serde(with = "humantime_serde")]
+    pub(crate) request_timeout: Duration,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_body_bytes: 16 * 1024,
+            max_header_bytes: 16 * 1024,
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// `[grants]` in configuration: grant types switched off for the whole service.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct GrantSettings {
+    /// Grant type names refused for every client, whatever the client's own list says.
+    disabled: Vec<String>,
+}
+
+/// A validated configuration.
+#[derive(Debug)]
+pub struct Config {
+    /// The `iss` claim and the metadata `issuer`.
+    pub(crate) issuer: String,
+    pub(crate) server: ServerSettings,
+    pub(crate) tokens: TokenSettings,
+    pub(crate) keys: KeySettings,
+    /// Grant types the service accepts (all implemented ones minus `[grants] disabled`).
+    pub(crate) enabled_grants: Vec<GrantType>,
+    pub(crate) clients: Vec<Client>,
+}
+
+impl Config {
+    /// Loads defaults < TOML file < `TOKENMINT_*` environment and validates.
+    ///
+    /// With `path`, that file must exist. Without, [`DEFAULT_CONFIG_PATH`] is read if it
+    /// exists and skipped if not.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut figment = defaults();
+        match path {
+            Some(p) if !p.is_file() => {
+                return Err(ConfigError::new(vec![format!("config file {} not found", p.display())]));
+            }
+            Some(p) => figment = figment.merge(Toml::file_exact(p)),
+            None => figment = figment.merge(Toml::file_exact(DEFAULT_CONFIG_PATH)),
+        }
+        let clients_var = format!("{ENV_PREFIX}CLIENTS__");
+        let figment = figment.merge(
+            Env::prefixed(ENV_PREFIX)
+                .filter(|k| !k.as_str().to_ascii_lowercase().starts_with("clients__"))
+                .split("__"),
+        );
+        let env_clients = Figment::from(Env::prefixed(&clients_var).split("__"));
+        Self::build(&figment, Some(&env_clients))
+    }
+
+    /// Defaults < the given TOML text; the environment is not read. For tests and tools.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        Self::build(&defaults().merge(Toml::string(text)), None)
+    }
+
+    fn build(figment: &Figment, env_clients: Option<&Figment>) -> Result<Config, ConfigError> {
+        let mut errors = Vec::new();
+        match figment.extract::<BTreeMap<String, Value>>() {
+            Ok(root) => {
+                for key in root.keys().filter(|k| !SECTIONS.contains(&k.as_str())) {
+                    let source = figment
+                        .find_metadata(key)
+                        .map(|m| format!(" (from {})", m.name))
+                        .unwrap_or_default();
+                    errors.push(format!("unknown setting `{key}`{source}"));
+                }
+            }
+            Err(e) => errors.extend(e.into_iter().map(|e| e.to_string())),
+        }
+        let issuer: String = section(figment, "issuer", &mut errors);
+        let server: ServerSettings = section(figment, "server", &mut errors);
+        let tokens: TokenSettings = section(figment, "tokens", &mut errors);
+        let keys: KeySettings = section(figment, "keys", &mut errors);
+        let grants: GrantSettings = section(figment, "grants", &mut errors);
+        let file_clients: Vec<Value> = section(figment, "clients", &mut errors);
+
+        errors.extend(check_issuer(&issuer));
+        errors.extend(check_tokens(&tokens));
+        if server.max_body_bytes == 0 || server.max_header_bytes == 0 {
+            errors.push("server.max_body_bytes and server.max_header_bytes must be greater than zero".into());
+        }
+        if server.request_timeout.is_zero() {
+            errors.push("server.request_timeout must be longer than zero".into());
+        }
+        let enabled_grants = enabled_grants(&grants, &mut errors);
+
+        let mut clients = Vec::new();
+        for (i, value) in file_clients.iter().enumerate() {
+            let id = value.find_ref("id").and_then(|v| v.as_str()).unwrap_or("?");
+            let label = format!("clients[{i}] (id `{id}`)");
+            match value.deserialize::<ClientSettings>() {
+                Ok(settings) => match settings.into_client(&label) {
+                    Ok(c) => clients.push(c),
+                    Err(es) => errors.extend(es),
+                },
+                Err(e) => errors.extend(e.into_iter().map(|e| format!("{label}: {e}"))),
+            }
+        }
+        if let Some(env) = env_clients {
+            errors.extend(env_clients_into(env, &mut clients));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for c in &clients {
+            if !seen.insert(c.id.as_str()) {
+                errors.push(format!("client `{}` is configured more than once", c.id));
+            }
+        }
+
+        if !errors.is_empty() {
+            return Err(ConfigError::new(errors));
+        }
+        Ok(Config { issuer, server, tokens, keys, enabled_grants, clients })
+    }
+
+    /// The address the server listens on.
+    pub fn bind_addr(&self) -> SocketAddr {
+        self.server.bind
+    }
+
+    /// Overrides the listen address (the `--bind` flag).
+    pub fn set_bind_addr(&mut self, addr: SocketAddr) {
+        self.server.bind = addr;
+    }
+
+    /// The issuer URL.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The key directory.
+    pub fn keys_dir(&self) -> &Path {
+        &self.keys.dir
+    }
+
+    /// A one-paragraph summary for `config check` and the startup log.
+    pub fn summary(&self) -> String {
+        format!(
+            "issuer {}, bind {}, algorithm {}, token ttl {} (max {}), {} client(s), grants: {}",
+            self.issuer,
+            self.server.bind,
+            self.tokens.algorithm,
+            humantime::format_duration(self.tokens.ttl),
+            humantime::format_duration(self.tokens.max_ttl),
+            self.clients.len(),
+            self.enabled_grants.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(", "),
+        )
+    }
+}
+
+/// Extracts one top-level section; on failure records every error and uses the default,
+/// so validation can go on and report the rest.
+fn section<T: Default + serde::de::DeserializeOwned>(figment: &Figment, key: &str, errors: &mut Vec<String>) -> T {
+    figment.extract_inner(key).unwrap_or_else(|e: figment::Error| {
+        errors.extend(e.into_iter().map(|e| e.to_string()));
+        T::default()
+    })
+}
+
+/// The built-in defaults: every section present, so serde defaults fill each one.
+fn defaults() -> Figment {
+    Figment::from(Serialized::defaults(serde_json::json!({
+        "issuer": "http://127.0.0.1:8080",
+        "server": {},
+        "tokens": {},
+        "keys": {},
+        "grants": {},
+        "clients": [],
+    })))
+}
+
+fn check_issuer(issuer: &str) -> Vec<String> {
+    let mut errors = Vec::new();
+    match url::Url::parse(issuer) {
+        Ok(u) => {
+            if !matches!(u.scheme(), "https" | "http") {
+                errors.push(format!("issuer `{issuer}` must be an https:// (or http:// for local use) URL"));
+            }
+            if u.query().is_some() || u.fragment().is_some() {
+                errors.push(format!("issuer `{issuer}` must not have a query or fragment (RFC 8414 §2)"));
+            }
+        }
+        Err(e) => errors.push(format!("issuer `{issuer}` is not a valid URL: {e}")),
+    }
+    errors
+}
+
+fn check_tokens(t: &TokenSettings) -> Vec<String> {
+    let mut errors = Vec::new();
+    if t.ttl.is_zero() {
+        errors.push("tokens.ttl must be longer than zero".into());
+    }
+    if t.max_ttl < t.ttl {
+        errors.push(format!(
+            "tokens.max_ttl ({}) must not be shorter than tokens.ttl ({})",
+            humantime::format_duration(t.max_ttl),
+            humantime::format_duration(t.ttl)
+        ));
+    }
+    if t.leeway > MAX_LEEWAY {
+        errors.push(format!(
+            "tokens.leeway ({}) must be at most {} (RFC 8725 §3.10)",
+            humantime::format_duration(t.leeway),
+            humantime::format_duration(MAX_LEEWAY)
+        ));
+    }
+    errors
+}
+
+fn enabled_grants(grants: &GrantSettings, errors: &mut Vec<String>) -> Vec<GrantType> {
+    for name in grants.disabled.iter().filter(|n| GrantType::parse(n).is_none()) {
+        errors.push(format!("grants.disabled: unknown grant type `{name}`"));
+    }
+    GrantType::ALL
+        .iter()
+        .copied()
+        .filter(|g| !grants.disabled.iter().any(|d| d == g.as_str()))
+        .collect()
+}
+
+/// Reads `TOKENMINT_CLIENTS__<KEY>__<FIELD>` groups into clients; returns the errors.
+fn env_clients_into(env: &Figment, clients: &mut Vec<Client>) -> Vec<String> {
+    let mut errors = Vec::new();
+    let groups = match env.extract::<BTreeMap<String, Value>>() {
+        Ok(g) => g,
+        Err(e) => return e.into_iter().map(|e| format!("{ENV_PREFIX}CLIENTS__*: {e}")).collect(),
+    };
+    for (key, value) in groups {
+        let label = format!("{ENV_PREFIX}CLIENTS__{}__*", key.to_ascii_uppercase());
+        match value.deserialize::<ClientSettings>() {
+            Ok(mut settings) => {
+                settings.id.get_or_insert(key);
+                match settings.into_client(&label) {
+                    Ok(c) => clients.push(c),
+                    Err(es) => errors.extend(es),
+                }
+            }
+            Err(e) => errors.extend(e.into_iter().map(|e| format!("{label}: {e}"))),
+        }
+    }
+    errors
+}
+
+#[cfg(test)]
+mod tests;
+

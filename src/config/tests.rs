@@ -1,0 +1,84 @@
+use super::*;
+
+const HASH: &str = "sha256:2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b";
+
+fn client(extra: &str) -> String {
+    format!(
+        "[[clients]]\nid = \"billing\"\nsecret_hashes = [\"{HASH}\"]\nscopes = [\"a\", \"b\"]\n\
+         default_scopes = [\"a\"]\naudiences = [\"https://api.example\"]\n{extra}\n"
+    )
+}
+
+#[test]
+fn defaults_apply_when_nothing_is_set() {
+    let c = Config::from_toml("").unwrap();
+    assert_eq!(c.issuer, "http://127.0.0.1:8080");
+    assert_eq!(c.server.bind.to_string(), "127.0.0.1:8080");
+    assert_eq!(c.tokens.ttl, Duration::from_secs(300));
+    assert_eq!(c.tokens.max_ttl, Duration::from_secs(3600));
+    assert_eq!(c.keys.jwks_max_age, Duration::from_secs(300));
+    assert_eq!(c.enabled_grants, vec![GrantType::ClientCredentials]);
+}
+
+#[test]
+fn human_durations_and_a_full_client_parse() {
+    let toml = format!(
+        "[tokens]\nttl = \"2m\"\nmax_ttl = \"30m\"\nalgorithm = \"EdDSA\"\n{}",
+        client("ttl = \"10m\"\nclaims = { tenant = \"acme\" }")
+    );
+    let c = Config::from_toml(&toml).unwrap();
+    assert_eq!(c.tokens.ttl, Duration::from_secs(120));
+    assert_eq!(c.clients.len(), 1);
+    assert_eq!(c.clients[0].ttl, Some(Duration::from_secs(600)));
+    assert_eq!(c.clients[0].default_scope, "a");
+    assert_eq!(c.clients[0].claims["tenant"], "acme");
+}
+
+#[test]
+fn every_error_is_reported_at_once() {
+    let toml = format!(
+        "bogus = 1\nissuer = \"not a url\"\n[tokens]\nttl = \"2h\"\nmax_ttl = \"1h\"\nleeway = \"1h\"\n\
+         [server]\ncolour = \"blue\"\n[grants]\ndisabled = [\"implicit\"]\n{}{}",
+        client("claims = { iss = \"evil\" }\ngrant_types = [\"password\"]"),
+        "[[clients]]\nid = \"plain\"\nsecret_hashes = [\"hunter2\"]\naudiences = []\n",
+    );
+    let err = Config::from_toml(&toml).unwrap_err();
+    let text = err.to_string();
+    for needle in [
+        "unknown setting `bogus`",
+        "issuer `not a url`",
+        "colour",
+        "max_ttl",
+        "leeway",
+        "unknown grant type `implicit`",
+        "claim `iss` is a registered claim",
+        "unsupported grant type `password`",
+        "plaintext secrets are not accepted",
+        "`audiences` must list at least one",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+    assert!(err.errors.len() >= 10, "{text}");
+}
+
+#[test]
+fn duplicate_client_ids_are_refused() {
+    let toml = format!("{}{}", client(""), client(""));
+    let err = Config::from_toml(&toml).unwrap_err();
+    assert!(err.to_string().contains("configured more than once"));
+}
+
+#[test]
+fn default_scopes_must_be_allowed() {
+    let toml = client("").replace("default_scopes = [\"a\"]", "default_scopes = [\"z\"]");
+    let err = Config::from_toml(&toml).unwrap_err();
+    assert!(err.to_string().contains("default scope `z`"));
+}
+
+#[test]
+fn the_shipped_configs_are_valid() {
+    for path in ["config/tokenmint.toml", "config/example.toml"] {
+        let text = std::fs::read_to_string(path).unwrap();
+        Config::from_toml(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+    }
+}

@@ -1,0 +1,101 @@
+//! The HTTP edge: routes, shared state, and the mapping of domain errors to responses.
+//!
+//! Handlers are thin: extract, call the domain (`clients`, `token`, `keys`), answer.
+//! Only this module and `server` import axum.
+
+mod error;
+mod limits;
+mod params;
+mod token;
+mod wellknown;
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::Router;
+use axum::http::HeaderValue;
+use axum::routing::{get, post};
+
+use crate::clients::Registry;
+use crate::clock::Clock;
+use crate::keys::KeyRing;
+use crate::token::Issuer;
+pub(crate) use limits::Limits;
+use wellknown::Metadata;
+
+/// Everything a request may need, behind one `Arc`: cloning the state is one refcount.
+#[derive(Debug, Clone)]
+pub(crate) struct AppState(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    registry: Registry,
+    issuer: Issuer,
+    keys: Arc<KeyRing>,
+    clock: Arc<dyn Clock>,
+    metadata: Metadata,
+    jwks_cache_control: HeaderValue,
+    max_body_bytes: usize,
+}
+
+impl AppState {
+    /// Assembles the state; precomputes the discovery documents and header values.
+    pub(crate) fn new(
+        registry: Registry,
+        issuer: Issuer,
+        keys: Arc<KeyRing>,
+        clock: Arc<dyn Clock>,
+        jwks_max_age: std::time::Duration,
+        max_body_bytes: usize,
+    ) -> Self {
+        let alg = keys.current().signing.alg();
+        let metadata = Metadata::build(&issuer, &registry, alg.as_str());
+        let cache = format!("public, max-age={}", jwks_max_age.as_secs());
+        let jwks_cache_control =
+            HeaderValue::from_str(&cache).unwrap_or_else(|_| HeaderValue::from_static("public, max-age=300"));
+        AppState(Arc::new(Inner { registry, issuer, keys, clock, metadata, jwks_cache_control, max_body_bytes }))
+    }
+
+    pub(crate) fn registry(&self) -> &Registry {
+        &self.0.registry
+    }
+
+    pub(crate) fn issuer(&self) -> &Issuer {
+        &self.0.issuer
+    }
+
+    pub(crate) fn keys(&self) -> &KeyRing {
+        &self.0.keys
+    }
+
+    pub(crate) fn now(&self) -> SystemTime {
+        self.0.clock.now()
+    }
+
+    fn metadata(&self) -> &Metadata {
+        &self.0.metadata
+    }
+
+    fn jwks_cache_control(&self) -> HeaderValue {
+        self.0.jwks_cache_control.clone()
+    }
+
+    fn max_body_bytes(&self) -> usize {
+        self.0.max_body_bytes
+    }
+}
+
+/// The application's routes. No I/O: tests can drive it in-process.
+pub(crate) fn router(state: AppState, limits: Limits) -> Router {
+    Router::new()
+        .route(wellknown::TOKEN_PATH, post(token::token))
+        .route(wellknown::JWKS_PATH, get(wellknown::jwks))
+        .route("/.well-known/oauth-authorization-server", get(wellknown::oauth_metadata))
+        .route("/.well-known/openid-configuration", get(wellknown::openid_metadata))
+        .route("/healthz", get(wellknown::healthz))
+        .route("/readyz", get(wellknown::readyz))
+        .fallback(limits::not_found)
+        .method_not_allowed_fallback(limits::method_not_allowed)
+        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(limits, limits::enforce))
+}

@@ -1,0 +1,238 @@
+//! Token-request parameters and client credentials, from a form body, a JSON body or
+//! (for `grant_type` only) the query string.
+//!
+//! Rules enforced here, before any policy runs:
+//! - a repeated parameter is `invalid_request` (RFC 6749 §3.2), except `resource` and
+//!   `audience`, which RFC 8707 §2 allows more than once;
+//! - client credentials never come from the query string;
+//! - one authentication method per request (RFC 6749 §2.3).
+
+use std::borrow::Cow;
+use std::fmt;
+
+use axum::http::{HeaderMap, header};
+use base64::Engine as _;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde_json::Value;
+
+use super::error::OAuthError;
+use crate::clients::Secret;
+
+/// Parameters that may be repeated (RFC 8707 §2).
+const MULTI_VALUED: &[&str] = &["resource", "audience"];
+
+/// Standard base64, padding optional: some clients strip it from Basic credentials.
+const BASIC_B64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// The request's parameters as name/value pairs, duplicates already refused.
+#[derive(Debug, Default)]
+pub(crate) struct Params {
+    pairs: Vec<(String, String)>,
+}
+
+impl Params {
+    /// The single value of `name`, if present.
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+        self.pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of `name`.
+    pub(crate) fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.pairs.iter().filter(move |(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// Parses a body by its content type, then adds `grant_type` from the query string.
+    pub(crate) fn parse(headers: &HeaderMap, query: Option<&str>, body: &[u8]) -> Result<Params, OAuthError> {
+        let mut pairs = match media_type(headers).as_deref() {
+            None | Some("application/x-www-form-urlencoded") => parse_form(body),
+            Some("application/json") => parse_json(body)?,
+            Some(other) => {
+                return Err(OAuthError::invalid_request(format!(
+                    "unsupported content type `{}`: send application/x-www-form-urlencoded or application/json",
+                    other.escape_debug()
+                )));
+            }
+        };
+        if let Some(q) = query {
+            for (k, v) in form_urlencoded::parse(q.as_bytes()) {
+                match k.as_ref() {
+                    "grant_type" => pairs.push((k.into_owned(), v.into_owned())),
+                    "client_id" | "client_secret" => {
+                        return Err(OAuthError::invalid_request(
+                            "client credentials must not be sent in the query string",
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for (i, (name, _)) in pairs.iter().enumerate() {
+            if !MULTI_VALUED.contains(&name.as_str()) && pairs[..i].iter().any(|(n, _)| n == name) {
+                return Err(OAuthError::invalid_request(format!(
+                    "parameter `{}` is repeated (RFC 6749 §3.2)",
+                    name.escape_debug()
+                )));
+            }
+        }
+        Ok(Params { pairs })
+    }
+}
+
+/// The media type of `Content-Type`, lowercased, parameters dropped.
+fn media_type(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::CONTENT_TYPE)?.to_str().unwrap_or("invalid");
+    Some(value.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+}
+
+fn parse_form(body: &[u8]) -> Vec<(String, String)> {
+    form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+}
+
+/// A JSON object whose values are strings (numbers and booleans are taken as their text;
+/// arrays of strings only for multi-valued parameters). Duplicate keys are kept, so the
+/// repeated-parameter rule applies to JSON too.
+fn parse_json(body: &[u8]) -> Result<Vec<(String, String)>, OAuthError> {
+    let bad = |m: String| OAuthError::invalid_request(m);
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let raw = de
+        .deserialize_map(PairsVisitor)
+        .and_then(|pairs| de.end().map(|()| pairs))
+        .map_err(|e| bad(format!("the JSON body is not a valid object: {e}")))?;
+    let mut pairs = Vec::with_capacity(raw.len());
+    for (k, v) in raw {
+        match v {
+            Value::String(s) => pairs.push((k, s)),
+            Value::Number(n) => pairs.push((k, n.to_string())),
+            Value::Bool(b) => pairs.push((k, b.to_string())),
+            Value::Null => {}
+            Value::Array(items) if MULTI_VALUED.contains(&k.as_str()) => {
+                for item in items {
+                    let Value::String(s) = item else {
+                        return Err(bad(format!("`{k}` must be a string or an array of strings")));
+                    };
+                    pairs.push((k.clone(), s));
+                }
+            }
+            _ => return Err(bad(format!("`{}` must be a string", k.escape_debug()))),
+        }
+    }
+    Ok(pairs)
+}
+
+struct PairsVisitor;
+
+impl<'de> Visitor<'de> for PairsVisitor {
+    type Value = Vec<(String, Value)>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut pairs = Vec::new();
+        while let Some(entry) = map.next_entry::<String, Value>()? {
+            pairs.push(entry);
+        }
+        Ok(pairs)
+    }
+}
+
+/// How the client authenticated (RFC 6749 §2.3.1).
+#[derive(Debug)]
+pub(crate) struct ClientCredentials {
+    /// The `client_id`.
+    pub(crate) client_id: String,
+    /// The presented secret.
+    pub(crate) secret: Secret,
+}
+
+/// Finds the client's credentials in the `Authorization` header or the body, and refuses
+/// requests that use both or neither.
+pub(crate) fn client_credentials(headers: &HeaderMap, params: &Params) -> Result<ClientCredentials, OAuthError> {
+    let basic = match headers.get(header::AUTHORIZATION) {
+        Some(value) => Some(parse_basic(value.as_bytes())?),
+        None => None,
+    };
+    let body_id = params.get("client_id");
+    let body_secret = params.get("client_secret");
+    match (basic, body_id, body_secret) {
+        (Some(_), _, Some(_)) => Err(OAuthError::invalid_request(
+            "use one client authentication method: both Basic credentials and client_secret were sent (RFC 6749 §2.3)",
+        )),
+        (Some(creds), Some(id), None) if id != creds.client_id => Err(OAuthError::invalid_request(
+            "client_id in the body does not match the Basic credentials",
+        )),
+        (Some(creds), _, None) => Ok(creds),
+        (None, Some(id), Some(secret)) => {
+            Ok(ClientCredentials { client_id: id.to_owned(), secret: Secret::new(secret.to_owned()) })
+        }
+        (None, _, _) => Err(OAuthError::invalid_client(
+            "client authentication required: send HTTP Basic credentials or client_id and client_secret",
+        )),
+    }
+}
+
+/// Decodes `Basic base64(urlencode(id) ":" urlencode(secret))` (RFC 6749 §2.3.1).
+fn parse_basic(value: &[u8]) -> Result<ClientCredentials, OAuthError> {
+    let malformed = || OAuthError::invalid_request("malformed Basic credentials (RFC 6749 §2.3.1)");
+    let (scheme, rest) = value.split_at(value.iter().position(|b| *b == b' ').unwrap_or(value.len()));
+    if !scheme.eq_ignore_ascii_case(b"basic") {
+        return Err(OAuthError::invalid_client("unsupported authorization scheme: use Basic"));
+    }
+    let decoded = BASIC_B64.decode(rest.trim_ascii()).map_err(|_| malformed())?;
+    let text = String::from_utf8(decoded).map_err(|_| malformed())?;
+    let (id, secret) = text.split_once(':').ok_or_else(malformed)?;
+    let id = form_decode(id).ok_or_else(malformed)?;
+    let secret = form_decode(secret).ok_or_else(malformed)?;
+    if id.is_empty() {
+        return Err(malformed());
+    }
+    Ok(ClientCredentials { client_id: id.into_owned(), secret: Secret::new(secret.into_owned()) })
+}
+
+/// `application/x-www-form-urlencoded` decoding of one component: `+` is a space, `%XX` a
+/// byte; the result must be UTF-8.
+fn form_decode(s: &str) -> Option<Cow<'_, str>> {
+    if !s.contains(['+', '%']) {
+        return Some(Cow::Borrowed(s));
+    }
+    let spaced = s.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .ok()
+        .map(|c| Cow::Owned(c.into_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn basic(raw: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        let v = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw));
+        h.insert(header::AUTHORIZATION, v.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn basic_credentials_are_form_decoded_rfc6749_2_3_1() {
+        let creds = client_credentials(&basic("my%2Dclient:a%2Bb+c%3A"), &Params::default()).unwrap();
+        assert_eq!(creds.client_id, "my-client");
+        assert_eq!(creds.secret.expose_str(), "a+b c:");
+    }
+
+    #[test]
+    fn json_duplicates_are_refused_rfc6749_3_2() {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
+        let err = Params::parse(&h, None, br#"{"scope":"a","scope":"b"}"#).unwrap_err();
+        assert_eq!(err.code().as_str(), "invalid_request");
+        let ok = Params::parse(&h, None, br#"{"resource":["x","y"],"expires_in":60}"#).unwrap();
+        assert_eq!(ok.all("resource").collect::<Vec<_>>(), ["x", "y"]);
+        assert_eq!(ok.get("expires_in"), Some("60"));
+    }
+}

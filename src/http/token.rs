@@ -1,0 +1,101 @@
+//! `POST /oauth2/token` (RFC 6749 §4.4, §5): parse, authenticate, issue, answer.
+
+use std::time::Instant;
+
+use axum::body::{Body, to_bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use super::AppState;
+use super::error::OAuthError;
+use super::params::{Params, client_credentials};
+use crate::token::{IssuedToken, TokenRequest};
+
+/// The success body (RFC 6749 §5.1). No refresh token for client credentials (§4.4.3).
+#[derive(Serialize)]
+struct TokenResponse<'a> {
+    access_token: &'a str,
+    token_type: &'static str,
+    expires_in: u64,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    scope: &'a str,
+}
+
+/// What the request log line says about one token request.
+#[derive(Default)]
+struct Attempt {
+    client_id: Option<String>,
+    grant_type: Option<String>,
+}
+
+/// The token endpoint. Logs one line per request: client, grant, outcome, latency.
+pub(crate) async fn token(State(state): State<AppState>, request: Request) -> Response {
+    let started = Instant::now();
+    let mut attempt = Attempt::default();
+    let result = handle(&state, request, &mut attempt).await;
+    let latency_us = started.elapsed().as_micros() as u64;
+    let client_id = attempt.client_id.as_deref().unwrap_or("-");
+    let grant_type = attempt.grant_type.as_deref().unwrap_or("-");
+    match result {
+        Ok(issued) => {
+            tracing::info!(client_id, grant_type, outcome = "issued", kid = %issued.kid, latency_us, "token request");
+            success(&issued)
+        }
+        Err(err) => {
+            tracing::info!(client_id, grant_type, outcome = err.code().as_str(), latency_us, "token request");
+            err.into_response()
+        }
+    }
+}
+
+async fn handle(state: &AppState, request: Request, attempt: &mut Attempt) -> Result<IssuedToken, OAuthError> {
+    let (parts, body) = request.into_parts();
+    let body = read_body(body, state.max_body_bytes()).await?;
+    let params = Params::parse(&parts.headers, parts.uri.query(), &body)?;
+    attempt.grant_type = params.get("grant_type").map(str::to_owned);
+    let creds = client_credentials(&parts.headers, &params)?;
+    attempt.client_id = Some(creds.client_id.clone());
+    let Some(grant_type) = params.get("grant_type") else {
+        return Err(OAuthError::invalid_request("missing `grant_type`"));
+    };
+
+    let client = state.registry().authenticate(&creds.client_id, &creds.secret).await.map_err(|e| {
+        tracing::debug!(client_id = %creds.client_id, reason = %e, "client authentication failed");
+        OAuthError::from(e)
+    })?;
+    let req = TokenRequest {
+        grant_type,
+        scope: params.get("scope"),
+        resources: params.all("resource").chain(params.all("audience")).collect(),
+        expires_in: params.get("expires_in").or_else(|| params.get("validity_period")),
+    };
+    let keys = state.keys().current();
+    Ok(state.issuer().issue(&client, &req, &keys, state.now())?)
+}
+
+async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, OAuthError> {
+    to_bytes(body, limit).await.map_err(|_| {
+        OAuthError::invalid_request(format!("request body larger than {limit} bytes"))
+            .with_status(StatusCode::PAYLOAD_TOO_LARGE)
+    })
+}
+
+fn success(issued: &IssuedToken) -> Response {
+    let body = TokenResponse {
+        access_token: &issued.access_token,
+        token_type: "Bearer",
+        expires_in: issued.expires_in,
+        scope: &issued.scope,
+    };
+    let mut res = match serde_json::to_vec(&body) {
+        Ok(bytes) => bytes.into_response(),
+        Err(_) => return OAuthError::new(super::error::ErrorCode::ServerError, "response encoding failed").into_response(),
+    };
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    res
+}

@@ -1,0 +1,110 @@
+//! Read-only documents: the JWKS (RFC 7517), authorization server metadata (RFC 8414) and
+//! its OpenID Connect twin, and the health probes. All bodies are precomputed.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::AppState;
+use crate::clients::Registry;
+use crate::token::Issuer;
+
+/// Path of the JWK Set.
+pub(crate) const JWKS_PATH: &str = "/.well-known/jwks.json";
+/// Path of the token endpoint.
+pub(crate) const TOKEN_PATH: &str = "/oauth2/token";
+
+/// `GET /.well-known/jwks.json`: cacheable, with an ETag and 304 on `If-None-Match`.
+pub(crate) async fn jwks(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let keys = state.keys().current();
+    let doc = &keys.jwks;
+    let etag = HeaderValue::from_str(&doc.etag).unwrap_or_else(|_| HeaderValue::from_static("\"\""));
+    let not_modified = headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == doc.etag || t == "*");
+    let cache = state.jwks_cache_control();
+    if not_modified {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag), (header::CACHE_CONTROL, cache)]).into_response();
+    }
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+            (header::ETAG, etag),
+            (header::CACHE_CONTROL, cache),
+        ],
+        doc.bytes.clone(),
+    )
+        .into_response()
+}
+
+/// `GET /.well-known/oauth-authorization-server` (RFC 8414 §3).
+pub(crate) async fn oauth_metadata(State(state): State<AppState>) -> Response {
+    metadata_response(state.metadata().oauth.clone())
+}
+
+/// `GET /.well-known/openid-configuration` (OpenID Connect Discovery 1.0 §4).
+pub(crate) async fn openid_metadata(State(state): State<AppState>) -> Response {
+    metadata_response(state.metadata().openid.clone())
+}
+
+fn metadata_response(body: Bytes) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300")),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// `GET /healthz`: the process is up.
+pub(crate) async fn healthz() -> Response {
+    axum::Json(json!({"status": "ok"})).into_response()
+}
+
+/// `GET /readyz`: configuration is loaded and a signing key is available.
+pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
+    let keys = state.keys().current();
+    axum::Json(json!({"status": "ready", "kid": keys.signing.kid(), "alg": keys.signing.alg().as_str()}))
+        .into_response()
+}
+
+/// Both discovery documents, serialized once at startup.
+#[derive(Debug)]
+pub(crate) struct Metadata {
+    oauth: Bytes,
+    openid: Bytes,
+}
+
+impl Metadata {
+    /// Builds the documents from the issuer, the enabled grants and the clients' scopes.
+    pub(crate) fn build(issuer: &Issuer, registry: &Registry, alg: &str) -> Self {
+        let base = issuer.issuer().trim_end_matches('/');
+        let mut scopes: Vec<&str> = registry.iter().flat_map(|c| c.scopes.iter().map(String::as_str)).collect();
+        scopes.sort_unstable();
+        scopes.dedup();
+        let grants: Vec<&str> = issuer.enabled_grants().iter().map(|g| g.as_str()).collect();
+        let mut doc = json!({
+            "issuer": issuer.issuer(),
+            "token_endpoint": format!("{base}{TOKEN_PATH}"),
+            "jwks_uri": format!("{base}{JWKS_PATH}"),
+            "grant_types_supported": grants,
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "scopes_supported": scopes,
+            "response_types_supported": [],
+        });
+        let oauth = Bytes::from(doc.to_string());
+        if let Some(map) = doc.as_object_mut() {
+            map.insert("subject_types_supported".into(), json!(["public"]));
+            map.insert("id_token_signing_alg_values_supported".into(), json!([alg]));
+        }
+        Metadata { oauth, openid: Bytes::from(doc.to_string()) }
+    }
+}

@@ -1,0 +1,22 @@
+//! The `tokenmint` binary: parse, run, map errors to exit codes. All behaviour lives in the
+//! library.
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use tokenmint::cli::{self, Cli, EXIT_CONFIG};
+use tokenmint::config::ConfigError;
+
+fn main() -> ExitCode {
+    match cli::run(Cli::parse()) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            if err.downcast_ref::<ConfigError>().is_some() {
+                ExitCode::from(EXIT_CONFIG)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}

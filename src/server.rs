@@ -1,0 +1,126 @@
+//! Binds a listener, assembles the application, and serves until a shutdown future resolves.
+//!
+//! `run` takes the shutdown future as an argument (mini-redis, axum's graceful-shutdown
+//! example): the binary passes SIGINT/SIGTERM, tests pass a channel.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::clients::Registry;
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::http::{self, AppState, Limits};
+use crate::keys::{KeyRing, KeyStore};
+use crate::token::Issuer;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The operating system's reason.
+        source: io::Error,
+    },
+    /// No usable signing key could be loaded or created.
+    #[error("signing keys: {0}")]
+    Keys(String),
+    /// The client registry could not be built.
+    #[error("clients: {0}")]
+    Clients(String),
+}
+
+/// A bound, ready-to-run token service.
+#[derive(Debug)]
+pub struct Server {
+    listener: TcpListener,
+    router: Router,
+}
+
+impl Server {
+    /// Binds `config`'s address and prepares the service with the system clock.
+    pub async fn bind(config: Config) -> Result<Server, ServerError> {
+        let addr = config.server.bind;
+        let listener = TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr, source })?;
+        Self::with_listener(config, listener, Arc::new(SystemClock)).await
+    }
+
+    /// Prepares the service on an already bound listener (tests bind `127.0.0.1:0`),
+    /// with an injected clock.
+    pub async fn with_listener(
+        config: Config,
+        listener: TcpListener,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Server, ServerError> {
+        let store = KeyStore::new(config.keys.dir.clone());
+        let alg = config.tokens.algorithm;
+        let now = clock.now();
+        // Key generation (RSA especially) and file I/O stay off the async workers.
+        let ring = tokio::task::spawn_blocking(move || KeyRing::open(&store, alg, now))
+            .await
+            .map_err(|e| ServerError::Keys(e.to_string()))?
+            .map_err(|e| ServerError::Keys(e.to_string()))?;
+        let registry = Registry::new(config.clients).map_err(|e| ServerError::Clients(e.join("; ")))?;
+        let issuer = Issuer::new(config.issuer, config.tokens.clone(), config.enabled_grants);
+        let state = AppState::new(
+            registry,
+            issuer,
+            Arc::new(ring),
+            clock,
+            config.keys.jwks_max_age,
+            config.server.max_body_bytes,
+        );
+        let limits = Limits {
+            max_header_bytes: config.server.max_header_bytes,
+            request_timeout: config.server.request_timeout,
+        };
+        Ok(Server { listener, router: http::router(state, limits) })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
+        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}

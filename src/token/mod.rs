@@ -1,0 +1,220 @@
+//! The issuing policy: which grant, which scopes, which audience, how long; then signing.
+//!
+//! Knows nothing of HTTP: the edge hands it an authenticated [`Client`], a parsed
+//! [`TokenRequest`] and `now`, and maps [`IssueError`] to OAuth error codes.
+
+mod claims;
+
+use std::time::{Duration, SystemTime};
+
+use aws_lc_rs::rand;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
+
+use crate::clients::{Client, GrantType};
+use crate::clock::unix_seconds;
+use crate::keys::{Algorithm, KeyError, KeySet};
+use claims::{AccessTokenClaims, AudienceRef};
+
+/// Random bytes in a `jti`: 128 bits, so identifiers never collide in practice.
+const JTI_BYTES: usize = 16;
+
+/// `[tokens]` in configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct TokenSettings {
+    /// Default access-token lifetime.
+    #[serde(with = "humantime_serde")]
+    pub(crate) ttl: Duration,
+    /// Ceiling for any client's or request's lifetime.
+    #[serde(with = "humantime_serde")]
+    pub(crate) max_ttl: Duration,
+    /// The algorithm that signs new tokens.
+    pub(crate) algorithm: Algorithm,
+    /// Clock-skew allowance, for verifiers and for `nbf`.
+    #[serde(with = "humantime_serde")]
+    pub(crate) leeway: Duration,
+}
+
+impl Default for TokenSettings {
+    fn default() -> Self {
+        TokenSettings {
+            ttl: Duration::from_secs(300),
+            max_ttl: Duration::from_secs(3600),
+            algorithm: Algorithm::ES256,
+            leeway: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A token request's parameters after client authentication, as the policy needs them.
+#[derive(Debug, Default)]
+pub(crate) struct TokenRequest<'a> {
+    /// `grant_type`.
+    pub(crate) grant_type: &'a str,
+    /// `scope`, space-delimited (RFC 6749 §3.3).
+    pub(crate) scope: Option<&'a str>,
+    /// `resource` values (RFC 8707), `audience` values included.
+    pub(crate) resources: Vec<&'a str>,
+    /// `expires_in` (or WSO2's `validity_period`): a shorter lifetime, in seconds.
+    pub(crate) expires_in: Option<&'a str>,
+}
+
+/// A signed access token and what the response says about it.
+#[derive(Debug)]
+pub(crate) struct IssuedToken {
+    /// The compact JWS.
+    pub(crate) access_token: String,
+    /// Lifetime in seconds.
+    pub(crate) expires_in: u64,
+    /// Granted scopes, space-delimited; empty when none.
+    pub(crate) scope: String,
+    /// The `kid` that signed it.
+    pub(crate) kid: String,
+}
+
+/// Why a token was refused. Each variant maps to one RFC 6749 §5.2 / RFC 8707 error code.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum IssueError {
+    /// A grant type this service does not implement, or has switched off.
+    #[error("grant type `{0}` is not supported")]
+    UnsupportedGrantType(String),
+    /// A grant type the client is not allowed to use.
+    #[error("client is not allowed to use the `{0}` grant")]
+    UnauthorizedClient(GrantType),
+    /// A scope the client may not have, or a malformed scope.
+    #[error("{0}")]
+    InvalidScope(String),
+    /// A resource/audience the client may not ask for (RFC 8707 §2).
+    #[error("{0}")]
+    InvalidTarget(String),
+    /// A malformed parameter.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// Signing failed: a server error, never the client's fault.
+    #[error("signing failed: {0}")]
+    Signing(#[from] KeyError),
+}
+
+/// Issues access tokens under the service-wide settings.
+#[derive(Debug)]
+pub(crate) struct Issuer {
+    issuer: String,
+    settings: TokenSettings,
+    enabled_grants: Vec<GrantType>,
+}
+
+impl Issuer {
+    /// An issuer for `issuer` (the `iss` claim) that accepts `enabled_grants`.
+    pub(crate) fn new(issuer: String, settings: TokenSettings, enabled_grants: Vec<GrantType>) -> Self {
+        Issuer { issuer, settings, enabled_grants }
+    }
+
+    /// The grant types the service accepts.
+    pub(crate) fn enabled_grants(&self) -> &[GrantType] {
+        &self.enabled_grants
+    }
+
+    /// The `iss` value.
+    pub(crate) fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// Decides and signs one token for `client` (RFC 6749 §4.4, RFC 9068, RFC 8707).
+    pub(crate) fn issue(
+        &self,
+        client: &Client,
+        req: &TokenRequest<'_>,
+        keys: &KeySet,
+        now: SystemTime,
+    ) -> Result<IssuedToken, IssueError> {
+        let grant = GrantType::parse(req.grant_type)
+            .filter(|g| self.enabled_grants.contains(g))
+            .ok_or_else(|| IssueError::UnsupportedGrantType(req.grant_type.to_owned()))?;
+        if !client.allows_grant(grant) {
+            return Err(IssueError::UnauthorizedClient(grant));
+        }
+        let scope = granted_scope(client, req.scope)?;
+        let audiences = granted_audiences(client, &req.resources)?;
+        let ttl = self.lifetime(client, req.expires_in)?;
+
+        let mut jti = [0u8; JTI_BYTES];
+        rand::fill(&mut jti).map_err(|_| KeyError::Crypto("random jti"))?;
+        let jti = URL_SAFE_NO_PAD.encode(jti);
+        let iat = unix_seconds(now);
+        let claims = AccessTokenClaims {
+            iss: &self.issuer,
+            sub: &client.id,
+            aud: AudienceRef::from_slice(&audiences),
+            exp: iat + ttl,
+            iat,
+            nbf: iat,
+            jti: &jti,
+            client_id: &client.id,
+            scope: &scope,
+            extra: &client.claims,
+        };
+        let access_token = keys.signing.sign_access_token(&claims)?;
+        Ok(IssuedToken { access_token, expires_in: ttl, scope, kid: keys.signing.kid().to_owned() })
+    }
+
+    /// The lifetime in seconds: the client's `ttl`, else the default, capped at `max_ttl`;
+    /// a request may only shorten it.
+    fn lifetime(&self, client: &Client, requested: Option<&str>) -> Result<u64, IssueError> {
+        let allowed = client.ttl.unwrap_or(self.settings.ttl).min(self.settings.max_ttl).as_secs();
+        let Some(text) = requested else {
+            return Ok(allowed);
+        };
+        match text.trim().parse::<u64>() {
+            Ok(n) if n > 0 => Ok(n.min(allowed)),
+            _ => Err(IssueError::InvalidRequest(
+                "`expires_in` must be a whole number of seconds greater than zero".into(),
+            )),
+        }
+    }
+}
+
+/// RFC 6749 §3.3: every requested scope must be allowed; none requested → the defaults.
+fn granted_scope(client: &Client, requested: Option<&str>) -> Result<String, IssueError> {
+    let Some(requested) = requested.filter(|s| !s.trim().is_empty()) else {
+        return Ok(client.default_scope.clone());
+    };
+    let mut granted: Vec<&str> = Vec::new();
+    for token in requested.split(' ').filter(|t| !t.is_empty()) {
+        if !crate::clients::is_scope_token(token) {
+            return Err(IssueError::InvalidScope(format!(
+                "`{}` is not a valid scope token (RFC 6749 §3.3)",
+                token.escape_debug()
+            )));
+        }
+        if !client.allows_scope(token) {
+            return Err(IssueError::InvalidScope(format!("scope `{token}` is not allowed for this client")));
+        }
+        if !granted.contains(&token) {
+            granted.push(token);
+        }
+    }
+    Ok(granted.join(" "))
+}
+
+/// RFC 8707 §2: each requested resource must be one of the client's audiences; none
+/// requested → the client's default audience.
+fn granted_audiences<'a>(client: &'a Client, requested: &[&'a str]) -> Result<Vec<&'a str>, IssueError> {
+    if requested.is_empty() {
+        return Ok(vec![client.default_audience()]);
+    }
+    let mut granted: Vec<&str> = Vec::new();
+    for r in requested {
+        if !client.allows_audience(r) {
+            return Err(IssueError::InvalidTarget(format!(
+                "resource `{}` is not allowed for this client",
+                r.escape_debug()
+            )));
+        }
+        if !granted.contains(r) {
+            granted.push(r);
+        }
+    }
+    Ok(granted)
+}
