@@ -99,7 +99,8 @@ fn serve(config_path: Option<PathBuf>, bind: Option<SocketAddr>) -> anyhow::Resu
         config.set_bind_addr(addr);
     }
     tracing::info!("{}", config.summary());
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     runtime.block_on(async {
         let server = Server::bind(config).await?;
         let addr = server.local_addr()?;

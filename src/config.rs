@@ -112,7 +112,10 @@ impl Config {
                 return Err(ConfigError::new(vec![format!("config file {} not found", p.display())]));
             }
             Some(p) => figment = figment.merge(Toml::file_exact(p)),
-            None => figment = figment.merge(Toml::file_exact(DEFAULT_CONFIG_PATH)),
+            None if Path::new(DEFAULT_CONFIG_PATH).is_file() => {
+                figment = figment.merge(Toml::file_exact(DEFAULT_CONFIG_PATH));
+            }
+            None => {}
         }
         let clients_var = format!("{ENV_PREFIX}CLIENTS__");
         let figment = figment.merge(
@@ -134,23 +137,23 @@ impl Config {
         match figment.extract::<BTreeMap<String, Value>>() {
             Ok(root) => {
                 for key in root.keys().filter(|k| !SECTIONS.contains(&k.as_str())) {
-                    let source = figment
-                        .find_metadata(key)
-                        .map(|m| format!(" (from {})", m.name))
-                        .unwrap_or_default();
+                    let source =
+                        figment.find_metadata(key).map(|m| format!(" (from {})", m.name)).unwrap_or_default();
                     errors.push(format!("unknown setting `{key}`{source}"));
                 }
             }
             Err(e) => errors.extend(e.into_iter().map(|e| e.to_string())),
         }
-        let issuer: String = section(figment, "issuer", &mut errors);
-        let server: ServerSettings = section(figment, "server", &mut errors);
-        let tokens: TokenSettings = section(figment, "tokens", &mut errors);
-        let keys: KeySettings = section(figment, "keys", &mut errors);
-        let grants: GrantSettings = section(figment, "grants", &mut errors);
-        let file_clients: Vec<Value> = section(figment, "clients", &mut errors);
+        let issuer: Option<String> = section(figment, "issuer", &mut errors);
+        let server: ServerSettings = section(figment, "server", &mut errors).unwrap_or_default();
+        let tokens: TokenSettings = section(figment, "tokens", &mut errors).unwrap_or_default();
+        let keys: KeySettings = section(figment, "keys", &mut errors).unwrap_or_default();
+        let grants: GrantSettings = section(figment, "grants", &mut errors).unwrap_or_default();
+        let file_clients: Vec<Value> = section(figment, "clients", &mut errors).unwrap_or_default();
 
-        errors.extend(check_issuer(&issuer));
+        if let Some(issuer) = &issuer {
+            errors.extend(check_issuer(issuer));
+        }
         errors.extend(check_tokens(&tokens));
         if server.max_body_bytes == 0 || server.max_header_bytes == 0 {
             errors.push("server.max_body_bytes and server.max_header_bytes must be greater than zero".into());
@@ -185,7 +188,7 @@ impl Config {
         if !errors.is_empty() {
             return Err(ConfigError::new(errors));
         }
-        Ok(Config { issuer, server, tokens, keys, enabled_grants, clients })
+        Ok(Config { issuer: issuer.unwrap_or_default(), server, tokens, keys, enabled_grants, clients })
     }
 
     /// The address the server listens on.
@@ -223,13 +226,34 @@ impl Config {
     }
 }
 
-/// Extracts one top-level section; on failure records every error and uses the default,
-/// so validation can go on and report the rest.
-fn section<T: Default + serde::de::DeserializeOwned>(figment: &Figment, key: &str, errors: &mut Vec<String>) -> T {
-    figment.extract_inner(key).unwrap_or_else(|e: figment::Error| {
-        errors.extend(e.into_iter().map(|e| e.to_string()));
-        T::default()
-    })
+/// Extracts one top-level section. On failure it records the problems and returns `None`,
+/// so validation goes on and reports the rest. serde stops at a section's first bad field,
+/// so a failed section is re-checked one setting at a time to report every bad one.
+fn section<T: serde::de::DeserializeOwned>(
+    figment: &Figment,
+    key: &str,
+    errors: &mut Vec<String>,
+) -> Option<T> {
+    let first = match figment.extract_inner::<T>(key) {
+        Ok(value) => return Some(value),
+        Err(e) => e,
+    };
+    let before = errors.len();
+    if let Ok(Value::Dict(_, dict)) = figment.find_value(key) {
+        for (name, value) in dict {
+            let single = Value::from(BTreeMap::from([(name.clone(), value)]));
+            if let Err(e) = single.deserialize::<T>() {
+                let path = format!("{key}.{name}");
+                let source =
+                    figment.find_metadata(&path).map(|m| format!(" (from {})", m.name)).unwrap_or_default();
+                errors.extend(e.into_iter().map(|e| format!("{path}: {e}{source}")));
+            }
+        }
+    }
+    if errors.len() == before {
+        errors.extend(first.into_iter().map(|e| e.to_string()));
+    }
+    None
 }
 
 /// The built-in defaults: every section present, so serde defaults fill each one.
@@ -286,11 +310,7 @@ fn enabled_grants(grants: &GrantSettings, errors: &mut Vec<String>) -> Vec<Grant
     for name in grants.disabled.iter().filter(|n| GrantType::parse(n).is_none()) {
         errors.push(format!("grants.disabled: unknown grant type `{name}`"));
     }
-    GrantType::ALL
-        .iter()
-        .copied()
-        .filter(|g| !grants.disabled.iter().any(|d| d == g.as_str()))
-        .collect()
+    GrantType::ALL.iter().copied().filter(|g| !grants.disabled.iter().any(|d| d == g.as_str())).collect()
 }
 
 /// Reads `TOKENMINT_CLIENTS__<KEY>__<FIELD>` groups into clients; returns the errors.
@@ -318,4 +338,3 @@ fn env_clients_into(env: &Figment, clients: &mut Vec<Client>) -> Vec<String> {
 
 #[cfg(test)]
 mod tests;
-

@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use aws_lc_rs::hmac;
 use tokio::sync::Semaphore;
 
-use super::secret::{self, Secret, SecretHash, SecretHashError};
 use super::Client;
+use super::secret::{self, Secret, SecretHash, SecretHashError};
 
 /// How many remembered argon2 successes the cache holds before it starts over. Bounds memory
 /// whatever clients send; a cleared entry only costs one more argon2 check.

@@ -96,8 +96,8 @@ impl SecretHash {
             return parse_sha256_hex(hex).map(SecretHash::Sha256);
         }
         if text.starts_with("$argon2id$") {
-            let parsed = argon2::PasswordHash::new(text)
-                .map_err(|e| SecretHashError::Argon2(e.to_string()))?;
+            let parsed =
+                argon2::PasswordHash::new(text).map_err(|e| SecretHashError::Argon2(e.to_string()))?;
             if parsed.algorithm != argon2::Algorithm::Argon2id.ident() {
                 return Err(SecretHashError::Argon2("only argon2id is accepted".into()));
             }
@@ -164,9 +164,7 @@ pub(crate) fn matches_any_sha256(digest: &[u8; 32], hashes: &[SecretHash]) -> bo
 pub(crate) fn verify_argon2id(phc: &str, secret: &Secret) -> bool {
     use argon2::password_hash::PasswordVerifier;
     match argon2::PasswordHash::new(phc) {
-        Ok(parsed) => argon2::Argon2::default()
-            .verify_password(secret.expose(), &parsed)
-            .is_ok(),
+        Ok(parsed) => argon2::Argon2::default().verify_password(secret.expose(), &parsed).is_ok(),
         Err(_) => false,
     }
 }
@@ -181,7 +179,7 @@ mod tests {
         let text = SecretHash::sha256_of(&secret);
         assert!(text.starts_with("sha256:") && text.len() == 71);
         let hash = SecretHash::parse(&text).unwrap();
-        assert!(matches_any_sha256(&sha256_digest(&secret), &[hash.clone()]));
+        assert!(matches_any_sha256(&sha256_digest(&secret), std::slice::from_ref(&hash)));
         let wrong = Secret::new("s3cret!".into());
         assert!(!matches_any_sha256(&sha256_digest(&wrong), &[hash]));
     }

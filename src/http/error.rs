@@ -106,8 +106,9 @@ impl OAuthError {
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        let body = serde_json::to_vec(&Body { error: self.code.as_str(), error_description: &self.description })
-            .unwrap_or_else(|_| b"{\"error\":\"server_error\"}".to_vec());
+        let body =
+            serde_json::to_vec(&Body { error: self.code.as_str(), error_description: &self.description })
+                .unwrap_or_else(|_| b"{\"error\":\"server_error\"}".to_vec());
         let mut res = (self.status, body).into_response();
         let h = res.headers_mut();
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -130,8 +131,12 @@ impl From<ClientError> for OAuthError {
 impl From<IssueError> for OAuthError {
     fn from(e: IssueError) -> Self {
         match e {
-            IssueError::UnsupportedGrantType(_) => OAuthError::new(ErrorCode::UnsupportedGrantType, e.to_string()),
-            IssueError::UnauthorizedClient(_) => OAuthError::new(ErrorCode::UnauthorizedClient, e.to_string()),
+            IssueError::UnsupportedGrantType(_) => {
+                OAuthError::new(ErrorCode::UnsupportedGrantType, e.to_string())
+            }
+            IssueError::UnauthorizedClient(_) => {
+                OAuthError::new(ErrorCode::UnauthorizedClient, e.to_string())
+            }
             IssueError::InvalidScope(m) => OAuthError::new(ErrorCode::InvalidScope, m),
             IssueError::InvalidTarget(m) => OAuthError::new(ErrorCode::InvalidTarget, m),
             IssueError::InvalidRequest(m) => OAuthError::invalid_request(m),

@@ -23,9 +23,12 @@ pub(crate) struct Limits {
 pub(crate) async fn enforce(State(limits): State<Limits>, request: Request, next: Next) -> Response {
     let header_bytes: usize = request.headers().iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
     if header_bytes > limits.max_header_bytes {
-        return OAuthError::invalid_request(format!("request headers larger than {} bytes", limits.max_header_bytes))
-            .with_status(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
-            .into_response();
+        return OAuthError::invalid_request(format!(
+            "request headers larger than {} bytes",
+            limits.max_header_bytes
+        ))
+        .with_status(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+        .into_response();
     }
     match tokio::time::timeout(limits.request_timeout, next.run(request)).await {
         Ok(response) => response,

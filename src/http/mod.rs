@@ -53,7 +53,15 @@ impl AppState {
         let cache = format!("public, max-age={}", jwks_max_age.as_secs());
         let jwks_cache_control =
             HeaderValue::from_str(&cache).unwrap_or_else(|_| HeaderValue::from_static("public, max-age=300"));
-        AppState(Arc::new(Inner { registry, issuer, keys, clock, metadata, jwks_cache_control, max_body_bytes }))
+        AppState(Arc::new(Inner {
+            registry,
+            issuer,
+            keys,
+            clock,
+            metadata,
+            jwks_cache_control,
+            max_body_bytes,
+        }))
     }
 
     pub(crate) fn registry(&self) -> &Registry {

@@ -152,7 +152,10 @@ pub(crate) struct ClientCredentials {
 
 /// Finds the client's credentials in the `Authorization` header or the body, and refuses
 /// requests that use both or neither.
-pub(crate) fn client_credentials(headers: &HeaderMap, params: &Params) -> Result<ClientCredentials, OAuthError> {
+pub(crate) fn client_credentials(
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<ClientCredentials, OAuthError> {
     let basic = match headers.get(header::AUTHORIZATION) {
         Some(value) => Some(parse_basic(value.as_bytes())?),
         None => None,
@@ -163,9 +166,9 @@ pub(crate) fn client_credentials(headers: &HeaderMap, params: &Params) -> Result
         (Some(_), _, Some(_)) => Err(OAuthError::invalid_request(
             "use one client authentication method: both Basic credentials and client_secret were sent (RFC 6749 §2.3)",
         )),
-        (Some(creds), Some(id), None) if id != creds.client_id => Err(OAuthError::invalid_request(
-            "client_id in the body does not match the Basic credentials",
-        )),
+        (Some(creds), Some(id), None) if id != creds.client_id => {
+            Err(OAuthError::invalid_request("client_id in the body does not match the Basic credentials"))
+        }
         (Some(creds), _, None) => Ok(creds),
         (None, Some(id), Some(secret)) => {
             Ok(ClientCredentials { client_id: id.to_owned(), secret: Secret::new(secret.to_owned()) })
@@ -201,10 +204,7 @@ fn form_decode(s: &str) -> Option<Cow<'_, str>> {
         return Some(Cow::Borrowed(s));
     }
     let spaced = s.replace('+', " ");
-    percent_encoding::percent_decode_str(&spaced)
-        .decode_utf8()
-        .ok()
-        .map(|c| Cow::Owned(c.into_owned()))
+    percent_encoding::percent_decode_str(&spaced).decode_utf8().ok().map(|c| Cow::Owned(c.into_owned()))
 }
 
 #[cfg(test)]

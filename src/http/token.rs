@@ -50,7 +50,11 @@ pub(crate) async fn token(State(state): State<AppState>, request: Request) -> Re
     }
 }
 
-async fn handle(state: &AppState, request: Request, attempt: &mut Attempt) -> Result<IssuedToken, OAuthError> {
+async fn handle(
+    state: &AppState,
+    request: Request,
+    attempt: &mut Attempt,
+) -> Result<IssuedToken, OAuthError> {
     let (parts, body) = request.into_parts();
     let body = read_body(body, state.max_body_bytes()).await?;
     let params = Params::parse(&parts.headers, parts.uri.query(), &body)?;
@@ -91,7 +95,10 @@ fn success(issued: &IssuedToken) -> Response {
     };
     let mut res = match serde_json::to_vec(&body) {
         Ok(bytes) => bytes.into_response(),
-        Err(_) => return OAuthError::new(super::error::ErrorCode::ServerError, "response encoding failed").into_response(),
+        Err(_) => {
+            return OAuthError::new(super::error::ErrorCode::ServerError, "response encoding failed")
+                .into_response();
+        }
     };
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));

@@ -30,7 +30,8 @@ pub(crate) async fn jwks(State(state): State<AppState>, headers: HeaderMap) -> R
         .any(|t| t == doc.etag || t == "*");
     let cache = state.jwks_cache_control();
     if not_modified {
-        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag), (header::CACHE_CONTROL, cache)]).into_response();
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag), (header::CACHE_CONTROL, cache)])
+            .into_response();
     }
     (
         [
@@ -87,7 +88,8 @@ impl Metadata {
     /// Builds the documents from the issuer, the enabled grants and the clients' scopes.
     pub(crate) fn build(issuer: &Issuer, registry: &Registry, alg: &str) -> Self {
         let base = issuer.issuer().trim_end_matches('/');
-        let mut scopes: Vec<&str> = registry.iter().flat_map(|c| c.scopes.iter().map(String::as_str)).collect();
+        let mut scopes: Vec<&str> =
+            registry.iter().flat_map(|c| c.scopes.iter().map(String::as_str)).collect();
         scopes.sort_unstable();
         scopes.dedup();
         let grants: Vec<&str> = issuer.enabled_grants().iter().map(|g| g.as_str()).collect();

@@ -57,9 +57,9 @@ impl SigningKey {
             Algorithm::ES256 => EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)
                 .and_then(|k| k.to_pkcs8v1())
                 .map(|d| d.as_ref().to_vec()),
-            Algorithm::EdDSA => Ed25519KeyPair::generate()
-                .and_then(|k| k.to_pkcs8v1())
-                .map(|d| d.as_ref().to_vec()),
+            Algorithm::EdDSA => {
+                Ed25519KeyPair::generate().and_then(|k| k.to_pkcs8v1()).map(|d| d.as_ref().to_vec())
+            }
             Algorithm::RS256 => {
                 use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
                 RsaKeyPair::generate(KeySize::Rsa2048)

@@ -120,9 +120,7 @@ impl KeyStore {
             humantime::format_rfc3339_seconds(created_at),
         );
         let mut file = open_private(&tmp).map_err(io_err(&tmp))?;
-        file.write_all(text.as_bytes())
-            .and_then(|()| file.sync_all())
-            .map_err(io_err(&tmp))?;
+        file.write_all(text.as_bytes()).and_then(|()| file.sync_all()).map_err(io_err(&tmp))?;
         fs::rename(&tmp, &path).map_err(io_err(&path))?;
         Ok(path)
     }
@@ -130,7 +128,8 @@ impl KeyStore {
 
 fn load_file(path: &Path) -> Result<StoredKey, KeyError> {
     let bad = |reason: String| KeyError::BadKeyFile { path: path.to_path_buf(), reason };
-    let text = fs::read_to_string(path).map_err(|source| KeyError::Io { path: path.to_path_buf(), source })?;
+    let text =
+        fs::read_to_string(path).map_err(|source| KeyError::Io { path: path.to_path_buf(), source })?;
     warn_if_shared(path);
     let begin = text.find("-----BEGIN").ok_or_else(|| bad("no PEM block found".into()))?;
     let (preamble, block) = text.split_at(begin);
@@ -148,10 +147,10 @@ fn load_file(path: &Path) -> Result<StoredKey, KeyError> {
     }
     let alg = meta.alg.as_deref().map(str::parse::<Algorithm>).transpose().map_err(|e| bad(e.to_string()))?;
     let key = SigningKey::from_pkcs8(pem.contents(), alg).map_err(|e| bad(e.to_string()))?;
-    if let Some(kid) = &meta.kid {
-        if kid != key.kid() {
-            return Err(bad(format!("metadata kid `{kid}` does not match the key's thumbprint `{}`", key.kid())));
-        }
+    if let Some(kid) = &meta.kid
+        && kid != key.kid()
+    {
+        return Err(bad(format!("metadata kid `{kid}` does not match the key's thumbprint `{}`", key.kid())));
     }
     let created_at = match &meta.created_at {
         Some(t) => humantime::parse_rfc3339(t).map_err(|e| bad(format!("created_at: {e}")))?,
@@ -163,14 +162,14 @@ fn load_file(path: &Path) -> Result<StoredKey, KeyError> {
 #[cfg(unix)]
 fn warn_if_shared(path: &Path) {
     use std::os::unix::fs::PermissionsExt as _;
-    if let Ok(meta) = fs::metadata(path) {
-        if meta.permissions().mode() & 0o077 != 0 {
-            tracing::warn!(
-                path = %path.display(),
-                mode = format_args!("{:o}", meta.permissions().mode() & 0o777),
-                "private key file is readable by group or others; run `chmod 600` on it"
-            );
-        }
+    if let Ok(meta) = fs::metadata(path)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!(
+            path = %path.display(),
+            mode = format_args!("{:o}", meta.permissions().mode() & 0o777),
+            "private key file is readable by group or others; run `chmod 600` on it"
+        );
     }
 }
 
@@ -228,7 +227,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = KeyStore::new(dir.path());
         store.create(Algorithm::ES256, SystemTime::now()).unwrap();
-        fs::write(dir.path().join("broken.pem"), "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n").unwrap();
+        fs::write(
+            dir.path().join("broken.pem"),
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        )
+        .unwrap();
         fs::write(dir.path().join("README.md"), "not a key").unwrap();
         let (keys, errors) = store.load();
         assert_eq!(keys.len(), 1);

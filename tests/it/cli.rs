@@ -1,0 +1,278 @@
+//! The `tokenmint` binary: `serve` from the environment alone, logs without secrets,
+//! `config check` exit codes, `clients add` and `hash-secret`.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::helpers::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_tokenmint");
+
+/// `tokenmint` run in `dir` (so no config/tokenmint.toml is found) with a clean environment.
+fn tokenmint(dir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir).env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+    cmd
+}
+
+/// A running `tokenmint serve`, its address read from its log, and every log line so far.
+struct Served {
+    child: Child,
+    addr: String,
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+async fn serve(mut cmd: Command) -> Served {
+    let mut child = cmd.args(["serve", "--bind", "127.0.0.1:0"]).spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let sink = log.clone();
+    tokio::spawn(async move {
+        let mut tx = Some(tx);
+        let mut lines = BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(i) = line.find("listening on http://") {
+                let rest = &line[i + "listening on http://".len()..];
+                let addr: String =
+                    rest.chars().take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':').collect();
+                if let Some(tx) = tx.take() {
+                    let _ = tx.send(addr);
+                }
+            }
+            sink.lock().unwrap().push(line);
+        }
+    });
+    let addr =
+        tokio::time::timeout(Duration::from_secs(30), rx).await.expect("server did not start").unwrap();
+    Served { child, addr, log }
+}
+
+impl Served {
+    /// SIGTERM, then the exit status (graceful shutdown must end with success).
+    async fn stop(mut self) -> (bool, Vec<String>) {
+        let pid = self.child.id().unwrap();
+        let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+        let status = tokio::time::timeout(Duration::from_secs(20), self.child.wait()).await.unwrap().unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let log = self.log.lock().unwrap().clone();
+        (status.success(), log)
+    }
+}
+
+#[tokio::test]
+async fn clients_can_be_configured_from_the_environment_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = tokenmint(dir.path());
+    cmd.env("TOKENMINT_ISSUER", ISSUER)
+        .env("TOKENMINT_KEYS__DIR", dir.path().join("keys"))
+        .env("TOKENMINT_TOKENS__TTL", "2m")
+        .env(
+            "TOKENMINT_CLIENTS__BILLING__SECRET_HASHES",
+            "sha256:8766b9cb08e6040b704f1e3ee1e186efccf2635b1d2634d6525333007e6aeae1",
+        )
+        .env("TOKENMINT_CLIENTS__BILLING__SCOPES", "[invoices:read, invoices:write]")
+        .env("TOKENMINT_CLIENTS__BILLING__DEFAULT_SCOPES", "invoices:read")
+        .env("TOKENMINT_CLIENTS__BILLING__AUDIENCES", "https://billing.example.com")
+        .env("TOKENMINT_CLIENTS__BILLING__CLAIMS", "{tenant=acme}")
+        .env("TOKENMINT_CLIENTS__OPS__ID", "Ops-Team")
+        .env(
+            "TOKENMINT_CLIENTS__OPS__SECRET_HASHES",
+            "[\"sha256:8766b9cb08e6040b704f1e3ee1e186efccf2635b1d2634d6525333007e6aeae1\"]",
+        )
+        .env("TOKENMINT_CLIENTS__OPS__AUDIENCES", "[https://ops.example.com]");
+    let served = serve(cmd).await;
+    let http = reqwest::Client::new();
+    let url = format!("http://{}/oauth2/token", served.addr);
+    let res = http
+        .post(&url)
+        .basic_auth("billing", Some(SECRET_A))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["scope"], "invoices:read");
+    assert_eq!(body["expires_in"], 120);
+    let jwks = http
+        .get(format!("http://{}/.well-known/jwks.json", served.addr))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let claims =
+        verify_with(&jwks, body["access_token"].as_str().unwrap(), "https://billing.example.com").unwrap();
+    assert_eq!(claims.extra["tenant"], "acme");
+
+    // An explicit ID keeps its case.
+    let res = http
+        .post(&url)
+        .basic_auth("Ops-Team", Some(SECRET_A))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let (graceful, _) = served.stop().await;
+    assert!(graceful, "SIGTERM must end in a clean exit");
+}
+
+#[tokio::test]
+async fn logs_have_one_line_per_token_request_and_never_a_secret_or_token() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("tokenmint.toml"), format!("[keys]\ndir = \"keys\"\n{CLIENTS}")).unwrap();
+    let mut cmd = tokenmint(dir.path());
+    cmd.args(["--config", "tokenmint.toml", "--log-format", "json"]).env("RUST_LOG", "debug");
+    let served = serve(cmd).await;
+    let http = reqwest::Client::new();
+    let url = format!("http://{}/oauth2/token", served.addr);
+    let ok: Value = http
+        .post(&url)
+        .basic_auth("svc-a", Some(SECRET_A))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = ok["access_token"].as_str().unwrap().to_owned();
+    let wrong_secret = "wrong-secret-zz9";
+    let res = http
+        .post(&url)
+        .basic_auth("svc-a", Some(wrong_secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let (_, log) = served.stop().await;
+
+    let requests: Vec<Value> = log
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["message"] == "token request")
+        .collect();
+    assert_eq!(requests.len(), 2, "{log:#?}");
+    assert_eq!(requests[0]["outcome"], "issued");
+    assert_eq!(requests[0]["client_id"], "svc-a");
+    assert_eq!(requests[0]["grant_type"], "client_credentials");
+    assert!(requests[0]["latency_us"].is_u64());
+    assert_eq!(requests[1]["outcome"], "invalid_client");
+    let all = log.join("\n");
+    for secret in [SECRET_A, wrong_secret, token.as_str(), token.split('.').nth(2).unwrap()] {
+        assert!(!all.contains(secret), "log leaked {secret}");
+    }
+}
+
+async fn run(dir: &Path, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
+    let mut cmd = tokenmint(dir);
+    cmd.args(args);
+    if stdin.is_some() {
+        cmd.stdin(Stdio::piped());
+    }
+    let mut child = cmd.spawn().unwrap();
+    if let Some(input) = stdin {
+        let mut pipe = child.stdin.take().unwrap();
+        pipe.write_all(input.as_bytes()).await.unwrap();
+    }
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output()).await.unwrap().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn config_check_accepts_a_good_config() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("good.toml"), CLIENTS).unwrap();
+    let (code, out, _) = run(dir.path(), &["config", "check", "--config", "good.toml"], None).await;
+    assert_eq!(code, 0);
+    assert!(out.contains("configuration OK") && out.contains("8 client(s)"), "{out}");
+}
+
+#[tokio::test]
+async fn config_check_prints_every_error_and_exits_64() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = "typo = 1\n[tokens]\nttl = \"forever\"\nalgorithm = \"HS256\"\n[[clients]]\nid = \"x\"\nsecret_hashes = [\"plaintext\"]\naudiences = [\"a\"]\n";
+    std::fs::write(dir.path().join("bad.toml"), bad).unwrap();
+    let (code, _, err) = run(dir.path(), &["config", "check", "--config", "bad.toml"], None).await;
+    assert_eq!(code, 64, "{err}");
+    for needle in ["typo", "forever", "HS256", "plaintext secrets are not accepted"] {
+        assert!(err.contains(needle), "missing {needle:?} in {err}");
+    }
+    // Environment overrides are validated too.
+    let mut cmd = tokenmint(dir.path());
+    cmd.args(["config", "check"]).env("TOKENMINT_SERVER__BIND", "not-an-address");
+    let out = cmd.output().await.unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("TOKENMINT_SERVER__BIND")
+            || String::from_utf8_lossy(&out.stderr).contains("bind")
+    );
+    // A missing --config file is a configuration error as well.
+    let (code, _, _) = run(dir.path(), &["config", "check", "--config", "missing.toml"], None).await;
+    assert_eq!(code, 64);
+}
+
+#[tokio::test]
+async fn clients_add_prints_a_secret_once_and_a_block_that_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = run(
+        dir.path(),
+        &["clients", "add", "reports", "--scope", "reports:read", "--audience", "https://reports.example"],
+        None,
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let secret = out.lines().find_map(|l| l.strip_prefix("client_secret = ")).unwrap().to_owned();
+    // 256 bits, base64url without padding.
+    assert_eq!(secret.len(), 43);
+    let toml_start = out.find("[[clients]]").unwrap();
+    let block = &out[toml_start..];
+    assert!(!block.contains(&secret), "the TOML block holds only the hash");
+
+    let app = TestApp::spawn_config(block, std::sync::Arc::new(tokenmint::clock::SystemClock)).await;
+    let res = app
+        .token_basic("reports", &secret, &[("grant_type", "client_credentials"), ("scope", "reports:read")])
+        .await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    app.verify(body["access_token"].as_str().unwrap(), "https://reports.example").await;
+}
+
+#[tokio::test]
+async fn hash_secret_output_is_accepted_by_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "a-long-generated-secret-0123456789abcdef";
+    let (code, out, _) = run(dir.path(), &["hash-secret"], Some(&format!("{secret}\n"))).await;
+    assert_eq!(code, 0);
+    let sha = out.trim().to_owned();
+    assert!(sha.starts_with("sha256:") && sha.len() == 71);
+    let (code, out, _) = run(dir.path(), &["hash-secret", "--argon2"], Some(secret)).await;
+    assert_eq!(code, 0);
+    let argon = out.trim().to_owned();
+    assert!(argon.starts_with("$argon2id$"));
+
+    for hash in [sha, argon] {
+        let toml = format!(
+            "[[clients]]\nid = \"h\"\nsecret_hashes = [\"{hash}\"]\naudiences = [\"https://x.example\"]\n"
+        );
+        let app = TestApp::spawn_config(&toml, std::sync::Arc::new(tokenmint::clock::SystemClock)).await;
+        let res = app.token_basic("h", secret, &[("grant_type", "client_credentials")]).await;
+        assert_eq!(res.status(), 200, "{hash}");
+    }
+    let (code, _, _) = run(dir.path(), &["hash-secret"], Some("")).await;
+    assert_ne!(code, 0, "an empty secret is refused");
+}

@@ -1,0 +1,251 @@
+//! Test harness: a real server on an ephemeral port, a temp key directory, and an
+//! independent verifier built only from the published JWKS.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{DecodingKey, Validation};
+use serde_json::Value;
+use tokenmint::claims::AccessClaims;
+use tokenmint::clock::{Clock, FixedClock, SystemClock};
+use tokenmint::config::Config;
+use tokenmint::server::Server;
+
+/// `secret-a`.
+pub(crate) const SECRET_A: &str = "secret-a";
+/// A secret with every character RFC 6749 §2.3.1 makes clients encode.
+pub(crate) const SPECIAL_SECRET: &str = "p@ss:w+rd %x";
+/// The argon2id client's secret.
+pub(crate) const ARGON_SECRET: &str = "correct horse battery staple";
+
+/// Clients shared by most tests.
+pub(crate) const CLIENTS: &str = r#"
+[[clients]]
+id = "svc-a"
+secret_hashes = ["sha256:8766b9cb08e6040b704f1e3ee1e186efccf2635b1d2634d6525333007e6aeae1"]
+scopes = ["read", "write", "admin:all"]
+default_scopes = ["read"]
+audiences = ["https://api.one", "https://api.two"]
+claims = { tenant = "acme", tier = 3 }
+
+[[clients]]
+id = "my-client"
+secret_hashes = ["sha256:a97092453347e44ee6eaaeac7f29df83c7aae11c947e9b74a8654d9653e70bb3"]
+scopes = ["read"]
+audiences = ["https://api.one"]
+
+[[clients]]
+id = "rotating"
+# Two hashes at once: "old-secret" and "secret-a".
+secret_hashes = [
+  "sha256:5d865deae06fbd34fe9ce848f3e5fc4368f2f612b18aef47f29f2164563a0140",
+  "sha256:8766b9cb08e6040b704f1e3ee1e186efccf2635b1d2634d6525333007e6aeae1",
+]
+audiences = ["https://api.one"]
+
+[[clients]]
+id = "argon"
+secret_hashes = ["$argon2id$v=19$m=19456,t=2,p=1$xvXCl2DEFqFjoJabKCq7qA$ESLBK9Q23EuQfmvequbFQ3q6h9o9DMx+ott7wJGB3y4"]
+audiences = ["https://api.one"]
+
+[[clients]]
+id = "disabled"
+secret_hashes = ["sha256:8766b9cb08e6040b704f1e3ee1e186efccf2635b1d2634d6525333007e6aeae1"]
+audiences = ["https://api.one"]
+enabled = false
+
+[[clients]]
+id = "no-grants"
+secret_hashes = ["sha256:8766b9cb08e6040b704f1e3ee1e186efccf2635b1d2634d6525333007e6aeae1"]
+grant_types = []
+audiences = ["https://api.one"]
+
+[[clients]]
+id = "long-lived"
+secret_hashes = ["sha256:8766b9cb08e6040b704f1e3ee1e186efccf2635b1d2634d6525333007e6aeae1"]
+audiences = ["https://api.one"]
+ttl = "3h"
+
+[[clients]]
+id = "short-lived"
+secret_hashes = ["sha256:8766b9cb08e6040b704f1e3ee1e186efccf2635b1d2634d6525333007e6aeae1"]
+audiences = ["https://api.one"]
+ttl = "90s"
+"#;
+
+/// The issuer every test server uses.
+pub(crate) const ISSUER: &str = "https://tokens.test";
+
+/// A running server. Dropping it stops the server and removes its key directory.
+pub(crate) struct TestApp {
+    pub(crate) addr: SocketAddr,
+    pub(crate) http: reqwest::Client,
+    pub(crate) keys_dir: tempfile::TempDir,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl TestApp {
+    /// The shared clients, ES256, default settings.
+    pub(crate) async fn spawn() -> TestApp {
+        Self::spawn_with("").await
+    }
+
+    /// The shared clients plus `extra` TOML (sections such as `[tokens]`).
+    pub(crate) async fn spawn_with(extra: &str) -> TestApp {
+        Self::spawn_config(&format!("{extra}\n{CLIENTS}"), Arc::new(SystemClock)).await
+    }
+
+    /// Exactly the given TOML (plus issuer and a temp key dir), with an injected clock.
+    pub(crate) async fn spawn_config(toml: &str, clock: Arc<dyn Clock>) -> TestApp {
+        let keys_dir = tempfile::tempdir().unwrap();
+        Self::spawn_in(keys_dir, toml, clock).await
+    }
+
+    /// Another server on the same key directory as `self` (a restart, or a replica).
+    pub(crate) async fn spawn_sharing_keys(
+        &self,
+        toml: &str,
+    ) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+        start(self.keys_dir.path(), toml, Arc::new(SystemClock)).await
+    }
+
+    async fn spawn_in(keys_dir: tempfile::TempDir, toml: &str, clock: Arc<dyn Clock>) -> TestApp {
+        let (addr, stop) = start(keys_dir.path(), toml, clock).await;
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        TestApp { addr, http, keys_dir, _stop: stop }
+    }
+
+    /// A server whose clock is stopped at `at`.
+    pub(crate) async fn spawn_at(at: SystemTime) -> TestApp {
+        Self::spawn_config(CLIENTS, Arc::new(FixedClock(at))).await
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// POST a form to the token endpoint with Basic credentials.
+    pub(crate) async fn token_basic(
+        &self,
+        id: &str,
+        secret: &str,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        self.http
+            .post(self.url("/oauth2/token"))
+            .basic_auth(form_encode(id), Some(form_encode(secret)))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// POST a form with `client_secret_post` credentials.
+    pub(crate) async fn token_post(&self, form: &[(&str, &str)]) -> reqwest::Response {
+        self.http.post(self.url("/oauth2/token")).form(form).send().await.unwrap()
+    }
+
+    /// POST a raw body with a content type.
+    pub(crate) async fn token_raw(
+        &self,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        self.http
+            .post(self.url("/oauth2/token"))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A token for `svc-a` with the given extra parameters; panics unless 200.
+    pub(crate) async fn access_token(&self, extra: &[(&str, &str)]) -> (String, Value) {
+        let mut form = vec![("grant_type", "client_credentials")];
+        form.extend_from_slice(extra);
+        let res = self.token_basic("svc-a", SECRET_A, &form).await;
+        assert_eq!(res.status(), 200);
+        let body: Value = res.json().await.unwrap();
+        (body["access_token"].as_str().unwrap().to_owned(), body)
+    }
+
+    /// The published JWKS.
+    pub(crate) async fn jwks(&self) -> JwkSet {
+        self.http.get(self.url("/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap()
+    }
+
+    /// Verifies `token` the way an independent resource server would: key by `kid` from the
+    /// JWKS, algorithm from the key, exact issuer, required audience, `typ` at+jwt.
+    pub(crate) async fn verify(&self, token: &str, audience: &str) -> AccessClaims {
+        verify_with(&self.jwks().await, token, audience).unwrap()
+    }
+}
+
+/// Starts a server on 127.0.0.1:0 with `keys_dir`; the sender stops it.
+async fn start(
+    keys_dir: &std::path::Path,
+    toml: &str,
+    clock: Arc<dyn Clock>,
+) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let full = format!("issuer = \"{ISSUER}\"\n[keys]\ndir = \"{}\"\n{toml}", keys_dir.display());
+    let config = Config::from_toml(&full).unwrap_or_else(|e| panic!("{e}"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = Server::with_listener(config, listener, clock).await.unwrap();
+    let addr = server.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(server.run(async move {
+        let _ = stopped.await;
+    }));
+    (addr, stop)
+}
+
+/// The independent verification, reusable against any JWKS.
+pub(crate) fn verify_with(jwks: &JwkSet, token: &str, audience: &str) -> Result<AccessClaims, String> {
+    let header = jsonwebtoken::decode_header(token).map_err(|e| e.to_string())?;
+    if header.typ.as_deref() != Some("at+jwt") {
+        return Err(format!("typ is {:?}", header.typ));
+    }
+    let kid = header.kid.ok_or("no kid")?;
+    let jwk = jwks.find(&kid).ok_or("kid not in JWKS")?;
+    let alg = jwk.common.key_algorithm.ok_or("JWK without alg")?;
+    let key = DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
+    let alg = jsonwebtoken::Algorithm::try_from(alg).map_err(|e| e.to_string())?;
+    let mut v = Validation::new(alg);
+    v.set_issuer(&[ISSUER]);
+    v.set_audience(&[audience]);
+    v.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+    jsonwebtoken::decode::<AccessClaims>(token, &key, &v).map(|d| d.claims).map_err(|e| e.to_string())
+}
+
+/// RFC 6749 §2.3.1: id and secret are form-urlencoded before Basic encoding.
+pub(crate) fn form_encode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// Asserts an RFC 6749 §5.2 error: status, `error` code, a description, and no-store.
+pub(crate) async fn assert_oauth_error(res: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(res.status(), status, "status");
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    assert_eq!(res.headers()["pragma"], "no-cache");
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+    if status == 401 {
+        assert_eq!(res.headers()["www-authenticate"], "Basic realm=\"tokenmint\"");
+    }
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], code, "{body}");
+    assert!(!body["error_description"].as_str().unwrap_or("").is_empty(), "{body}");
+    body
+}
+
+/// Seconds since the epoch.
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// A fixed instant for clock-injected tests.
+pub(crate) fn fixed_instant() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(1_900_000_000)
+}

@@ -1,0 +1,202 @@
+//! Client authentication at the token endpoint (RFC 6749 §2.3, §2.3.1, §3.2.1).
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+const CC: (&str, &str) = ("grant_type", "client_credentials");
+
+#[tokio::test]
+async fn client_secret_basic_gets_a_token_rfc6749_2_3_1() {
+    let app = TestApp::spawn().await;
+    let res = app.token_basic("svc-a", SECRET_A, &[CC]).await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    let claims = app.verify(body["access_token"].as_str().unwrap(), "https://api.one").await;
+    assert_eq!(claims.client_id, "svc-a");
+}
+
+#[tokio::test]
+async fn client_secret_post_gets_a_token_rfc6749_2_3_1() {
+    let app = TestApp::spawn().await;
+    let res = app.token_post(&[CC, ("client_id", "svc-a"), ("client_secret", SECRET_A)]).await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(app.verify(body["access_token"].as_str().unwrap(), "https://api.one").await.sub, "svc-a");
+}
+
+#[tokio::test]
+async fn json_body_takes_every_form_parameter() {
+    let app = TestApp::spawn().await;
+    let body = json!({
+        "grant_type": "client_credentials",
+        "client_id": "svc-a",
+        "client_secret": SECRET_A,
+        "scope": "write",
+        "resource": "https://api.two",
+        "expires_in": 60,
+    });
+    let res = app.token_raw("application/json", body.to_string()).await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["scope"], "write");
+    assert_eq!(body["expires_in"], 60);
+    let claims = app.verify(body["access_token"].as_str().unwrap(), "https://api.two").await;
+    assert_eq!(claims.scope.as_deref(), Some("write"));
+}
+
+#[tokio::test]
+async fn basic_credentials_are_form_urlencoded_rfc6749_2_3_1() {
+    let app = TestApp::spawn().await;
+    // openid-client encodes `-` as %2D; `+` is a space; reserved characters are %-escaped.
+    let raw = format!("my%2Dclient:{}", form_encode(SPECIAL_SECRET));
+    let res = app
+        .http
+        .post(app.url("/oauth2/token"))
+        .header("authorization", format!("Basic {}", STANDARD.encode(raw)))
+        .form(&[CC])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    // The unencoded secret contains ':' and '+', so sending it raw must fail.
+    let raw = format!("my-client:{SPECIAL_SECRET}");
+    let res = app
+        .http
+        .post(app.url("/oauth2/token"))
+        .header("authorization", format!("Basic {}", STANDARD.encode(raw)))
+        .form(&[CC])
+        .send()
+        .await
+        .unwrap();
+    assert_oauth_error(res, 401, "invalid_client").await;
+}
+
+#[tokio::test]
+async fn two_authentication_methods_are_refused_rfc6749_2_3() {
+    let app = TestApp::spawn().await;
+    let res = app
+        .http
+        .post(app.url("/oauth2/token"))
+        .basic_auth("svc-a", Some(SECRET_A))
+        .form(&[CC, ("client_id", "svc-a"), ("client_secret", SECRET_A)])
+        .send()
+        .await
+        .unwrap();
+    assert_oauth_error(res, 400, "invalid_request").await;
+}
+
+#[tokio::test]
+async fn basic_with_a_matching_body_client_id_is_accepted_rfc6749_3_2_1() {
+    let app = TestApp::spawn().await;
+    let ok = app.token_basic("svc-a", SECRET_A, &[CC, ("client_id", "svc-a")]).await;
+    assert_eq!(ok.status(), 200);
+    let mismatch = app.token_basic("svc-a", SECRET_A, &[CC, ("client_id", "my-client")]).await;
+    assert_oauth_error(mismatch, 400, "invalid_request").await;
+}
+
+#[tokio::test]
+async fn wrong_unknown_and_disabled_clients_look_the_same_rfc6749_5_2() {
+    let app = TestApp::spawn().await;
+    let wrong =
+        assert_oauth_error(app.token_basic("svc-a", "nope", &[CC]).await, 401, "invalid_client").await;
+    let unknown =
+        assert_oauth_error(app.token_basic("ghost", SECRET_A, &[CC]).await, 401, "invalid_client").await;
+    let disabled =
+        assert_oauth_error(app.token_basic("disabled", SECRET_A, &[CC]).await, 401, "invalid_client").await;
+    assert_eq!(wrong, unknown);
+    assert_eq!(wrong, disabled);
+    assert!(!wrong.to_string().contains("nope"));
+}
+
+#[tokio::test]
+async fn client_secret_post_with_a_wrong_secret_still_gets_the_basic_challenge_rfc9110_15_5_2() {
+    let app = TestApp::spawn().await;
+    let res = app.token_post(&[CC, ("client_id", "svc-a"), ("client_secret", "wrong")]).await;
+    assert_oauth_error(res, 401, "invalid_client").await;
+}
+
+#[tokio::test]
+async fn missing_or_unsupported_credentials_are_invalid_client() {
+    let app = TestApp::spawn().await;
+    assert_oauth_error(app.token_post(&[CC]).await, 401, "invalid_client").await;
+    assert_oauth_error(app.token_post(&[CC, ("client_id", "svc-a")]).await, 401, "invalid_client").await;
+    let bearer =
+        app.http.post(app.url("/oauth2/token")).bearer_auth("some-token").form(&[CC]).send().await.unwrap();
+    assert_oauth_error(bearer, 401, "invalid_client").await;
+}
+
+#[tokio::test]
+async fn malformed_basic_credentials_are_invalid_request() {
+    let app = TestApp::spawn().await;
+    for header in ["Basic !!!notbase64", "Basic bm9jb2xvbg==", "Basic JUZGOng="] {
+        let res = app
+            .http
+            .post(app.url("/oauth2/token"))
+            .header("authorization", header)
+            .form(&[CC])
+            .send()
+            .await
+            .unwrap();
+        assert_oauth_error(res, 400, "invalid_request").await;
+    }
+}
+
+#[tokio::test]
+async fn credentials_never_come_from_the_query_string() {
+    let app = TestApp::spawn().await;
+    let res = app
+        .http
+        .post(app.url(&format!(
+            "/oauth2/token?grant_type=client_credentials&client_id=svc-a&client_secret={SECRET_A}"
+        )))
+        .form(&[("scope", "read")])
+        .send()
+        .await
+        .unwrap();
+    assert_oauth_error(res, 400, "invalid_request").await;
+}
+
+#[tokio::test]
+async fn grant_type_may_come_in_the_query_string() {
+    let app = TestApp::spawn().await;
+    let res = app
+        .http
+        .post(app.url("/oauth2/token?grant_type=client_credentials"))
+        .basic_auth("svc-a", Some(SECRET_A))
+        .form(&[("scope", "read")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    // ...but not in both places at once: that is a repeated parameter (RFC 6749 §3.2).
+    let res = app
+        .http
+        .post(app.url("/oauth2/token?grant_type=client_credentials"))
+        .basic_auth("svc-a", Some(SECRET_A))
+        .form(&[CC])
+        .send()
+        .await
+        .unwrap();
+    assert_oauth_error(res, 400, "invalid_request").await;
+}
+
+#[tokio::test]
+async fn every_configured_secret_hash_is_accepted_during_rotation() {
+    let app = TestApp::spawn().await;
+    assert_eq!(app.token_basic("rotating", "old-secret", &[CC]).await.status(), 200);
+    assert_eq!(app.token_basic("rotating", SECRET_A, &[CC]).await.status(), 200);
+    assert_oauth_error(app.token_basic("rotating", "other", &[CC]).await, 401, "invalid_client").await;
+}
+
+#[tokio::test]
+async fn argon2id_secrets_verify_and_wrong_ones_fail() {
+    let app = TestApp::spawn().await;
+    for _ in 0..2 {
+        // The second success is served from the remembered-success cache.
+        assert_eq!(app.token_basic("argon", ARGON_SECRET, &[CC]).await.status(), 200);
+    }
+    assert_oauth_error(app.token_basic("argon", "correct horse", &[CC]).await, 401, "invalid_client").await;
+}

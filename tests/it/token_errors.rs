@@ -1,0 +1,170 @@
+//! Error answers of the token endpoint (RFC 6749 §5.2, RFC 8707 §2): code, status and
+//! headers, and the limits. A client's mistake never yields a 5xx or a plain-text body.
+
+use crate::helpers::*;
+
+const CC: (&str, &str) = ("grant_type", "client_credentials");
+
+#[tokio::test]
+async fn missing_grant_type_is_invalid_request_rfc6749_5_2() {
+    let app = TestApp::spawn().await;
+    let res = app.token_basic("svc-a", SECRET_A, &[("scope", "read")]).await;
+    assert_oauth_error(res, 400, "invalid_request").await;
+}
+
+#[tokio::test]
+async fn a_repeated_parameter_is_invalid_request_rfc6749_3_2() {
+    let app = TestApp::spawn().await;
+    let res = app.token_basic("svc-a", SECRET_A, &[CC, ("scope", "read"), ("scope", "write")]).await;
+    let body = assert_oauth_error(res, 400, "invalid_request").await;
+    assert!(body["error_description"].as_str().unwrap().contains("scope"));
+}
+
+#[tokio::test]
+async fn unknown_parameters_are_ignored_rfc6749_3_2() {
+    let app = TestApp::spawn().await;
+    let res = app.token_basic("svc-a", SECRET_A, &[CC, ("colour", "blue"), ("x", "1")]).await;
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
+async fn an_unknown_grant_type_is_unsupported_grant_type_rfc6749_5_2() {
+    let app = TestApp::spawn().await;
+    for grant in ["password", "authorization_code", "urn:ietf:params:oauth:grant-type:jwt-bearer", ""] {
+        let res = app.token_basic("svc-a", SECRET_A, &[("grant_type", grant)]).await;
+        assert_oauth_error(res, 400, "unsupported_grant_type").await;
+    }
+}
+
+#[tokio::test]
+async fn a_grant_the_client_lacks_is_unauthorized_client_rfc6749_5_2() {
+    let app = TestApp::spawn().await;
+    let res = app.token_basic("no-grants", SECRET_A, &[CC]).await;
+    assert_oauth_error(res, 400, "unauthorized_client").await;
+}
+
+#[tokio::test]
+async fn a_grant_switched_off_in_config_is_unsupported_for_everyone() {
+    let app = TestApp::spawn_with("[grants]\ndisabled = [\"client_credentials\"]").await;
+    let res = app.token_basic("svc-a", SECRET_A, &[CC]).await;
+    assert_oauth_error(res, 400, "unsupported_grant_type").await;
+}
+
+#[tokio::test]
+async fn a_scope_not_allowed_is_invalid_scope_rfc6749_3_3() {
+    let app = TestApp::spawn().await;
+    let res = app.token_basic("svc-a", SECRET_A, &[CC, ("scope", "read delete")]).await;
+    let body = assert_oauth_error(res, 400, "invalid_scope").await;
+    assert!(body["error_description"].as_str().unwrap().contains("delete"));
+    let res = app.token_basic("svc-a", SECRET_A, &[CC, ("scope", "read \"quoted\"")]).await;
+    assert_oauth_error(res, 400, "invalid_scope").await;
+}
+
+#[tokio::test]
+async fn a_resource_not_allowed_is_invalid_target_rfc8707_2() {
+    let app = TestApp::spawn().await;
+    let res = app.token_basic("svc-a", SECRET_A, &[CC, ("resource", "https://evil.example")]).await;
+    assert_oauth_error(res, 400, "invalid_target").await;
+    let res = app.token_basic("svc-a", SECRET_A, &[CC, ("audience", "https://evil.example")]).await;
+    assert_oauth_error(res, 400, "invalid_target").await;
+}
+
+#[tokio::test]
+async fn a_malformed_expires_in_is_invalid_request() {
+    let app = TestApp::spawn().await;
+    for bad in ["0", "-5", "soon", "1e3"] {
+        let res = app.token_basic("svc-a", SECRET_A, &[CC, ("expires_in", bad)]).await;
+        assert_oauth_error(res, 400, "invalid_request").await;
+    }
+}
+
+#[tokio::test]
+async fn an_oversized_body_gets_413_with_oauth_json() {
+    let app = TestApp::spawn().await;
+    let big = "x".repeat(20 * 1024);
+    let res = app.token_basic("svc-a", SECRET_A, &[CC, ("pad", &big)]).await;
+    assert_oauth_error(res, 413, "invalid_request").await;
+}
+
+#[tokio::test]
+async fn oversized_headers_get_431_with_oauth_json() {
+    let app = TestApp::spawn().await;
+    let res = app
+        .http
+        .post(app.url("/oauth2/token"))
+        .header("x-padding", "y".repeat(20 * 1024))
+        .basic_auth("svc-a", Some(SECRET_A))
+        .form(&[CC])
+        .send()
+        .await
+        .unwrap();
+    assert_oauth_error(res, 431, "invalid_request").await;
+}
+
+#[tokio::test]
+async fn malformed_json_and_unknown_content_types_are_invalid_request() {
+    let app = TestApp::spawn().await;
+    for (ct, body) in [
+        ("application/json", "{not json"),
+        ("application/json", "[1,2,3]"),
+        ("application/json", r#"{"grant_type": {"nested": true}}"#),
+        ("application/json", r#"{"grant_type":"client_credentials","grant_type":"client_credentials"}"#),
+        ("text/plain", "grant_type=client_credentials"),
+        ("application/xml", "<grant/>"),
+    ] {
+        let res = app.token_raw(ct, body).await;
+        assert_oauth_error(res, 400, "invalid_request").await;
+    }
+}
+
+#[tokio::test]
+async fn unknown_paths_and_methods_answer_json() {
+    let app = TestApp::spawn().await;
+    let res = app.http.get(app.url("/nope")).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "not_found");
+    let res = app.http.get(app.url("/oauth2/token")).send().await.unwrap();
+    assert_eq!(res.status(), 405);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "method_not_allowed");
+}
+
+#[tokio::test]
+async fn garbage_never_yields_a_server_error() {
+    let app = TestApp::spawn().await;
+    // A bounded sweep of hostile inputs: every answer must be a 4xx with a JSON body.
+    let bodies: Vec<(String, Vec<u8>)> = vec![
+        ("application/x-www-form-urlencoded".into(), b"%%%%&&&===".to_vec()),
+        ("application/x-www-form-urlencoded".into(), vec![0xff, 0xfe, b'=', 0x80]),
+        (
+            "application/x-www-form-urlencoded".into(),
+            b"grant_type=client_credentials&client_id=%00&client_secret=%FF".to_vec(),
+        ),
+        ("application/json".into(), b"".to_vec()),
+        ("application/json".into(), b"null".to_vec()),
+        (
+            "application/json".into(),
+            "{\"client_id\":\"\u{202e}\",\"client_secret\":\"x\",\"grant_type\":\"client_credentials\"}"
+                .as_bytes()
+                .to_vec(),
+        ),
+        ("application/json; charset=utf-8".into(), vec![b'{'; 5000]),
+        ("multipart/form-data; boundary=x".into(), b"--x--".to_vec()),
+        (
+            "application/x-www-form-urlencoded".into(),
+            format!(
+                "grant_type=client_credentials&client_id=svc-a&client_secret={SECRET_A}&scope={}",
+                "a%20".repeat(1000)
+            )
+            .into_bytes(),
+        ),
+    ];
+    for (ct, body) in bodies {
+        let res = app.token_raw(&ct, body).await;
+        let status = res.status().as_u16();
+        assert!((400..500).contains(&status), "{ct}: {status}");
+        let json: serde_json::Value = res.json().await.unwrap();
+        assert!(json["error"].is_string());
+    }
+}
