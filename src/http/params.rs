@@ -70,8 +70,9 @@ impl Params {
                 }
             }
         }
-        for (i, (name, _)) in pairs.iter().enumerate() {
-            if !MULTI_VALUED.contains(&name.as_str()) && pairs[..i].iter().any(|(n, _)| n == name) {
+        let mut seen = std::collections::HashSet::with_capacity(pairs.len());
+        for (name, _) in &pairs {
+            if !MULTI_VALUED.contains(&name.as_str()) && !seen.insert(name.as_str()) {
                 return Err(OAuthError::invalid_request(format!(
                     "parameter `{}` is repeated (RFC 6749 §3.2)",
                     name.escape_debug()

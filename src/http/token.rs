@@ -58,9 +58,9 @@ async fn handle(
     let (parts, body) = request.into_parts();
     let body = read_body(body, state.max_body_bytes()).await?;
     let params = Params::parse(&parts.headers, parts.uri.query(), &body)?;
-    attempt.grant_type = params.get("grant_type").map(str::to_owned);
+    attempt.grant_type = params.get("grant_type").map(loggable);
     let creds = client_credentials(&parts.headers, &params)?;
-    attempt.client_id = Some(creds.client_id.clone());
+    attempt.client_id = Some(loggable(&creds.client_id));
     let Some(grant_type) = params.get("grant_type") else {
         return Err(OAuthError::invalid_request("missing `grant_type`"));
     };
@@ -77,6 +77,17 @@ async fn handle(
     };
     let keys = state.keys().current();
     Ok(state.issuer().issue(&client, &req, &keys, state.now())?)
+}
+
+/// Longest client-supplied value copied into a log line.
+const MAX_LOGGED_CHARS: usize = 64;
+
+/// A client-supplied value as it may appear in the log: at most [`MAX_LOGGED_CHARS`].
+fn loggable(value: &str) -> String {
+    match value.char_indices().nth(MAX_LOGGED_CHARS) {
+        Some((cut, _)) => format!("{}…", &value[..cut]),
+        None => value.to_owned(),
+    }
 }
 
 async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, OAuthError> {

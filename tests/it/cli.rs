@@ -89,38 +89,18 @@ async fn clients_can_be_configured_from_the_environment_alone() {
         .env("TOKENMINT_CLIENTS__OPS__AUDIENCES", "[https://ops.example.com]");
     let served = serve(cmd).await;
     let http = reqwest::Client::new();
-    let url = format!("http://{}/oauth2/token", served.addr);
-    let res = http
-        .post(&url)
-        .basic_auth("billing", Some(SECRET_A))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
+    let res = basic_token(&http, &served.addr, "billing", SECRET_A).await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["scope"], "invoices:read");
     assert_eq!(body["expires_in"], 120);
-    let jwks = http
-        .get(format!("http://{}/.well-known/jwks.json", served.addr))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks = get_json(&http, &format!("http://{}/.well-known/jwks.json", served.addr)).await;
     let claims =
         verify_with(&jwks, body["access_token"].as_str().unwrap(), "https://billing.example.com").unwrap();
     assert_eq!(claims.extra["tenant"], "acme");
 
     // An explicit ID keeps its case.
-    let res = http
-        .post(&url)
-        .basic_auth("Ops-Team", Some(SECRET_A))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
+    let res = basic_token(&http, &served.addr, "Ops-Team", SECRET_A).await;
     assert_eq!(res.status(), 200);
     let (graceful, _) = served.stop().await;
     assert!(graceful, "SIGTERM must end in a clean exit");
@@ -134,26 +114,10 @@ async fn logs_have_one_line_per_token_request_and_never_a_secret_or_token() {
     cmd.args(["--config", "tokenmint.toml", "--log-format", "json"]).env("RUST_LOG", "debug");
     let served = serve(cmd).await;
     let http = reqwest::Client::new();
-    let url = format!("http://{}/oauth2/token", served.addr);
-    let ok: Value = http
-        .post(&url)
-        .basic_auth("svc-a", Some(SECRET_A))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ok: Value = basic_token(&http, &served.addr, "svc-a", SECRET_A).await.json().await.unwrap();
     let token = ok["access_token"].as_str().unwrap().to_owned();
     let wrong_secret = "wrong-secret-zz9";
-    let res = http
-        .post(&url)
-        .basic_auth("svc-a", Some(wrong_secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
+    let res = basic_token(&http, &served.addr, "svc-a", wrong_secret).await;
     assert_eq!(res.status(), 401);
     let (_, log) = served.stop().await;
 

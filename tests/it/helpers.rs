@@ -126,6 +126,11 @@ impl TestApp {
         format!("http://{}{path}", self.addr)
     }
 
+    /// A request to the token endpoint, to be completed by the caller and passed to [`send`].
+    pub(crate) fn token_req(&self) -> reqwest::RequestBuilder {
+        self.http.post(self.url("/oauth2/token"))
+    }
+
     /// POST a form to the token endpoint with Basic credentials.
     pub(crate) async fn token_basic(
         &self,
@@ -174,7 +179,7 @@ impl TestApp {
 
     /// The published JWKS.
     pub(crate) async fn jwks(&self) -> JwkSet {
-        self.http.get(self.url("/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap()
+        get_json(&self.http, &self.url("/.well-known/jwks.json")).await
     }
 
     /// Verifies `token` the way an independent resource server would: key by `kid` from the
@@ -182,6 +187,27 @@ impl TestApp {
     pub(crate) async fn verify(&self, token: &str, audience: &str) -> AccessClaims {
         verify_with(&self.jwks().await, token, audience).unwrap()
     }
+}
+
+/// Sends a request; panics on transport errors (a test failure, not an HTTP status).
+pub(crate) async fn send(req: reqwest::RequestBuilder) -> reqwest::Response {
+    req.send().await.unwrap()
+}
+
+/// GETs `url` and parses the JSON body.
+pub(crate) async fn get_json<T: serde::de::DeserializeOwned>(http: &reqwest::Client, url: &str) -> T {
+    http.get(url).send().await.unwrap().json().await.unwrap()
+}
+
+/// A client credentials request with Basic credentials to the server at `addr`.
+pub(crate) async fn basic_token(
+    http: &reqwest::Client,
+    addr: &str,
+    id: &str,
+    secret: &str,
+) -> reqwest::Response {
+    let req = http.post(format!("http://{addr}/oauth2/token")).basic_auth(id, Some(secret));
+    send(req.form(&[("grant_type", "client_credentials")])).await
 }
 
 /// Starts a server on 127.0.0.1:0 with `keys_dir`; the sender stops it.

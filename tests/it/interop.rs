@@ -12,12 +12,27 @@ fn oauth2_http() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 
+/// An `oauth2` crate client for `app`'s token endpoint; Basic authentication unless changed.
+fn oauth2_client(
+    app: &TestApp,
+    id: &str,
+    secret: &str,
+) -> BasicClient<
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointSet,
+> {
+    BasicClient::new(ClientId::new(id.into()))
+        .set_client_secret(ClientSecret::new(secret.into()))
+        .set_token_uri(TokenUrl::new(app.url("/oauth2/token")).unwrap())
+}
+
 #[tokio::test]
 async fn the_oauth2_crate_gets_a_token_with_basic_auth() {
     let app = TestApp::spawn().await;
-    let client = BasicClient::new(ClientId::new("svc-a".into()))
-        .set_client_secret(ClientSecret::new(SECRET_A.into()))
-        .set_token_uri(TokenUrl::new(app.url("/oauth2/token")).unwrap());
+    let client = oauth2_client(&app, "svc-a", SECRET_A);
     let token = client
         .exchange_client_credentials()
         .add_scope(Scope::new("write".into()))
@@ -34,9 +49,7 @@ async fn the_oauth2_crate_gets_a_token_with_basic_auth() {
 #[tokio::test]
 async fn the_oauth2_crate_encodes_special_characters_and_we_decode_them_rfc6749_2_3_1() {
     let app = TestApp::spawn().await;
-    let client = BasicClient::new(ClientId::new("my-client".into()))
-        .set_client_secret(ClientSecret::new(SPECIAL_SECRET.into()))
-        .set_token_uri(TokenUrl::new(app.url("/oauth2/token")).unwrap());
+    let client = oauth2_client(&app, "my-client", SPECIAL_SECRET);
     let token = client.exchange_client_credentials().request_async(&oauth2_http()).await.unwrap();
     assert_eq!(app.verify(token.access_token().secret(), "https://api.one").await.sub, "my-client");
 }
@@ -44,10 +57,7 @@ async fn the_oauth2_crate_encodes_special_characters_and_we_decode_them_rfc6749_
 #[tokio::test]
 async fn the_oauth2_crate_with_client_secret_post() {
     let app = TestApp::spawn().await;
-    let client = BasicClient::new(ClientId::new("svc-a".into()))
-        .set_client_secret(ClientSecret::new(SECRET_A.into()))
-        .set_auth_type(AuthType::RequestBody)
-        .set_token_uri(TokenUrl::new(app.url("/oauth2/token")).unwrap());
+    let client = oauth2_client(&app, "svc-a", SECRET_A).set_auth_type(AuthType::RequestBody);
     let token = client.exchange_client_credentials().request_async(&oauth2_http()).await.unwrap();
     app.verify(token.access_token().secret(), "https://api.one").await;
 }
@@ -55,9 +65,7 @@ async fn the_oauth2_crate_with_client_secret_post() {
 #[tokio::test]
 async fn the_oauth2_crate_surfaces_our_error_codes() {
     let app = TestApp::spawn().await;
-    let client = BasicClient::new(ClientId::new("svc-a".into()))
-        .set_client_secret(ClientSecret::new(SECRET_A.into()))
-        .set_token_uri(TokenUrl::new(app.url("/oauth2/token")).unwrap());
+    let client = oauth2_client(&app, "svc-a", SECRET_A);
     let err = client
         .exchange_client_credentials()
         .add_scope(Scope::new("forbidden".into()))

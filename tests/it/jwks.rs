@@ -96,15 +96,7 @@ async fn a_key_is_created_once_and_reused_after_a_restart() {
     assert_eq!(files.len(), 1);
 
     let (addr, _stop) = app.spawn_sharing_keys(CLIENTS).await;
-    let jwks: Value = app
-        .http
-        .get(format!("http://{addr}/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = get_json(&app.http, &format!("http://{addr}/.well-known/jwks.json")).await;
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
     assert_eq!(jwks["keys"][0]["kid"], kid.as_str());
 }
@@ -114,15 +106,8 @@ async fn switching_algorithm_adds_a_key_and_keeps_the_old_one_published() {
     let app = TestApp::spawn().await;
     let (old_token, _) = app.access_token(&[]).await;
     let (addr, _stop) = app.spawn_sharing_keys(&format!("[tokens]\nalgorithm = \"EdDSA\"\n{CLIENTS}")).await;
-    let jwks: jsonwebtoken::jwk::JwkSet = app
-        .http
-        .get(format!("http://{addr}/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: jsonwebtoken::jwk::JwkSet =
+        get_json(&app.http, &format!("http://{addr}/.well-known/jwks.json")).await;
     assert_eq!(jwks.keys.len(), 2);
     // Tokens signed before the switch still verify against the new JWKS.
     verify_with(&jwks, &old_token, "https://api.one").unwrap();

@@ -52,39 +52,27 @@ async fn basic_credentials_are_form_urlencoded_rfc6749_2_3_1() {
     let app = TestApp::spawn().await;
     // openid-client encodes `-` as %2D; `+` is a space; reserved characters are %-escaped.
     let raw = format!("my%2Dclient:{}", form_encode(SPECIAL_SECRET));
-    let res = app
-        .http
-        .post(app.url("/oauth2/token"))
-        .header("authorization", format!("Basic {}", STANDARD.encode(raw)))
-        .form(&[CC])
-        .send()
-        .await
-        .unwrap();
+    let res =
+        send(app.token_req().header("authorization", format!("Basic {}", STANDARD.encode(raw))).form(&[CC]))
+            .await;
     assert_eq!(res.status(), 200);
     // The unencoded secret contains ':' and '+', so sending it raw must fail.
     let raw = format!("my-client:{SPECIAL_SECRET}");
-    let res = app
-        .http
-        .post(app.url("/oauth2/token"))
-        .header("authorization", format!("Basic {}", STANDARD.encode(raw)))
-        .form(&[CC])
-        .send()
-        .await
-        .unwrap();
+    let res =
+        send(app.token_req().header("authorization", format!("Basic {}", STANDARD.encode(raw))).form(&[CC]))
+            .await;
     assert_oauth_error(res, 401, "invalid_client").await;
 }
 
 #[tokio::test]
 async fn two_authentication_methods_are_refused_rfc6749_2_3() {
     let app = TestApp::spawn().await;
-    let res = app
-        .http
-        .post(app.url("/oauth2/token"))
-        .basic_auth("svc-a", Some(SECRET_A))
-        .form(&[CC, ("client_id", "svc-a"), ("client_secret", SECRET_A)])
-        .send()
-        .await
-        .unwrap();
+    let res = send(app.token_req().basic_auth("svc-a", Some(SECRET_A)).form(&[
+        CC,
+        ("client_id", "svc-a"),
+        ("client_secret", SECRET_A),
+    ]))
+    .await;
     assert_oauth_error(res, 400, "invalid_request").await;
 }
 
@@ -132,14 +120,7 @@ async fn missing_or_unsupported_credentials_are_invalid_client() {
 async fn malformed_basic_credentials_are_invalid_request() {
     let app = TestApp::spawn().await;
     for header in ["Basic !!!notbase64", "Basic bm9jb2xvbg==", "Basic JUZGOng="] {
-        let res = app
-            .http
-            .post(app.url("/oauth2/token"))
-            .header("authorization", header)
-            .form(&[CC])
-            .send()
-            .await
-            .unwrap();
+        let res = send(app.token_req().header("authorization", header).form(&[CC])).await;
         assert_oauth_error(res, 400, "invalid_request").await;
     }
 }
