@@ -8,6 +8,7 @@ mod cli;
 mod discovery;
 mod helpers;
 mod interop;
+mod interop_libs;
 mod jwks;
 mod token_auth;
 mod token_errors;
