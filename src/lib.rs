@@ -11,6 +11,7 @@
 //! `config → {keys, clients, token}` (for their settings types only).
 //!
 //! - [`claims`]: the RFC 9068 access-token claims, shared by issuing and verifying.
+//! - [`verify`]: offline verification for resource servers (a library; no server inside).
 //! - `clock`: time as an injected value; everything below the HTTP layer takes `now`.
 //! - `clients`: the client registry and client authentication (secret hashes).
 //! - `keys`: signing keys: the key store on disk, the in-memory key ring, the JWKS.
@@ -28,6 +29,7 @@
 #![forbid(unsafe_code)]
 
 pub mod claims;
+pub mod verify;
 
 #[cfg(feature = "server")]
 pub mod cli;

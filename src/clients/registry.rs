@@ -73,6 +73,11 @@ impl Registry {
         })
     }
 
+    /// The client with this id, enabled or not.
+    pub(crate) fn get(&self, client_id: &str) -> Option<&Arc<Client>> {
+        self.clients.get(client_id)
+    }
+
     /// Every configured client.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Arc<Client>> {
         self.clients.values()

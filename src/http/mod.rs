@@ -4,6 +4,7 @@
 //! Only this module and `server` import axum.
 
 mod error;
+mod introspect;
 mod limits;
 mod params;
 mod token;
@@ -97,6 +98,7 @@ impl AppState {
 pub(crate) fn router(state: AppState, limits: Limits) -> Router {
     Router::new()
         .route(wellknown::TOKEN_PATH, post(token::token))
+        .route(wellknown::INTROSPECT_PATH, post(introspect::introspect))
         .route(wellknown::JWKS_PATH, get(wellknown::jwks))
         .route("/.well-known/oauth-authorization-server", get(wellknown::oauth_metadata))
         .route("/.well-known/openid-configuration", get(wellknown::openid_metadata))

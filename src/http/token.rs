@@ -90,7 +90,8 @@ fn loggable(value: &str) -> String {
     }
 }
 
-async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, OAuthError> {
+/// Reads a request body of at most `limit` bytes; larger is 413 `invalid_request`.
+pub(super) async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, OAuthError> {
     to_bytes(body, limit).await.map_err(|_| {
         OAuthError::invalid_request(format!("request body larger than {limit} bytes"))
             .with_status(StatusCode::PAYLOAD_TOO_LARGE)

@@ -15,6 +15,8 @@ use crate::token::Issuer;
 pub(crate) const JWKS_PATH: &str = "/.well-known/jwks.json";
 /// Path of the token endpoint.
 pub(crate) const TOKEN_PATH: &str = "/oauth2/token";
+/// Path of the introspection endpoint (RFC 7662).
+pub(crate) const INTROSPECT_PATH: &str = "/oauth2/introspect";
 
 /// `GET /.well-known/jwks.json`: cacheable, with an ETag and 304 on `If-None-Match`.
 pub(crate) async fn jwks(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -99,6 +101,8 @@ impl Metadata {
             "jwks_uri": format!("{base}{JWKS_PATH}"),
             "grant_types_supported": grants,
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "introspection_endpoint": format!("{base}{INTROSPECT_PATH}"),
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "scopes_supported": scopes,
             "response_types_supported": [],
         });

@@ -8,10 +8,12 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
+use jsonwebtoken::DecodingKey;
 
 use super::jwks::JwksDocument;
 use super::store::StoredKey;
 use super::{Algorithm, KeyError, KeyStore, SigningKey};
+use crate::verify::Jwks;
 
 /// One consistent view of the keys.
 #[derive(Debug)]
@@ -22,6 +24,8 @@ pub(crate) struct KeySet {
     pub(crate) published: Vec<Arc<SigningKey>>,
     /// The serialized JWKS of `published`.
     pub(crate) jwks: JwksDocument,
+    /// `published` as verification keys, for introspection.
+    pub(crate) verify: Jwks,
 }
 
 impl KeySet {
@@ -34,7 +38,13 @@ impl KeySet {
             return Ok(None);
         };
         let jwks = JwksDocument::build(published.iter().map(|k| k.as_ref()))?;
-        Ok(Some(KeySet { signing, published, jwks }))
+        let verify = Jwks::from_keys(
+            published
+                .iter()
+                .map(|k| Ok((k.kid().to_owned(), k.alg().to_jwt(), DecodingKey::from_jwk(k.jwk())?)))
+                .collect::<Result<Vec<_>, KeyError>>()?,
+        );
+        Ok(Some(KeySet { signing, published, jwks, verify }))
     }
 }
 

@@ -12,7 +12,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 
-use crate::clients::{Client, GrantType};
+use crate::claims::AccessClaims;
+use crate::clients::{Client, GrantType, Registry};
+use crate::verify::{self, VerifyError};
 use crate::clock::unix_seconds;
 use crate::keys::{Algorithm, KeyError, KeySet};
 use claims::{AccessTokenClaims, AudienceRef};
@@ -157,6 +159,31 @@ impl Issuer {
         };
         let access_token = keys.signing.sign_access_token(&claims)?;
         Ok(IssuedToken { access_token, expires_in: ttl, scope, kid: keys.signing.kid().to_owned() })
+    }
+
+    /// Introspects `token` (RFC 7662 §2.2): its claims if it is active, `None` otherwise.
+    ///
+    /// Active means: signed by a key this service still publishes, `typ` at+jwt, our
+    /// issuer, not expired (no leeway: this is the authoritative answer), and issued to a
+    /// client that is still configured and enabled.
+    pub(crate) fn introspect(
+        &self,
+        token: &str,
+        keys: &KeySet,
+        registry: &Registry,
+        now: SystemTime,
+    ) -> Result<AccessClaims, VerifyError> {
+        let header = verify::parse_header(token)?;
+        let key = keys
+            .verify
+            .get(&header.kid)
+            .ok_or_else(|| VerifyError::new(verify::ErrorKind::UnknownKey, "kid not published"))?;
+        let algs = [key.alg];
+        let claims = verify::check(token, &header, &key, &algs, Some(&self.issuer), None, Duration::ZERO, now)?;
+        match registry.get(&claims.client_id) {
+            Some(client) if client.enabled => Ok(claims),
+            _ => Err(VerifyError::new(verify::ErrorKind::UnknownKey, "the token's client is gone or disabled")),
+        }
     }
 
     /// The lifetime in seconds: the client's `ttl`, else the default, capped at `max_ttl`;

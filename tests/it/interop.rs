@@ -8,8 +8,16 @@ use oauth2::{AuthType, ClientId, ClientSecret, Scope, TokenResponse as _, TokenU
 
 use crate::helpers::*;
 
-fn oauth2_http() -> reqwest::Client {
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+/// The `oauth2` crate's HTTP hook, carried by reqwest (no redirects, as the crate advises).
+async fn oauth2_http(request: oauth2::HttpRequest) -> Result<oauth2::HttpResponse, reqwest::Error> {
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    let response = http.execute(reqwest::Request::try_from(request)?).await?;
+    let mut builder = axum::http::Response::builder().status(response.status());
+    for (name, value) in response.headers() {
+        builder = builder.header(name, value);
+    }
+    let body = response.bytes().await?.to_vec();
+    Ok(builder.body(body).expect("status and headers came from a valid response"))
 }
 
 /// An `oauth2` crate client for `app`'s token endpoint; Basic authentication unless changed.
@@ -36,7 +44,7 @@ async fn the_oauth2_crate_gets_a_token_with_basic_auth() {
     let token = client
         .exchange_client_credentials()
         .add_scope(Scope::new("write".into()))
-        .request_async(&oauth2_http())
+        .request_async(&oauth2_http)
         .await
         .unwrap();
     assert_eq!(token.token_type().as_ref(), "bearer");
@@ -50,7 +58,7 @@ async fn the_oauth2_crate_gets_a_token_with_basic_auth() {
 async fn the_oauth2_crate_encodes_special_characters_and_we_decode_them_rfc6749_2_3_1() {
     let app = TestApp::spawn().await;
     let client = oauth2_client(&app, "my-client", SPECIAL_SECRET);
-    let token = client.exchange_client_credentials().request_async(&oauth2_http()).await.unwrap();
+    let token = client.exchange_client_credentials().request_async(&oauth2_http).await.unwrap();
     assert_eq!(app.verify(token.access_token().secret(), "https://api.one").await.sub, "my-client");
 }
 
@@ -58,7 +66,7 @@ async fn the_oauth2_crate_encodes_special_characters_and_we_decode_them_rfc6749_
 async fn the_oauth2_crate_with_client_secret_post() {
     let app = TestApp::spawn().await;
     let client = oauth2_client(&app, "svc-a", SECRET_A).set_auth_type(AuthType::RequestBody);
-    let token = client.exchange_client_credentials().request_async(&oauth2_http()).await.unwrap();
+    let token = client.exchange_client_credentials().request_async(&oauth2_http).await.unwrap();
     app.verify(token.access_token().secret(), "https://api.one").await;
 }
 
@@ -69,7 +77,7 @@ async fn the_oauth2_crate_surfaces_our_error_codes() {
     let err = client
         .exchange_client_credentials()
         .add_scope(Scope::new("forbidden".into()))
-        .request_async(&oauth2_http())
+        .request_async(&oauth2_http)
         .await
         .unwrap_err();
     match err {

@@ -1,5 +1,7 @@
 //! The `tokenmint` command line. The top of the dependency graph: nothing imports it.
 
+mod verify;
+
 use std::io::Read as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -45,6 +47,10 @@ enum Command {
     /// Client tools.
     #[command(subcommand)]
     Clients(ClientsCommand),
+    /// Verify a token: print its claims (exit 0) or why it is invalid (exit 1).
+    Verify(verify::VerifyArgs),
+    /// Print a token's header and claims WITHOUT verifying it.
+    Decode(verify::DecodeArgs),
     /// Hash a client secret read from standard input, for `secret_hashes`.
     HashSecret {
         /// Use argon2id (for human-chosen secrets) instead of SHA-256 (for generated ones).
@@ -90,6 +96,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Clients(ClientsCommand::Add(add)) => add_client(add),
         Command::HashSecret { argon2 } => hash_secret(argon2),
+        Command::Verify(args) => verify::verify(args),
+        Command::Decode(args) => verify::decode(args),
     }
 }
 

@@ -1,0 +1,143 @@
+//! `tokenmint verify` and `tokenmint decode`: check a token from a script or a terminal.
+//!
+//! Exit codes of `verify`: 0 valid, 1 invalid (the reason on stderr), 2 usage error.
+
+use std::io::Read as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+
+use crate::verify::{Algorithm, Jwks, Requirements, Verifier};
+
+/// Exit code for an invalid token.
+const EXIT_INVALID: u8 = 1;
+/// Exit code for a usage error (as clap uses for bad arguments).
+const EXIT_USAGE: u8 = 2;
+
+/// Arguments of `tokenmint verify`.
+#[derive(Debug, Args)]
+pub(super) struct VerifyArgs {
+    /// The issuer: `iss` must equal it; without --jwks, its metadata gives the JWKS.
+    #[arg(long, value_name = "URL", required_unless_present = "jwks")]
+    issuer: Option<String>,
+    /// A JWKS file to verify against instead of fetching the issuer's.
+    #[arg(long, value_name = "FILE")]
+    jwks: Option<PathBuf>,
+    /// The audience `aud` must contain.
+    #[arg(long, value_name = "A")]
+    audience: String,
+    /// Accepted algorithm (repeatable) [default: ES256, EdDSA and RS256].
+    #[arg(long = "algorithm", value_name = "ALG")]
+    algorithms: Vec<String>,
+    /// Clock-skew allowance.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    leeway: Duration,
+    /// The token, or `-` to read it from standard input.
+    token: String,
+}
+
+/// Arguments of `tokenmint decode`.
+#[derive(Debug, Args)]
+pub(super) struct DecodeArgs {
+    /// The token, or `-` to read it from standard input.
+    token: String,
+}
+
+pub(super) fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    let token = read_token(&args.token)?;
+    let algorithms = match parse_algorithms(&args.algorithms) {
+        Ok(a) => a,
+        Err(bad) => {
+            eprintln!("error: unsupported algorithm `{bad}` (use ES256, EdDSA or RS256)");
+            return Ok(ExitCode::from(EXIT_USAGE));
+        }
+    };
+    let requirements = Requirements {
+        issuer: args.issuer.clone().unwrap_or_default(),
+        audience: args.audience,
+        algorithms,
+        leeway: args.leeway,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let verifier = match &args.jwks {
+        Some(path) => {
+            let bytes = match std::fs::read(path) {
+                Ok(b) => b,
+                Err(e) => {
+                    eprintln!("error: cannot read {}: {e}", path.display());
+                    return Ok(ExitCode::from(EXIT_USAGE));
+                }
+            };
+            let jwks = Jwks::from_json(&bytes)?;
+            if args.issuer.is_none() {
+                eprintln!("warning: `iss` is not checked; pass --issuer to check it");
+                Verifier::without_issuer_check(requirements, jwks)?
+            } else {
+                Verifier::new(requirements, jwks)?
+            }
+        }
+        None => match runtime.block_on(Verifier::discover(requirements)) {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!("invalid: cannot get the issuer's keys: {e}");
+                return Ok(ExitCode::from(EXIT_INVALID));
+            }
+        },
+    };
+    match runtime.block_on(verifier.verify(&token)) {
+        Ok(claims) => {
+            println!("{}", serde_json::to_string_pretty(&claims)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("invalid: {e}");
+            Ok(ExitCode::from(EXIT_INVALID))
+        }
+    }
+}
+
+pub(super) fn decode(args: DecodeArgs) -> anyhow::Result<ExitCode> {
+    let token = read_token(&args.token)?;
+    let decoded = jsonwebtoken::decode_header(&token)
+        .and_then(|h| jsonwebtoken::dangerous::insecure_decode_claims::<serde_json::Value>(&token).map(|c| (h, c)));
+    match decoded {
+        Ok((header, claims)) => {
+            eprintln!("NOT VERIFIED: this shows what the token says, not whether it is genuine.");
+            let out = serde_json::json!({ "header": header, "claims": claims });
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("not a decodable JWT: {e}");
+            Ok(ExitCode::from(EXIT_INVALID))
+        }
+    }
+}
+
+fn parse_algorithms(names: &[String]) -> Result<Vec<Algorithm>, String> {
+    if names.is_empty() {
+        return Ok(vec![Algorithm::ES256, Algorithm::EdDSA, Algorithm::RS256]);
+    }
+    names
+        .iter()
+        .map(|n| match n.as_str() {
+            "ES256" => Ok(Algorithm::ES256),
+            "EdDSA" => Ok(Algorithm::EdDSA),
+            "RS256" => Ok(Algorithm::RS256),
+            other => Err(other.to_owned()),
+        })
+        .collect()
+}
+
+/// The token argument, or standard input for `-`, trimmed.
+fn read_token(arg: &str) -> anyhow::Result<String> {
+    if arg != "-" {
+        return Ok(arg.trim().to_owned());
+    }
+    let mut input = String::new();
+    std::io::stdin().read_to_string(&mut input).context("reading the token from standard input")?;
+    Ok(input.trim().to_owned())
+}

@@ -1,0 +1,147 @@
+//! axum integration for resource servers: an extractor that verifies the bearer token
+//! (RFC 6750 §2.1) and rejects with the RFC 6750 §3 challenge.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use axum::{Router, routing::get};
+//! use tokenmint::verify::Verifier;
+//! use tokenmint::verify::axum::{Bearer, BearerRejection};
+//!
+//! async fn invoices(token: Bearer) -> Result<String, BearerRejection> {
+//!     token.require_scopes(&["invoices:read"])?;
+//!     Ok(format!("hello {}", token.claims().client_id))
+//! }
+//!
+//! fn app(verifier: Arc<Verifier>) -> Router {
+//!     Router::new().route("/invoices", get(invoices)).with_state(verifier)
+//! }
+//! ```
+
+use std::sync::Arc;
+
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::{Verifier, VerifyError};
+use crate::claims::AccessClaims;
+
+/// A request whose bearer token verified. Extracting it needs `Arc<Verifier>` in the state.
+#[derive(Debug, Clone)]
+pub struct Bearer(AccessClaims);
+
+impl Bearer {
+    /// The verified claims.
+    pub fn claims(&self) -> &AccessClaims {
+        &self.0
+    }
+
+    /// The verified claims, by value.
+    pub fn into_claims(self) -> AccessClaims {
+        self.0
+    }
+
+    /// Succeeds if every scope in `required` was granted; otherwise the RFC 6750 §3.1
+    /// `insufficient_scope` rejection (403) naming them.
+    pub fn require_scopes(&self, required: &[&str]) -> Result<(), BearerRejection> {
+        if self.0.has_scopes(required) {
+            Ok(())
+        } else {
+            Err(BearerRejection::insufficient_scope(required))
+        }
+    }
+}
+
+impl<S> FromRequestParts<S> for Bearer
+where
+    S: Send + Sync,
+    Arc<Verifier>: FromRef<S>,
+{
+    type Rejection = BearerRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let verifier = Arc::<Verifier>::from_ref(state);
+        let token = bearer_token(parts)?;
+        match verifier.verify(token).await {
+            Ok(claims) => Ok(Bearer(claims)),
+            Err(e) => Err(BearerRejection::invalid_token(&e)),
+        }
+    }
+}
+
+/// The token from `Authorization: Bearer <token>` (the scheme is case-insensitive).
+fn bearer_token(parts: &Parts) -> Result<&str, BearerRejection> {
+    let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+        return Err(BearerRejection::missing());
+    };
+    let value = value.to_str().map_err(|_| BearerRejection::invalid_request())?;
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+            Ok(token.trim())
+        }
+        _ => Err(BearerRejection::missing()),
+    }
+}
+
+/// An RFC 6750 §3 rejection: status, `WWW-Authenticate` challenge, and a JSON body.
+#[derive(Debug)]
+pub struct BearerRejection {
+    status: StatusCode,
+    challenge: String,
+    error: Option<&'static str>,
+    description: String,
+}
+
+impl BearerRejection {
+    /// No token (RFC 6750 §3.1: no error code, just the challenge).
+    fn missing() -> Self {
+        BearerRejection {
+            status: StatusCode::UNAUTHORIZED,
+            challenge: "Bearer".into(),
+            error: None,
+            description: "a bearer token is required".into(),
+        }
+    }
+
+    fn invalid_request() -> Self {
+        BearerRejection {
+            status: StatusCode::BAD_REQUEST,
+            challenge: "Bearer error=\"invalid_request\"".into(),
+            error: Some("invalid_request"),
+            description: "malformed Authorization header".into(),
+        }
+    }
+
+    fn invalid_token(e: &VerifyError) -> Self {
+        BearerRejection {
+            status: StatusCode::UNAUTHORIZED,
+            challenge: format!("Bearer error=\"invalid_token\", error_description=\"{}\"", e.kind().as_str()),
+            error: Some("invalid_token"),
+            description: e.kind().as_str().to_owned(),
+        }
+    }
+
+    fn insufficient_scope(required: &[&str]) -> Self {
+        let scope = required.join(" ");
+        BearerRejection {
+            status: StatusCode::FORBIDDEN,
+            challenge: format!("Bearer error=\"insufficient_scope\", scope=\"{scope}\""),
+            error: Some("insufficient_scope"),
+            description: format!("requires scope: {scope}"),
+        }
+    }
+
+    /// The HTTP status this rejection answers with.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+impl IntoResponse for BearerRejection {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": self.error, "error_description": self.description });
+        let challenge = HeaderValue::from_str(&self.challenge).unwrap_or_else(|_| HeaderValue::from_static("Bearer"));
+        (self.status, [(header::WWW_AUTHENTICATE, challenge)], axum::Json(body)).into_response()
+    }
+}

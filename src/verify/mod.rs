@@ -1,0 +1,248 @@
+//! Verifying tokenmint access tokens in a resource server, offline.
+//!
+//! A [`Verifier`] checks a token the way RFC 9068 §4 and RFC 8725 ask:
+//! - the key decides the algorithm: the token's `kid` selects a published key, the token's
+//!   `alg` must equal that key's algorithm and be one of the allowed ones; `none` and HMAC
+//!   are never accepted, and `jku`, `x5u`, `jwk` and `x5c` headers are ignored (keys come
+//!   only from the configured JWKS);
+//! - `typ` must be `at+jwt`; a `crit` header is refused (no extension is understood);
+//! - `iss` must equal the issuer exactly, `aud` must contain the audience;
+//! - `exp`, `nbf` and `iat` are checked against `now` with the configured leeway.
+//!
+//! Nothing security-relevant has a silent default: [`Requirements`] names the issuer, the
+//! audience, the algorithms and the leeway.
+//!
+//! ```no_run
+//! # #[cfg(feature = "jwks-fetch")]
+//! # async fn example(token: &str) -> Result<(), tokenmint::verify::VerifyError> {
+//! use std::time::Duration;
+//! use tokenmint::verify::{Algorithm, Requirements, Verifier};
+//!
+//! let verifier = Verifier::discover(Requirements {
+//!     issuer: "https://tokens.example.com".into(),
+//!     audience: "https://billing.example.com".into(),
+//!     algorithms: vec![Algorithm::ES256],
+//!     leeway: Duration::from_secs(30),
+//! })
+//! .await?;
+//! let claims = verifier.verify(token).await?;
+//! if !claims.has_scopes(&["invoices:read"]) { /* 403 */ }
+//! # Ok(()) }
+//! ```
+//!
+//! Depends on `claims` only; never on the server.
+
+mod error;
+mod jwks;
+#[cfg(feature = "jwks-fetch")]
+mod remote;
+
+#[cfg(feature = "axum-extract")]
+pub mod axum;
+
+pub use error::{ErrorKind, VerifyError};
+pub use jsonwebtoken::Algorithm;
+pub use jwks::Jwks;
+#[cfg(feature = "jwks-fetch")]
+pub use remote::{RemoteJwks, RemoteOptions};
+
+use std::collections::HashSet;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::Validation;
+
+use crate::claims::{ACCESS_TOKEN_TYPE, AccessClaims};
+use jwks::VerifyKey;
+
+/// Longest token accepted, in bytes. Real tokens are well under 2 KiB; the bound stops a
+/// hostile caller from making the verifier decode megabytes.
+pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
+
+/// Marks a verifier built by [`Verifier::without_issuer_check`]; not a valid URL, so no
+/// real issuer can equal it.
+const UNCHECKED_ISSUER: &str = "\u{0}unchecked";
+
+/// What a token must satisfy. Every field is required: there are no silent defaults.
+#[derive(Debug, Clone)]
+pub struct Requirements {
+    /// The exact `iss` expected (the token service's issuer URL).
+    pub issuer: String,
+    /// An audience that `aud` must contain (this resource server).
+    pub audience: String,
+    /// Signature algorithms accepted. Keys of other algorithms are ignored.
+    pub algorithms: Vec<Algorithm>,
+    /// Clock-skew allowance for `exp`, `nbf` and `iat`.
+    pub leeway: Duration,
+}
+
+/// Where a verifier's keys come from.
+#[derive(Debug, Clone)]
+enum Keys {
+    Static(Jwks),
+    #[cfg(feature = "jwks-fetch")]
+    Remote(RemoteJwks),
+}
+
+/// Verifies access tokens against a fixed set of requirements and a key source.
+#[derive(Debug, Clone)]
+pub struct Verifier {
+    requirements: Requirements,
+    keys: Keys,
+}
+
+impl Verifier {
+    /// A verifier over a static JWKS (for example one read from a file).
+    pub fn new(requirements: Requirements, jwks: Jwks) -> Result<Self, VerifyError> {
+        check_requirements(&requirements)?;
+        Ok(Verifier { requirements, keys: Keys::Static(jwks) })
+    }
+
+    /// A verifier over a remote JWKS that is cached and refreshed (see [`RemoteJwks`]).
+    #[cfg(feature = "jwks-fetch")]
+    pub fn remote(requirements: Requirements, jwks: RemoteJwks) -> Result<Self, VerifyError> {
+        check_requirements(&requirements)?;
+        Ok(Verifier { requirements, keys: Keys::Remote(jwks) })
+    }
+
+    /// Discovers `jwks_uri` from the issuer's RFC 8414 metadata (checking that the metadata's
+    /// `issuer` is exactly `requirements.issuer`), then builds a remote verifier with the
+    /// default [`RemoteOptions`].
+    #[cfg(feature = "jwks-fetch")]
+    pub async fn discover(requirements: Requirements) -> Result<Self, VerifyError> {
+        let jwks = RemoteJwks::discover(&requirements.issuer, RemoteOptions::default()).await?;
+        Self::remote(requirements, jwks)
+    }
+
+    /// A verifier over a static JWKS that does not check `iss`. Only for tools that say
+    /// so to their user (`tokenmint verify --jwks FILE` without `--issuer`).
+    #[cfg(feature = "server")]
+    pub(crate) fn without_issuer_check(requirements: Requirements, jwks: Jwks) -> Result<Self, VerifyError> {
+        let mut r = requirements;
+        if r.issuer.is_empty() {
+            r.issuer = UNCHECKED_ISSUER.to_owned();
+        }
+        check_requirements(&r)?;
+        Ok(Verifier { requirements: r, keys: Keys::Static(jwks) })
+    }
+
+    /// The requirements this verifier enforces.
+    pub fn requirements(&self) -> &Requirements {
+        &self.requirements
+    }
+
+    /// Verifies `token` now.
+    pub async fn verify(&self, token: &str) -> Result<AccessClaims, VerifyError> {
+        self.verify_at(token, SystemTime::now()).await
+    }
+
+    /// Verifies `token` as of `now`.
+    pub async fn verify_at(&self, token: &str, now: SystemTime) -> Result<AccessClaims, VerifyError> {
+        let header = parse_header(token)?;
+        let key = match &self.keys {
+            Keys::Static(jwks) => jwks.get(&header.kid),
+            #[cfg(feature = "jwks-fetch")]
+            Keys::Remote(remote) => remote.get(&header.kid).await?,
+        };
+        let key = key.ok_or_else(|| VerifyError::new(ErrorKind::UnknownKey, "no published key has this kid"))?;
+        let r = &self.requirements;
+        let issuer = Some(r.issuer.as_str()).filter(|i| *i != UNCHECKED_ISSUER);
+        check(token, &header, &key, &r.algorithms, issuer, Some(&r.audience), r.leeway, now)
+    }
+}
+
+fn check_requirements(r: &Requirements) -> Result<(), VerifyError> {
+    let bad = |m: &'static str| Err(VerifyError::new(ErrorKind::Configuration, m));
+    if r.issuer.is_empty() {
+        return bad("requirements: issuer must not be empty");
+    }
+    if r.audience.is_empty() {
+        return bad("requirements: audience must not be empty");
+    }
+    if r.algorithms.is_empty() {
+        return bad("requirements: name at least one algorithm");
+    }
+    if r.algorithms.iter().any(|a| matches!(a, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)) {
+        return bad("requirements: HMAC algorithms are not accepted for access tokens");
+    }
+    Ok(())
+}
+
+/// The parts of the JOSE header the checks need.
+#[derive(Debug)]
+pub(crate) struct TokenHeader {
+    pub(crate) alg: Algorithm,
+    pub(crate) kid: String,
+}
+
+/// Parses and checks the header: size, `typ`, `crit`, `kid`.
+pub(crate) fn parse_header(token: &str) -> Result<TokenHeader, VerifyError> {
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(VerifyError::new(ErrorKind::Malformed, "token is too long"));
+    }
+    let header = jsonwebtoken::decode_header(token).map_err(VerifyError::from_jwt)?;
+    // RFC 9068 §4: the media type is "application/at+jwt"; "at+jwt" is its short form.
+    let typ_ok = header.typ.as_deref().is_some_and(|t| {
+        t.eq_ignore_ascii_case(ACCESS_TOKEN_TYPE) || t.eq_ignore_ascii_case("application/at+jwt")
+    });
+    if !typ_ok {
+        return Err(VerifyError::new(ErrorKind::WrongType, "typ must be at+jwt (RFC 9068 §4)"));
+    }
+    if header.crit.is_some() {
+        return Err(VerifyError::new(ErrorKind::Malformed, "crit header names extensions this verifier does not understand"));
+    }
+    let kid = header.kid.ok_or_else(|| VerifyError::new(ErrorKind::UnknownKey, "token has no kid"))?;
+    Ok(TokenHeader { alg: header.alg, kid })
+}
+
+/// Checks signature and claims with an already selected key. `audience: None` skips the
+/// audience check (introspection answers for every audience); `issuer: None` skips the
+/// issuer check (only the CLI, when told to, and it says so).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn check(
+    token: &str,
+    header: &TokenHeader,
+    key: &VerifyKey,
+    algorithms: &[Algorithm],
+    issuer: Option<&str>,
+    audience: Option<&str>,
+    leeway: Duration,
+    now: SystemTime,
+) -> Result<AccessClaims, VerifyError> {
+    if header.alg != key.alg {
+        return Err(VerifyError::new(ErrorKind::UnsupportedAlgorithm, "token alg does not match the key's algorithm"));
+    }
+    if !algorithms.contains(&key.alg) {
+        return Err(VerifyError::new(ErrorKind::UnsupportedAlgorithm, "algorithm not allowed"));
+    }
+    let mut v = Validation::new(key.alg);
+    // Time is checked below against the given `now`, not the system clock.
+    v.validate_exp = false;
+    v.validate_nbf = false;
+    v.leeway = 0;
+    v.required_spec_claims = ["exp", "iat", "iss", "aud", "sub"].iter().map(|s| (*s).to_owned()).collect::<HashSet<_>>();
+    match issuer {
+        Some(i) => v.set_issuer(&[i]),
+        None => {
+            v.required_spec_claims.remove("iss");
+        }
+    }
+    match audience {
+        Some(a) => v.set_audience(&[a]),
+        None => v.validate_aud = false,
+    }
+    let claims = jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &v)
+        .map_err(VerifyError::from_jwt)?
+        .claims;
+    let now = now.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs();
+    let leeway = leeway.as_secs();
+    if claims.exp.saturating_add(leeway) <= now {
+        return Err(VerifyError::new(ErrorKind::Expired, "token has expired"));
+    }
+    if claims.nbf.is_some_and(|nbf| nbf > now.saturating_add(leeway)) {
+        return Err(VerifyError::new(ErrorKind::NotYetValid, "token is not valid yet (nbf)"));
+    }
+    if claims.iat > now.saturating_add(leeway) {
+        return Err(VerifyError::new(ErrorKind::NotYetValid, "token was issued in the future (iat)"));
+    }
+    Ok(claims)
+}

@@ -1,0 +1,289 @@
+//! A remote JWKS, cached the way verifiers need it to survive rotations and attacks:
+//! - honours the response's `Cache-Control: max-age` (clamped to sane bounds);
+//! - refreshes in the background before the cache goes stale;
+//! - on an unknown `kid`, refetches at most once per cooldown, and concurrent misses wait
+//!   for that one fetch instead of starting their own (a flood of made-up kids costs at
+//!   most one request per cooldown);
+//! - when a fetch fails, keeps serving the keys it has (stale-if-error).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, PoisonError, RwLock, Weak};
+use std::time::Duration;
+
+use reqwest::Url;
+use serde::Deserialize;
+use tokio::time::Instant;
+
+use super::jwks::{Jwks, VerifyKey};
+use super::{ErrorKind, VerifyError};
+
+/// Largest JWKS or metadata document read, in bytes.
+const MAX_DOCUMENT_BYTES: usize = 1024 * 1024;
+
+/// Tuning of a [`RemoteJwks`]. The defaults suit most resource servers.
+#[derive(Debug, Clone)]
+pub struct RemoteOptions {
+    /// Least time between two fetches caused by unknown `kid`s. Default 30 s.
+    pub refetch_cooldown: Duration,
+    /// Cache lifetime when the response gives no `max-age`. Default 5 min.
+    pub default_max_age: Duration,
+    /// Shortest cache lifetime honoured, whatever the server says. Default 30 s.
+    pub min_max_age: Duration,
+    /// Longest cache lifetime honoured, whatever the server says. Default 24 h.
+    pub max_max_age: Duration,
+    /// Time limit of one fetch. Default 5 s.
+    pub fetch_timeout: Duration,
+}
+
+impl Default for RemoteOptions {
+    fn default() -> Self {
+        RemoteOptions {
+            refetch_cooldown: Duration::from_secs(30),
+            default_max_age: Duration::from_secs(300),
+            min_max_age: Duration::from_secs(30),
+            max_max_age: Duration::from_secs(24 * 3600),
+            fetch_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A JWKS fetched from a URL and cached. Cheap to clone; clones share the cache.
+#[derive(Debug, Clone)]
+pub struct RemoteJwks {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    url: Url,
+    http: reqwest::Client,
+    options: RemoteOptions,
+    state: RwLock<State>,
+    /// Held for the duration of a fetch: concurrent misses queue here and then find the
+    /// fetch already done.
+    fetch_lock: tokio::sync::Mutex<()>,
+    refresher_started: AtomicBool,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    keys: Jwks,
+    /// When the cached set should be refreshed.
+    fresh_until: Option<Instant>,
+    /// When the last fetch (successful or not) started.
+    last_attempt: Option<Instant>,
+    /// Counts successful fetches; a waiter that sees it change knows a fetch happened.
+    generation: u64,
+}
+
+#[derive(Deserialize)]
+struct Metadata {
+    issuer: String,
+    jwks_uri: String,
+}
+
+impl RemoteJwks {
+    /// A cache over `jwks_uri`. Nothing is fetched until the first key is needed.
+    pub fn new(jwks_uri: &str, options: RemoteOptions) -> Result<Self, VerifyError> {
+        let url = Url::parse(jwks_uri)
+            .map_err(|e| VerifyError::new(ErrorKind::Configuration, format!("jwks_uri: {e}")))?;
+        let http = client(&options)?;
+        Ok(RemoteJwks {
+            inner: Arc::new(Inner {
+                url,
+                http,
+                options,
+                state: RwLock::new(State::default()),
+                fetch_lock: tokio::sync::Mutex::new(()),
+                refresher_started: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// Finds `jwks_uri` in the issuer's metadata: RFC 8414 authorization server metadata,
+    /// falling back to OpenID Connect discovery. The metadata's `issuer` must equal `issuer`
+    /// exactly (RFC 8414 §3.3), or the metadata is refused.
+    pub async fn discover(issuer: &str, options: RemoteOptions) -> Result<Self, VerifyError> {
+        let http = client(&options)?;
+        let base = Url::parse(issuer)
+            .map_err(|e| VerifyError::new(ErrorKind::Configuration, format!("issuer: {e}")))?;
+        let mut last_error = None;
+        for suffix in ["oauth-authorization-server", "openid-configuration"] {
+            let url = well_known(&base, suffix);
+            match fetch(&http, &url).await {
+                Ok((body, _)) => {
+                    let meta: Metadata = serde_json::from_slice(&body).map_err(|e| {
+                        VerifyError::new(ErrorKind::KeysUnavailable, format!("{url}: invalid metadata: {e}"))
+                    })?;
+                    if meta.issuer != issuer {
+                        return Err(VerifyError::new(
+                            ErrorKind::WrongIssuer,
+                            format!("{url} names issuer `{}`, expected `{issuer}` (RFC 8414 §3.3)", meta.issuer),
+                        ));
+                    }
+                    return Self::new(&meta.jwks_uri, options);
+                }
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| VerifyError::new(ErrorKind::KeysUnavailable, "no metadata found")))
+    }
+
+    /// Fetches now (for a start-up check); later refreshes happen on their own.
+    pub async fn prefetch(&self) -> Result<(), VerifyError> {
+        let _guard = self.inner.fetch_lock.lock().await;
+        self.fetch_locked().await
+    }
+
+    /// The key for `kid`, refetching (within the cooldown) when it is unknown.
+    pub(crate) async fn get(&self, kid: &str) -> Result<Option<Arc<VerifyKey>>, VerifyError> {
+        let generation = {
+            let state = self.state();
+            if let Some(key) = state.keys.get(kid) {
+                return Ok(Some(key));
+            }
+            state.generation
+        };
+        let fetch_error = self.refetch_after_miss(generation).await.err();
+        let state = self.state();
+        match (state.generation, fetch_error) {
+            // Never fetched successfully: the keys are unavailable, not the kid unknown.
+            (0, Some(e)) => Err(e),
+            (0, None) => Err(VerifyError::new(ErrorKind::KeysUnavailable, "the JWKS has not been fetched yet")),
+            _ => Ok(state.keys.get(kid)),
+        }
+    }
+
+    async fn refetch_after_miss(&self, seen_generation: u64) -> Result<(), VerifyError> {
+        let _guard = self.inner.fetch_lock.lock().await;
+        {
+            let state = self.state();
+            if state.generation != seen_generation {
+                return Ok(()); // someone fetched while we waited
+            }
+            if state.last_attempt.is_some_and(|t| t.elapsed() < self.inner.options.refetch_cooldown) {
+                return Ok(()); // within the cooldown: no new fetch for a miss
+            }
+        }
+        self.fetch_locked().await
+    }
+
+    /// Fetches and swaps the cache. The caller holds `fetch_lock`.
+    async fn fetch_locked(&self) -> Result<(), VerifyError> {
+        let started = Instant::now();
+        self.state_mut().last_attempt = Some(started);
+        match fetch(&self.inner.http, &self.inner.url).await.and_then(|(body, cache)| {
+            Jwks::from_json(&body).map(|keys| (keys, cache))
+        }) {
+            Ok((keys, cache_control)) => {
+                let max_age = self.max_age(cache_control.as_deref());
+                let mut state = self.state_mut();
+                state.keys = keys;
+                state.fresh_until = Some(started + max_age);
+                state.generation += 1;
+                drop(state);
+                self.start_refresher();
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(url = %self.inner.url, error = %e, "JWKS fetch failed; keeping the cached keys");
+                Err(e)
+            }
+        }
+    }
+
+    fn max_age(&self, cache_control: Option<&str>) -> Duration {
+        let o = &self.inner.options;
+        let mut age = o.default_max_age;
+        for directive in cache_control.unwrap_or("").split(',').map(str::trim) {
+            if let Some(n) = directive.strip_prefix("max-age=").and_then(|n| n.trim_matches('"').parse().ok()) {
+                age = Duration::from_secs(n);
+            } else if directive.eq_ignore_ascii_case("no-store") || directive.eq_ignore_ascii_case("no-cache") {
+                age = Duration::ZERO;
+            }
+        }
+        age.clamp(o.min_max_age, o.max_max_age.max(o.min_max_age))
+    }
+
+    /// Starts, once, a task that refreshes the cache shortly before it goes stale. It holds
+    /// only a weak reference and ends when the last clone of this cache is dropped.
+    fn start_refresher(&self) {
+        if self.inner.refresher_started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.inner.refresher_started.store(false, Ordering::Release);
+            return;
+        };
+        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+        runtime.spawn(async move {
+            loop {
+                let wake = {
+                    let Some(inner) = weak.upgrade() else { return };
+                    let this = RemoteJwks { inner };
+                    let state = this.state();
+                    let retry = Instant::now() + this.inner.options.refetch_cooldown;
+                    match state.fresh_until {
+                        // Refresh when 90% of the lifetime has passed.
+                        Some(until) if until > Instant::now() => {
+                            let left = until - Instant::now();
+                            Instant::now() + left.mul_f32(0.9)
+                        }
+                        _ => retry,
+                    }
+                };
+                tokio::time::sleep_until(wake).await;
+                let Some(inner) = weak.upgrade() else { return };
+                let this = RemoteJwks { inner };
+                let _guard = this.inner.fetch_lock.lock().await;
+                let due = this.state().fresh_until.is_none_or(|t| t.saturating_duration_since(Instant::now()) < this.inner.options.min_max_age);
+                if due {
+                    let _ = this.fetch_locked().await;
+                }
+            }
+        });
+    }
+
+    fn state(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        // The state is replaced whole under the lock; a panic cannot leave it half-written.
+        self.inner.state.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn state_mut(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.inner.state.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn client(options: &RemoteOptions) -> Result<reqwest::Client, VerifyError> {
+    reqwest::Client::builder()
+        .timeout(options.fetch_timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| VerifyError::new(ErrorKind::Configuration, format!("HTTP client: {e}")))
+}
+
+/// RFC 8414 §3: the well-known segment goes between the host and the issuer's path.
+fn well_known(issuer: &Url, suffix: &str) -> Url {
+    let mut url = issuer.clone();
+    let path = issuer.path().trim_end_matches('/');
+    url.set_path(&format!("/.well-known/{suffix}{path}"));
+    url
+}
+
+/// GETs `url`; returns the body (at most [`MAX_DOCUMENT_BYTES`]) and `Cache-Control`.
+async fn fetch(http: &reqwest::Client, url: &Url) -> Result<(Vec<u8>, Option<String>), VerifyError> {
+    let unavailable = |m: String| VerifyError::new(ErrorKind::KeysUnavailable, m);
+    let mut res = http.get(url.clone()).send().await.map_err(|e| unavailable(format!("{url}: {e}")))?;
+    if !res.status().is_success() {
+        return Err(unavailable(format!("{url}: HTTP {}", res.status())));
+    }
+    let cache = res.headers().get(reqwest::header::CACHE_CONTROL).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let mut body = Vec::new();
+    while let Some(chunk) = res.chunk().await.map_err(|e| unavailable(format!("{url}: {e}")))? {
+        if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
+            return Err(unavailable(format!("{url}: document larger than {MAX_DOCUMENT_BYTES} bytes")));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((body, cache))
+}
