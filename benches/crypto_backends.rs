@@ -63,38 +63,19 @@ impl Case {
         let from_ring = (self.ring_sign)(&self.message);
         let from_lc = (self.lc_sign)(&self.message);
         for (origin, signature) in [("ring", &from_ring), ("aws_lc_rs", &from_lc)] {
-            assert!(
-                self.ring_verify(signature),
-                "{}: {origin} signature rejected by ring",
-                self.alg
-            );
-            assert!(
-                self.lc_verify(signature),
-                "{}: {origin} signature rejected by aws_lc_rs",
-                self.alg
-            );
+            assert!(self.ring_verify(signature), "{}: {origin} signature rejected by ring", self.alg);
+            assert!(self.lc_verify(signature), "{}: {origin} signature rejected by aws_lc_rs", self.alg);
             let mut tampered = signature.clone();
             tampered[0] ^= 1;
-            assert!(
-                !self.ring_verify(&tampered),
-                "{}: ring accepted a tampered signature",
-                self.alg
-            );
-            assert!(
-                !self.lc_verify(&tampered),
-                "{}: aws_lc_rs accepted a tampered signature",
-                self.alg
-            );
+            assert!(!self.ring_verify(&tampered), "{}: ring accepted a tampered signature", self.alg);
+            assert!(!self.lc_verify(&tampered), "{}: aws_lc_rs accepted a tampered signature", self.alg);
         }
     }
 }
 
 /// Current Unix time in seconds (for realistic, currently valid claims).
 fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("system clock is before 1970")
-        .as_secs()
+    SystemTime::now().duration_since(UNIX_EPOCH).expect("system clock is before 1970").as_secs()
 }
 
 /// Header and claims of a typical tokenmint access token.
@@ -156,29 +137,17 @@ fn es256_case() -> Case {
     )
     .expect("aws_lc_rs: load P-256 PKCS#8");
     let public_key = ring_kp.public_key().as_ref().to_vec();
-    assert_eq!(
-        public_key,
-        lc_kp.public_key().as_ref(),
-        "ES256 public keys differ"
-    );
+    assert_eq!(public_key, lc_kp.public_key().as_ref(), "ES256 public keys differ");
 
     Case {
         alg: "ES256",
         message: jwt_signing_input("ES256"),
         public_key,
         ring_sign: Box::new(move |msg| {
-            ring_kp
-                .sign(&ring_rng, msg)
-                .expect("ring: ES256 sign")
-                .as_ref()
-                .to_vec()
+            ring_kp.sign(&ring_rng, msg).expect("ring: ES256 sign").as_ref().to_vec()
         }),
         lc_sign: Box::new(move |msg| {
-            lc_kp
-                .sign(&lc_rng, msg)
-                .expect("aws_lc_rs: ES256 sign")
-                .as_ref()
-                .to_vec()
+            lc_kp.sign(&lc_rng, msg).expect("aws_lc_rs: ES256 sign").as_ref().to_vec()
         }),
         ring_verify_alg: &ring::signature::ECDSA_P256_SHA256_FIXED,
         lc_verify_alg: &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED,
@@ -189,8 +158,8 @@ fn eddsa_case() -> Case {
     let ring_rng = ring::rand::SystemRandom::new();
     let lc_rng = aws_lc_rs::rand::SystemRandom::new();
 
-    let ring_pkcs8 = ring::signature::Ed25519KeyPair::generate_pkcs8(&ring_rng)
-        .expect("ring: generate Ed25519 key");
+    let ring_pkcs8 =
+        ring::signature::Ed25519KeyPair::generate_pkcs8(&ring_rng).expect("ring: generate Ed25519 key");
     let lc_pkcs8 = aws_lc_rs::signature::Ed25519KeyPair::generate_pkcs8(&lc_rng)
         .expect("aws_lc_rs: generate Ed25519 key");
     aws_lc_rs::signature::Ed25519KeyPair::from_pkcs8(ring_pkcs8.as_ref())
@@ -202,11 +171,7 @@ fn eddsa_case() -> Case {
     let lc_kp = aws_lc_rs::signature::Ed25519KeyPair::from_pkcs8(lc_pkcs8.as_ref())
         .expect("aws_lc_rs: load Ed25519 PKCS#8");
     let public_key = ring_kp.public_key().as_ref().to_vec();
-    assert_eq!(
-        public_key,
-        lc_kp.public_key().as_ref(),
-        "Ed25519 public keys differ"
-    );
+    assert_eq!(public_key, lc_kp.public_key().as_ref(), "Ed25519 public keys differ");
 
     Case {
         alg: "EdDSA",
@@ -227,24 +192,12 @@ fn rs256_case() -> Case {
     // DER and load those same bytes into both backends.
     let generated = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
         .expect("aws_lc_rs: generate RSA-2048 key");
-    let pkcs8 = generated
-        .as_der()
-        .expect("aws_lc_rs: export RSA PKCS#8 DER");
-    let ring_kp =
-        ring::signature::RsaKeyPair::from_pkcs8(pkcs8.as_ref()).expect("ring: load RSA PKCS#8");
-    let lc_kp =
-        aws_lc_rs::rsa::KeyPair::from_pkcs8(pkcs8.as_ref()).expect("aws_lc_rs: load RSA PKCS#8");
-    assert_eq!(
-        ring_kp.public().modulus_len(),
-        256,
-        "expected a 2048-bit modulus"
-    );
+    let pkcs8 = generated.as_der().expect("aws_lc_rs: export RSA PKCS#8 DER");
+    let ring_kp = ring::signature::RsaKeyPair::from_pkcs8(pkcs8.as_ref()).expect("ring: load RSA PKCS#8");
+    let lc_kp = aws_lc_rs::rsa::KeyPair::from_pkcs8(pkcs8.as_ref()).expect("aws_lc_rs: load RSA PKCS#8");
+    assert_eq!(ring_kp.public().modulus_len(), 256, "expected a 2048-bit modulus");
     let public_key = ring_kp.public_key().as_ref().to_vec();
-    assert_eq!(
-        public_key,
-        lc_kp.public_key().as_ref(),
-        "RSA public keys differ"
-    );
+    assert_eq!(public_key, lc_kp.public_key().as_ref(), "RSA public keys differ");
 
     Case {
         alg: "RS256",
@@ -253,24 +206,14 @@ fn rs256_case() -> Case {
         ring_sign: Box::new(move |msg| {
             let mut signature = vec![0; ring_kp.public().modulus_len()];
             ring_kp
-                .sign(
-                    &ring::signature::RSA_PKCS1_SHA256,
-                    &ring_rng,
-                    msg,
-                    &mut signature,
-                )
+                .sign(&ring::signature::RSA_PKCS1_SHA256, &ring_rng, msg, &mut signature)
                 .expect("ring: RS256 sign");
             signature
         }),
         lc_sign: Box::new(move |msg| {
             let mut signature = vec![0; lc_kp.public_modulus_len()];
             lc_kp
-                .sign(
-                    &aws_lc_rs::signature::RSA_PKCS1_SHA256,
-                    &lc_rng,
-                    msg,
-                    &mut signature,
-                )
+                .sign(&aws_lc_rs::signature::RSA_PKCS1_SHA256, &lc_rng, msg, &mut signature)
                 .expect("aws_lc_rs: RS256 sign");
             signature
         }),
@@ -294,22 +237,14 @@ fn bench_backends(c: &mut Criterion) {
 
         let mut sign = c.benchmark_group(format!("sign/{}", case.alg));
         sign.throughput(Throughput::Elements(1));
-        sign.bench_function("ring", |b| {
-            b.iter(|| (case.ring_sign)(black_box(&case.message)))
-        });
-        sign.bench_function("aws_lc_rs", |b| {
-            b.iter(|| (case.lc_sign)(black_box(&case.message)))
-        });
+        sign.bench_function("ring", |b| b.iter(|| (case.ring_sign)(black_box(&case.message))));
+        sign.bench_function("aws_lc_rs", |b| b.iter(|| (case.lc_sign)(black_box(&case.message))));
         sign.finish();
 
         let mut verify = c.benchmark_group(format!("verify/{}", case.alg));
         verify.throughput(Throughput::Elements(1));
-        verify.bench_function("ring", |b| {
-            b.iter(|| case.ring_verify(black_box(&signature)))
-        });
-        verify.bench_function("aws_lc_rs", |b| {
-            b.iter(|| case.lc_verify(black_box(&signature)))
-        });
+        verify.bench_function("ring", |b| b.iter(|| case.ring_verify(black_box(&signature))));
+        verify.bench_function("aws_lc_rs", |b| b.iter(|| case.lc_verify(black_box(&signature))));
         verify.finish();
     }
 }
@@ -342,19 +277,12 @@ fn bench_jsonwebtoken(c: &mut Criterion) {
     validation.set_issuer(&[ISSUER]);
 
     // Sanity: the token decodes under jsonwebtoken and its signature verifies under ring.
-    let token =
-        jsonwebtoken::encode(&header, &claims, &encoding_key).expect("jsonwebtoken: encode");
+    let token = jsonwebtoken::encode(&header, &claims, &encoding_key).expect("jsonwebtoken: encode");
     let decoded = jsonwebtoken::decode::<serde_json::Value>(&token, &decoding_key, &validation)
         .expect("jsonwebtoken: decode");
-    assert_eq!(
-        decoded.claims, claims,
-        "jsonwebtoken round trip changed the claims"
-    );
-    let (signing_input, signature_b64) =
-        token.rsplit_once('.').expect("token has a signature part");
-    let signature = URL_SAFE_NO_PAD
-        .decode(signature_b64)
-        .expect("signature is base64url");
+    assert_eq!(decoded.claims, claims, "jsonwebtoken round trip changed the claims");
+    let (signing_input, signature_b64) = token.rsplit_once('.').expect("token has a signature part");
+    let signature = URL_SAFE_NO_PAD.decode(signature_b64).expect("signature is base64url");
     ring::signature::UnparsedPublicKey::new(
         &ring::signature::ECDSA_P256_SHA256_FIXED,
         key_pair.public_key().as_ref(),

@@ -101,8 +101,9 @@ pub(super) fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
 
 pub(super) fn decode(args: DecodeArgs) -> anyhow::Result<ExitCode> {
     let token = read_token(&args.token)?;
-    let decoded = jsonwebtoken::decode_header(&token)
-        .and_then(|h| jsonwebtoken::dangerous::insecure_decode_claims::<serde_json::Value>(&token).map(|c| (h, c)));
+    let decoded = jsonwebtoken::decode_header(&token).and_then(|h| {
+        jsonwebtoken::dangerous::insecure_decode_claims::<serde_json::Value>(&token).map(|c| (h, c))
+    });
     match decoded {
         Ok((header, claims)) => {
             eprintln!("NOT VERIFIED: this shows what the token says, not whether it is genuine.");

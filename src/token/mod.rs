@@ -14,9 +14,9 @@ use serde::Deserialize;
 
 use crate::claims::AccessClaims;
 use crate::clients::{Client, GrantType, Registry};
-use crate::verify::{self, VerifyError};
 use crate::clock::unix_seconds;
 use crate::keys::{Algorithm, KeyError, KeySet};
+use crate::verify::{self, VerifyError};
 use claims::{AccessTokenClaims, AudienceRef};
 
 /// Random bytes in a `jti`: 128 bits, so identifiers never collide in practice.
@@ -179,10 +179,13 @@ impl Issuer {
             .get(&header.kid)
             .ok_or_else(|| VerifyError::new(verify::ErrorKind::UnknownKey, "kid not published"))?;
         let algs = [key.alg];
-        let claims = verify::check(token, &header, &key, &algs, Some(&self.issuer), None, Duration::ZERO, now)?;
+        let claims =
+            verify::check(token, &header, &key, &algs, Some(&self.issuer), None, Duration::ZERO, now)?;
         match registry.get(&claims.client_id) {
             Some(client) if client.enabled => Ok(claims),
-            _ => Err(VerifyError::new(verify::ErrorKind::UnknownKey, "the token's client is gone or disabled")),
+            _ => {
+                Err(VerifyError::new(verify::ErrorKind::UnknownKey, "the token's client is gone or disabled"))
+            }
         }
     }
 

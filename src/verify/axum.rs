@@ -45,11 +45,7 @@ impl Bearer {
     /// Succeeds if every scope in `required` was granted; otherwise the RFC 6750 §3.1
     /// `insufficient_scope` rejection (403) naming them.
     pub fn require_scopes(&self, required: &[&str]) -> Result<(), BearerRejection> {
-        if self.0.has_scopes(required) {
-            Ok(())
-        } else {
-            Err(BearerRejection::insufficient_scope(required))
-        }
+        if self.0.has_scopes(required) { Ok(()) } else { Err(BearerRejection::insufficient_scope(required)) }
     }
 }
 
@@ -141,7 +137,8 @@ impl BearerRejection {
 impl IntoResponse for BearerRejection {
     fn into_response(self) -> Response {
         let body = serde_json::json!({ "error": self.error, "error_description": self.description });
-        let challenge = HeaderValue::from_str(&self.challenge).unwrap_or_else(|_| HeaderValue::from_static("Bearer"));
+        let challenge =
+            HeaderValue::from_str(&self.challenge).unwrap_or_else(|_| HeaderValue::from_static("Bearer"));
         (self.status, [(header::WWW_AUTHENTICATE, challenge)], axum::Json(body)).into_response()
     }
 }

@@ -42,8 +42,9 @@ impl fmt::Debug for Jwks {
 impl Jwks {
     /// Parses a JWKS document (`{"keys":[...]}`).
     pub fn from_json(bytes: &[u8]) -> Result<Self, VerifyError> {
-        let set: JwkSet = serde_json::from_slice(bytes)
-            .map_err(|e| VerifyError::new(ErrorKind::KeysUnavailable, format!("JWKS is not valid JSON: {e}")))?;
+        let set: JwkSet = serde_json::from_slice(bytes).map_err(|e| {
+            VerifyError::new(ErrorKind::KeysUnavailable, format!("JWKS is not valid JSON: {e}"))
+        })?;
         Ok(Self::from_set(&set))
     }
 
@@ -56,9 +57,15 @@ impl Jwks {
                 continue;
             }
             let inferred = match &jwk.algorithm {
-                AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P256 => Some(Algorithm::ES256),
-                AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P384 => Some(Algorithm::ES384),
-                AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519 => Some(Algorithm::EdDSA),
+                AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P256 => {
+                    Some(Algorithm::ES256)
+                }
+                AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P384 => {
+                    Some(Algorithm::ES384)
+                }
+                AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519 => {
+                    Some(Algorithm::EdDSA)
+                }
                 AlgorithmParameters::RSA(_) => None,
                 // Symmetric and unknown key types never verify access tokens.
                 _ => continue,
@@ -78,7 +85,10 @@ impl Jwks {
     /// Builds a key set from keys already in hand (the server's own published keys).
     #[cfg(feature = "server")]
     pub(crate) fn from_keys(keys: impl IntoIterator<Item = (String, Algorithm, DecodingKey)>) -> Self {
-        let keys = keys.into_iter().map(|(kid, alg, decoding)| (kid, Arc::new(VerifyKey { alg, decoding }))).collect();
+        let keys = keys
+            .into_iter()
+            .map(|(kid, alg, decoding)| (kid, Arc::new(VerifyKey { alg, decoding })))
+            .collect();
         Jwks { keys: Arc::new(keys) }
     }
 

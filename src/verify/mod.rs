@@ -143,7 +143,8 @@ impl Verifier {
             #[cfg(feature = "jwks-fetch")]
             Keys::Remote(remote) => remote.get(&header.kid).await?,
         };
-        let key = key.ok_or_else(|| VerifyError::new(ErrorKind::UnknownKey, "no published key has this kid"))?;
+        let key =
+            key.ok_or_else(|| VerifyError::new(ErrorKind::UnknownKey, "no published key has this kid"))?;
         let r = &self.requirements;
         let issuer = Some(r.issuer.as_str()).filter(|i| *i != UNCHECKED_ISSUER);
         check(token, &header, &key, &r.algorithms, issuer, Some(&r.audience), r.leeway, now)
@@ -188,7 +189,10 @@ pub(crate) fn parse_header(token: &str) -> Result<TokenHeader, VerifyError> {
         return Err(VerifyError::new(ErrorKind::WrongType, "typ must be at+jwt (RFC 9068 §4)"));
     }
     if header.crit.is_some() {
-        return Err(VerifyError::new(ErrorKind::Malformed, "crit header names extensions this verifier does not understand"));
+        return Err(VerifyError::new(
+            ErrorKind::Malformed,
+            "crit header names extensions this verifier does not understand",
+        ));
     }
     let kid = header.kid.ok_or_else(|| VerifyError::new(ErrorKind::UnknownKey, "token has no kid"))?;
     Ok(TokenHeader { alg: header.alg, kid })
@@ -209,7 +213,10 @@ pub(crate) fn check(
     now: SystemTime,
 ) -> Result<AccessClaims, VerifyError> {
     if header.alg != key.alg {
-        return Err(VerifyError::new(ErrorKind::UnsupportedAlgorithm, "token alg does not match the key's algorithm"));
+        return Err(VerifyError::new(
+            ErrorKind::UnsupportedAlgorithm,
+            "token alg does not match the key's algorithm",
+        ));
     }
     if !algorithms.contains(&key.alg) {
         return Err(VerifyError::new(ErrorKind::UnsupportedAlgorithm, "algorithm not allowed"));
@@ -219,7 +226,8 @@ pub(crate) fn check(
     v.validate_exp = false;
     v.validate_nbf = false;
     v.leeway = 0;
-    v.required_spec_claims = ["exp", "iat", "iss", "aud", "sub"].iter().map(|s| (*s).to_owned()).collect::<HashSet<_>>();
+    v.required_spec_claims =
+        ["exp", "iat", "iss", "aud", "sub"].iter().map(|s| (*s).to_owned()).collect::<HashSet<_>>();
     match issuer {
         Some(i) => v.set_issuer(&[i]),
         None => {
@@ -230,9 +238,8 @@ pub(crate) fn check(
         Some(a) => v.set_audience(&[a]),
         None => v.validate_aud = false,
     }
-    let claims = jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &v)
-        .map_err(VerifyError::from_jwt)?
-        .claims;
+    let claims =
+        jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &v).map_err(VerifyError::from_jwt)?.claims;
     let now = now.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs();
     let leeway = leeway.as_secs();
     if claims.exp.saturating_add(leeway) <= now {

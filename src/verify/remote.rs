@@ -118,7 +118,10 @@ impl RemoteJwks {
                     if meta.issuer != issuer {
                         return Err(VerifyError::new(
                             ErrorKind::WrongIssuer,
-                            format!("{url} names issuer `{}`, expected `{issuer}` (RFC 8414 §3.3)", meta.issuer),
+                            format!(
+                                "{url} names issuer `{}`, expected `{issuer}` (RFC 8414 §3.3)",
+                                meta.issuer
+                            ),
                         ));
                     }
                     return Self::new(&meta.jwks_uri, options);
@@ -149,7 +152,9 @@ impl RemoteJwks {
         match (state.generation, fetch_error) {
             // Never fetched successfully: the keys are unavailable, not the kid unknown.
             (0, Some(e)) => Err(e),
-            (0, None) => Err(VerifyError::new(ErrorKind::KeysUnavailable, "the JWKS has not been fetched yet")),
+            (0, None) => {
+                Err(VerifyError::new(ErrorKind::KeysUnavailable, "the JWKS has not been fetched yet"))
+            }
             _ => Ok(state.keys.get(kid)),
         }
     }
@@ -172,9 +177,10 @@ impl RemoteJwks {
     async fn fetch_locked(&self) -> Result<(), VerifyError> {
         let started = Instant::now();
         self.state_mut().last_attempt = Some(started);
-        match fetch(&self.inner.http, &self.inner.url).await.and_then(|(body, cache)| {
-            Jwks::from_json(&body).map(|keys| (keys, cache))
-        }) {
+        match fetch(&self.inner.http, &self.inner.url)
+            .await
+            .and_then(|(body, cache)| Jwks::from_json(&body).map(|keys| (keys, cache)))
+        {
             Ok((keys, cache_control)) => {
                 let max_age = self.max_age(cache_control.as_deref());
                 let mut state = self.state_mut();
@@ -196,9 +202,11 @@ impl RemoteJwks {
         let o = &self.inner.options;
         let mut age = o.default_max_age;
         for directive in cache_control.unwrap_or("").split(',').map(str::trim) {
-            if let Some(n) = directive.strip_prefix("max-age=").and_then(|n| n.trim_matches('"').parse().ok()) {
+            if let Some(n) = directive.strip_prefix("max-age=").and_then(|n| n.trim_matches('"').parse().ok())
+            {
                 age = Duration::from_secs(n);
-            } else if directive.eq_ignore_ascii_case("no-store") || directive.eq_ignore_ascii_case("no-cache") {
+            } else if directive.eq_ignore_ascii_case("no-store") || directive.eq_ignore_ascii_case("no-cache")
+            {
                 age = Duration::ZERO;
             }
         }
@@ -236,7 +244,9 @@ impl RemoteJwks {
                 let Some(inner) = weak.upgrade() else { return };
                 let this = RemoteJwks { inner };
                 let _guard = this.inner.fetch_lock.lock().await;
-                let due = this.state().fresh_until.is_none_or(|t| t.saturating_duration_since(Instant::now()) < this.inner.options.min_max_age);
+                let due = this.state().fresh_until.is_none_or(|t| {
+                    t.saturating_duration_since(Instant::now()) < this.inner.options.min_max_age
+                });
                 if due {
                     let _ = this.fetch_locked().await;
                 }
@@ -277,7 +287,8 @@ async fn fetch(http: &reqwest::Client, url: &Url) -> Result<(Vec<u8>, Option<Str
     if !res.status().is_success() {
         return Err(unavailable(format!("{url}: HTTP {}", res.status())));
     }
-    let cache = res.headers().get(reqwest::header::CACHE_CONTROL).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let cache =
+        res.headers().get(reqwest::header::CACHE_CONTROL).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let mut body = Vec::new();
     while let Some(chunk) = res.chunk().await.map_err(|e| unavailable(format!("{url}: {e}")))? {
         if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {

@@ -81,6 +81,8 @@ pub(crate) const ISSUER: &str = "https://tokens.test";
 /// A running server. Dropping it stops the server and removes its key directory.
 pub(crate) struct TestApp {
     pub(crate) addr: SocketAddr,
+    /// The configured issuer: [`ISSUER`], or the server's own URL for `spawn_self_issued`.
+    pub(crate) issuer: String,
     pub(crate) http: reqwest::Client,
     pub(crate) keys_dir: tempfile::TempDir,
     _stop: tokio::sync::oneshot::Sender<()>,
@@ -111,10 +113,19 @@ impl TestApp {
         start(self.keys_dir.path(), toml, Arc::new(SystemClock)).await
     }
 
+    /// A server whose issuer is its own address, as discovery requires (RFC 8414 §3.3: the
+    /// metadata `issuer` is identical to the URL it was discovered from).
+    pub(crate) async fn spawn_self_issued(toml: &str) -> TestApp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let issuer = format!("http://{}", listener.local_addr().unwrap());
+        let keys_dir = tempfile::tempdir().unwrap();
+        let (addr, stop) = start_on(listener, &issuer, keys_dir.path(), toml, Arc::new(SystemClock)).await;
+        TestApp { addr, issuer, http: test_http(), keys_dir, _stop: stop }
+    }
+
     async fn spawn_in(keys_dir: tempfile::TempDir, toml: &str, clock: Arc<dyn Clock>) -> TestApp {
         let (addr, stop) = start(keys_dir.path(), toml, clock).await;
-        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        TestApp { addr, http, keys_dir, _stop: stop }
+        TestApp { addr, issuer: ISSUER.to_owned(), http: test_http(), keys_dir, _stop: stop }
     }
 
     /// A server whose clock is stopped at `at`.
@@ -210,15 +221,31 @@ pub(crate) async fn basic_token(
     send(req.form(&[("grant_type", "client_credentials")])).await
 }
 
+/// An HTTP client that never follows redirects.
+pub(crate) fn test_http() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
 /// Starts a server on 127.0.0.1:0 with `keys_dir`; the sender stops it.
 async fn start(
     keys_dir: &std::path::Path,
     toml: &str,
     clock: Arc<dyn Clock>,
 ) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
-    let full = format!("issuer = \"{ISSUER}\"\n[keys]\ndir = \"{}\"\n{toml}", keys_dir.display());
-    let config = Config::from_toml(&full).unwrap_or_else(|e| panic!("{e}"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    start_on(listener, ISSUER, keys_dir, toml, clock).await
+}
+
+/// Starts a server on `listener` with `issuer` and `keys_dir` prepended to `toml`.
+async fn start_on(
+    listener: tokio::net::TcpListener,
+    issuer: &str,
+    keys_dir: &std::path::Path,
+    toml: &str,
+    clock: Arc<dyn Clock>,
+) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let full = format!("issuer = \"{issuer}\"\n[keys]\ndir = \"{}\"\n{toml}", keys_dir.display());
+    let config = Config::from_toml(&full).unwrap_or_else(|e| panic!("{e}"));
     let server = Server::with_listener(config, listener, clock).await.unwrap();
     let addr = server.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

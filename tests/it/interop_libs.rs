@@ -8,13 +8,9 @@
 //! unless `TOKENMINT_REQUIRE_INTEROP=1` (CI), where it fails.
 
 use std::process::{Output, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokenmint::clock::SystemClock;
-use tokenmint::config::Config;
-use tokenmint::server::Server;
 use tokio::process::Command;
 
 use crate::helpers::*;
@@ -128,32 +124,6 @@ async fn spawn_signing_with(alg: &str) -> TestApp {
     TestApp::spawn_with(&format!("[tokens]\nalgorithm = \"{alg}\"")).await
 }
 
-/// A server whose issuer is its own address, as discovery requires (RFC 8414 §3.3: the
-/// metadata `issuer` is identical to the URL it was discovered from). Dropping it stops the
-/// server and removes its key directory.
-struct SelfIssued {
-    issuer: String,
-    _keys_dir: tempfile::TempDir,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
-impl SelfIssued {
-    async fn spawn() -> SelfIssued {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let issuer = format!("http://{}", listener.local_addr().unwrap());
-        let keys_dir = tempfile::tempdir().unwrap();
-        let toml =
-            format!("issuer = \"{issuer}\"\n[keys]\ndir = \"{}\"\n{CLIENTS}", keys_dir.path().display());
-        let config = Config::from_toml(&toml).unwrap_or_else(|e| panic!("{e}"));
-        let server = Server::with_listener(config, listener, Arc::new(SystemClock)).await.unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(server.run(async move {
-            let _ = stopped.await;
-        }));
-        SelfIssued { issuer, _keys_dir: keys_dir, _stop: stop }
-    }
-}
-
 #[tokio::test]
 async fn pyjwt_verifies_every_algorithm_from_the_jwks_rfc9068_4() {
     if !Lang::Python.deps_ready().await {
@@ -245,7 +215,7 @@ async fn openid_client_discovers_and_gets_a_token_rfc8414_3_rfc6749_2_3_1() {
     if !Lang::Node.deps_ready().await {
         return;
     }
-    let server = SelfIssued::spawn().await;
+    let server = TestApp::spawn_self_issued(CLIENTS).await;
     // oidc: /.well-known/openid-configuration; oauth2: RFC 8414 §3 oauth-authorization-server.
     for discovery in ["oidc", "oauth2"] {
         let claims = Lang::Node

@@ -6,6 +6,7 @@
 
 mod cli;
 mod discovery;
+mod forge;
 mod helpers;
 mod interop;
 mod interop_libs;
@@ -13,3 +14,4 @@ mod jwks;
 mod token_auth;
 mod token_errors;
 mod token_policy;
+mod verify_lib;
