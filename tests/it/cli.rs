@@ -240,3 +240,93 @@ async fn hash_secret_output_is_accepted_by_the_server() {
     let (code, _, _) = run(dir.path(), &["hash-secret"], Some("")).await;
     assert_ne!(code, 0, "an empty secret is refused");
 }
+
+/// A token from `app` and its JWKS written to `dir/jwks.json`.
+async fn token_and_jwks_file(app: &TestApp, dir: &Path) -> String {
+    let (token, _) = app.access_token(&[]).await;
+    let jwks = send(app.http.get(app.url("/.well-known/jwks.json"))).await.bytes().await.unwrap();
+    std::fs::write(dir.join("jwks.json"), jwks).unwrap();
+    token
+}
+
+#[tokio::test]
+async fn verify_prints_claims_and_exits_0_for_a_valid_token() {
+    let app = TestApp::spawn().await;
+    let dir = tempfile::tempdir().unwrap();
+    let token = token_and_jwks_file(&app, dir.path()).await;
+    let args = ["verify", "--jwks", "jwks.json", "--issuer", ISSUER, "--audience", "https://api.one", &token];
+    let (code, out, err) = run(dir.path(), &args, None).await;
+    assert_eq!(code, 0, "{err}");
+    let claims: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(claims["client_id"], "svc-a");
+    // `-` reads the token from stdin.
+    let args = ["verify", "--jwks", "jwks.json", "--issuer", ISSUER, "--audience", "https://api.one", "-"];
+    let (code, _, err) = run(dir.path(), &args, Some(&format!("{token}\n"))).await;
+    assert_eq!(code, 0, "{err}");
+}
+
+#[tokio::test]
+async fn verify_exits_1_with_the_reason_for_an_invalid_token() {
+    let app = TestApp::spawn().await;
+    let dir = tempfile::tempdir().unwrap();
+    let token = token_and_jwks_file(&app, dir.path()).await;
+    for (audience, issuer, needle) in
+        [("https://api.other", ISSUER, "wrong_audience"), ("https://api.one", "https://evil", "wrong_issuer")]
+    {
+        let args = ["verify", "--jwks", "jwks.json", "--issuer", issuer, "--audience", audience, &token];
+        let (code, out, err) = run(dir.path(), &args, None).await;
+        assert_eq!(code, 1, "{err}");
+        assert!(out.is_empty());
+        assert!(err.contains(needle), "{err}");
+        assert!(!err.contains(&token), "the reason never echoes the token");
+    }
+}
+
+#[tokio::test]
+async fn verify_exits_2_on_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, _) = run(dir.path(), &["verify", "--issuer", ISSUER, "tok"], None).await;
+    assert_eq!(code, 2, "--audience is required");
+    let (code, _, _) = run(dir.path(), &["verify", "--audience", "a", "tok"], None).await;
+    assert_eq!(code, 2, "--issuer or --jwks is required");
+    let args = ["verify", "--jwks", "missing.json", "--issuer", ISSUER, "--audience", "a", "tok"];
+    let (code, _, _) = run(dir.path(), &args, None).await;
+    assert_eq!(code, 2, "an unreadable JWKS file");
+}
+
+#[tokio::test]
+async fn verify_discovers_the_keys_from_the_issuer() {
+    let app = TestApp::spawn_self_issued(CLIENTS).await;
+    let (token, _) = app.access_token(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["verify", "--issuer", app.issuer.as_str(), "--audience", "https://api.one", &token];
+    let (code, out, err) = run(dir.path(), &args, None).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("\"svc-a\""));
+}
+
+#[tokio::test]
+async fn verify_with_only_a_jwks_file_says_iss_is_unchecked() {
+    let app = TestApp::spawn().await;
+    let dir = tempfile::tempdir().unwrap();
+    let token = token_and_jwks_file(&app, dir.path()).await;
+    let args = ["verify", "--jwks", "jwks.json", "--audience", "https://api.one", &token];
+    let (code, _, err) = run(dir.path(), &args, None).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("`iss` is not checked"), "{err}");
+}
+
+#[tokio::test]
+async fn decode_shows_header_and_claims_and_says_it_did_not_verify() {
+    let app = TestApp::spawn().await;
+    let (token, _) = app.access_token(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = run(dir.path(), &["decode", &token], None).await;
+    assert_eq!(code, 0);
+    assert!(err.contains("NOT VERIFIED"));
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["header"]["typ"], "at+jwt");
+    assert_eq!(v["claims"]["sub"], "svc-a");
+    let (code, _, _) = run(dir.path(), &["decode", "garbage"], None).await;
+    assert_eq!(code, 1);
+}

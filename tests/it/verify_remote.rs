@@ -1,0 +1,199 @@
+//! `RemoteJwks` against a JWKS endpoint we control: refetch on unknown kid bounded by the
+//! cooldown, new keys picked up on first use (rotation), stale-if-error, and background
+//! refresh driven by `Cache-Control: max-age`.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tokenmint::verify::{Algorithm, ErrorKind, RemoteJwks, RemoteOptions, Requirements, Verifier};
+
+use crate::forge::{at_header, server_key, sign, valid_claims};
+use crate::helpers::*;
+
+/// A JWKS endpoint that counts fetches and can be switched off or changed.
+#[derive(Clone, Default)]
+struct Endpoint {
+    body: Arc<RwLock<Vec<u8>>>,
+    cache_control: Arc<RwLock<String>>,
+    down: Arc<AtomicBool>,
+    fetches: Arc<AtomicUsize>,
+}
+
+async fn serve_jwks(State(e): State<Endpoint>) -> Response {
+    e.fetches.fetch_add(1, Ordering::SeqCst);
+    if e.down.load(Ordering::SeqCst) {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    let cache = e.cache_control.read().unwrap().clone();
+    let body = e.body.read().unwrap().clone();
+    ([(header::CONTENT_TYPE, "application/json".to_owned()), (header::CACHE_CONTROL, cache)], body)
+        .into_response()
+}
+
+impl Endpoint {
+    async fn spawn(body: Vec<u8>) -> (Endpoint, String, tokio::sync::oneshot::Sender<()>) {
+        let e = Endpoint::default();
+        *e.body.write().unwrap() = body;
+        *e.cache_control.write().unwrap() = "public, max-age=300".into();
+        let app =
+            axum::Router::new().route("/jwks.json", axum::routing::get(serve_jwks)).with_state(e.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+        });
+        (e, url, stop)
+    }
+
+    fn fetches(&self) -> usize {
+        self.fetches.load(Ordering::SeqCst)
+    }
+}
+
+async fn jwks_bytes(http: &reqwest::Client, addr: &str) -> Vec<u8> {
+    send(http.get(format!("http://{addr}/.well-known/jwks.json"))).await.bytes().await.unwrap().to_vec()
+}
+
+fn requirements(algorithms: Vec<Algorithm>) -> Requirements {
+    Requirements {
+        issuer: ISSUER.into(),
+        audience: "https://api.one".into(),
+        algorithms,
+        leeway: Duration::from_secs(30),
+    }
+}
+
+fn options(cooldown: Duration) -> RemoteOptions {
+    RemoteOptions { refetch_cooldown: cooldown, ..RemoteOptions::default() }
+}
+
+#[tokio::test]
+async fn a_flood_of_unknown_kids_costs_no_fetch_within_the_cooldown() {
+    let app = TestApp::spawn().await;
+    let (endpoint, url, _stop) = Endpoint::spawn(jwks_bytes(&app.http, &app.addr.to_string()).await).await;
+    let remote = RemoteJwks::new(&url, options(Duration::from_secs(60))).unwrap();
+    let verifier = Arc::new(Verifier::remote(requirements(vec![Algorithm::ES256]), remote).unwrap());
+    let (token, _) = app.access_token(&[]).await;
+    verifier.verify(&token).await.unwrap();
+    assert_eq!(endpoint.fetches(), 1);
+
+    let (key, _) = server_key(&app);
+    let claims = valid_claims(ISSUER);
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let forged = sign(&at_header(&format!("made-up-{i}")), &claims, &key);
+        let v = verifier.clone();
+        tasks.push(tokio::spawn(async move { v.verify(&forged).await }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap_err().kind(), ErrorKind::UnknownKey);
+    }
+    assert_eq!(endpoint.fetches(), 1, "unknown kids inside the cooldown must not refetch");
+}
+
+#[tokio::test]
+async fn concurrent_misses_share_one_fetch() {
+    let app = TestApp::spawn().await;
+    let (endpoint, url, _stop) = Endpoint::spawn(jwks_bytes(&app.http, &app.addr.to_string()).await).await;
+    let remote = RemoteJwks::new(&url, options(Duration::from_secs(60))).unwrap();
+    let verifier = Arc::new(Verifier::remote(requirements(vec![Algorithm::ES256]), remote).unwrap());
+    // Nothing cached yet: 50 simultaneous verifications trigger exactly one fetch.
+    let (token, _) = app.access_token(&[]).await;
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let (v, t) = (verifier.clone(), token.clone());
+        tasks.push(tokio::spawn(async move { v.verify(&t).await }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    assert_eq!(endpoint.fetches(), 1);
+}
+
+#[tokio::test]
+async fn a_new_key_is_fetched_on_first_use_and_no_valid_token_fails() {
+    let app = TestApp::spawn().await;
+    let (endpoint, url, _stop) = Endpoint::spawn(jwks_bytes(&app.http, &app.addr.to_string()).await).await;
+    let remote = RemoteJwks::new(&url, options(Duration::ZERO)).unwrap();
+    let verifier = Verifier::remote(requirements(vec![Algorithm::ES256, Algorithm::EdDSA]), remote).unwrap();
+    let (old, _) = app.access_token(&[]).await;
+    verifier.verify(&old).await.unwrap();
+
+    // A replica switches to a new key (EdDSA); its JWKS publishes both.
+    let (addr, _replica) =
+        app.spawn_sharing_keys(&format!("[tokens]\nalgorithm = \"EdDSA\"\n{CLIENTS}")).await;
+    *endpoint.body.write().unwrap() = jwks_bytes(&app.http, &addr.to_string()).await;
+    let mut failures = 0;
+    for round in 0..20 {
+        let target = if round % 2 == 0 { addr.to_string() } else { app.addr.to_string() };
+        let res = basic_token(&app.http, &target, "svc-a", SECRET_A).await;
+        let body: serde_json::Value = res.json().await.unwrap();
+        if verifier.verify(body["access_token"].as_str().unwrap()).await.is_err() {
+            failures += 1;
+        }
+    }
+    assert_eq!(failures, 0);
+    assert_eq!(endpoint.fetches(), 2, "one fetch at start, one for the new kid");
+}
+
+#[tokio::test]
+async fn cached_keys_keep_working_when_the_endpoint_is_down() {
+    let app = TestApp::spawn().await;
+    let (endpoint, url, _stop) = Endpoint::spawn(jwks_bytes(&app.http, &app.addr.to_string()).await).await;
+    let remote = RemoteJwks::new(&url, options(Duration::ZERO)).unwrap();
+    let verifier = Verifier::remote(requirements(vec![Algorithm::ES256]), remote).unwrap();
+    let (token, _) = app.access_token(&[]).await;
+    verifier.verify(&token).await.unwrap();
+
+    endpoint.down.store(true, Ordering::SeqCst);
+    let (second, _) = app.access_token(&[]).await;
+    verifier.verify(&second).await.unwrap();
+    // An unknown kid tries a fetch, which fails: the answer is still a clean error.
+    let (key, _) = server_key(&app);
+    let forged = sign(&at_header("unknown"), &valid_claims(ISSUER), &key);
+    assert_eq!(verifier.verify(&forged).await.unwrap_err().kind(), ErrorKind::UnknownKey);
+    assert_eq!(endpoint.fetches(), 2);
+    verifier.verify(&token).await.unwrap();
+}
+
+#[tokio::test]
+async fn an_endpoint_down_from_the_start_means_keys_unavailable() {
+    let app = TestApp::spawn().await;
+    let (endpoint, url, _stop) = Endpoint::spawn(Vec::new()).await;
+    endpoint.down.store(true, Ordering::SeqCst);
+    let remote = RemoteJwks::new(&url, options(Duration::ZERO)).unwrap();
+    let verifier = Verifier::remote(requirements(vec![Algorithm::ES256]), remote).unwrap();
+    let (token, _) = app.access_token(&[]).await;
+    assert_eq!(verifier.verify(&token).await.unwrap_err().kind(), ErrorKind::KeysUnavailable);
+}
+
+#[tokio::test]
+async fn max_age_drives_a_background_refresh() {
+    let app = TestApp::spawn().await;
+    let (endpoint, url, _stop) = Endpoint::spawn(jwks_bytes(&app.http, &app.addr.to_string()).await).await;
+    *endpoint.cache_control.write().unwrap() = "public, max-age=1".into();
+    let opts = RemoteOptions { min_max_age: Duration::from_secs(1), ..options(Duration::from_secs(60)) };
+    let remote = RemoteJwks::new(&url, opts).unwrap();
+    remote.prefetch().await.unwrap();
+    assert_eq!(endpoint.fetches(), 1);
+    // Refreshed at ~90% of the 1 s lifetime, without any verification asking for it.
+    let mut refreshed = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if endpoint.fetches() >= 2 {
+            refreshed = true;
+            break;
+        }
+    }
+    assert!(refreshed, "no background refresh within 5 s");
+}
