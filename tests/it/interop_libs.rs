@@ -52,15 +52,20 @@ impl Lang {
 
     /// Runs the script from the crate root; a run past `SCRIPT_TIMEOUT` is killed and fails.
     async fn run(self, args: &[&str]) -> std::io::Result<Output> {
+        self.run_file(self.script(), args).await
+    }
+
+    /// Runs any script of this language from the crate root, with the same time bound.
+    async fn run_file(self, script: &str, args: &[&str]) -> std::io::Result<Output> {
         let mut cmd = Command::new(self.program());
-        cmd.arg(self.script())
+        cmd.arg(script)
             .args(args)
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .stdin(Stdio::null())
             .kill_on_drop(true);
         tokio::time::timeout(SCRIPT_TIMEOUT, cmd.output())
             .await
-            .unwrap_or_else(|_| panic!("{} {args:?} ran past {SCRIPT_TIMEOUT:?}", self.script()))
+            .unwrap_or_else(|_| panic!("{script} {args:?} ran past {SCRIPT_TIMEOUT:?}"))
     }
 
     /// Whether the libraries are installed. If not, under `TOKENMINT_REQUIRE_INTEROP=1` the
@@ -229,4 +234,20 @@ async fn openid_client_discovers_and_gets_a_token_rfc8414_3_rfc6749_2_3_1() {
             .await;
         assert_claims(&claims, "my-client", "https://api.one", &server.issuer, Some("read"));
     }
+}
+
+#[tokio::test]
+async fn the_readme_pyjwt_snippet_verifies_and_rejects_rfc9068_4() {
+    if !Lang::Python.deps_ready().await {
+        return;
+    }
+    let app = TestApp::spawn_self_issued(CLIENTS).await;
+    let (token, _) = app.access_token(&[]).await;
+    let script = "examples/verify_pyjwt.py";
+    let out = Lang::Python.run_file(script, &[&app.issuer, "https://api.one", &token]).await.unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let claims: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_claims(&claims, "svc-a", "https://api.one", &app.issuer, Some("read"));
+    let out = Lang::Python.run_file(script, &[&app.issuer, "https://api.other", &token]).await.unwrap();
+    assert_eq!(out.status.code(), Some(1), "a wrong audience must be refused");
 }
