@@ -155,6 +155,7 @@ impl Config {
             errors.extend(check_issuer(issuer));
         }
         errors.extend(check_tokens(&tokens));
+        errors.extend(crate::keys::check_settings(&keys, tokens.leeway));
         if server.max_body_bytes == 0 || server.max_header_bytes == 0 {
             errors.push("server.max_body_bytes and server.max_header_bytes must be greater than zero".into());
         }
@@ -209,6 +210,16 @@ impl Config {
     /// The key directory.
     pub fn keys_dir(&self) -> &Path {
         &self.keys.dir
+    }
+
+    /// The key ring's policy, derived from `[tokens]` and `[keys]`.
+    pub(crate) fn key_policy(&self) -> crate::keys::KeyPolicy {
+        crate::keys::KeyPolicy {
+            alg: self.tokens.algorithm,
+            publish_ahead: self.keys.publish_ahead,
+            retire_after: crate::keys::retire_after(self.tokens.max_ttl, self.tokens.leeway),
+            rotate_every: self.keys.rotate_every,
+        }
     }
 
     /// A one-paragraph summary for `config check` and the startup log.

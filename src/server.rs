@@ -15,6 +15,7 @@ use crate::clients::Registry;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::http::{self, AppState, Limits};
+use crate::keys::watch::{Maintenance, maintain};
 use crate::keys::{KeyRing, KeyStore};
 use crate::token::Issuer;
 
@@ -43,6 +44,9 @@ pub enum ServerError {
 pub struct Server {
     listener: TcpListener,
     router: Router,
+    ring: Arc<KeyRing>,
+    clock: Arc<dyn Clock>,
+    maintenance: Maintenance,
 }
 
 impl Server {
@@ -61,20 +65,23 @@ impl Server {
         clock: Arc<dyn Clock>,
     ) -> Result<Server, ServerError> {
         let store = KeyStore::new(config.keys.dir.clone());
-        let alg = config.tokens.algorithm;
+        let policy = config.key_policy();
         let now = clock.now();
         // Key generation (RSA especially) and file I/O stay off the async workers.
-        let ring = tokio::task::spawn_blocking(move || KeyRing::open(&store, alg, now))
+        let ring = tokio::task::spawn_blocking(move || KeyRing::open(store, policy, now))
             .await
             .map_err(|e| ServerError::Keys(e.to_string()))?
             .map_err(|e| ServerError::Keys(e.to_string()))?;
+        let ring = Arc::new(ring);
+        let maintenance =
+            Maintenance { poll_interval: config.keys.poll_interval, auto_rotate: config.keys.auto_rotate };
         let registry = Registry::new(config.clients).map_err(|e| ServerError::Clients(e.join("; ")))?;
         let issuer = Issuer::new(config.issuer, config.tokens.clone(), config.enabled_grants);
         let state = AppState::new(
             registry,
             issuer,
-            Arc::new(ring),
-            clock,
+            Arc::clone(&ring),
+            Arc::clone(&clock),
             config.keys.jwks_max_age,
             config.server.max_body_bytes,
         );
@@ -82,7 +89,7 @@ impl Server {
             max_header_bytes: config.server.max_header_bytes,
             request_timeout: config.server.request_timeout,
         };
-        Ok(Server { listener, router: http::router(state, limits) })
+        Ok(Server { listener, router: http::router(state, limits), ring, clock, maintenance })
     }
 
     /// The address actually bound (useful with port 0).
@@ -90,9 +97,17 @@ impl Server {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` resolves, then lets in-flight requests finish.
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish. Meanwhile the
+    /// key ring follows the key directory and the schedule.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
+        let (stop_keys, keys_stopped) = tokio::sync::oneshot::channel::<()>();
+        let keys_task = tokio::spawn(maintain(self.ring, self.clock, self.maintenance, async move {
+            let _ = keys_stopped.await;
+        }));
+        let served = axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await;
+        let _ = stop_keys.send(());
+        let _ = keys_task.await;
+        served
     }
 }
 

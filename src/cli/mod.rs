@@ -1,5 +1,6 @@
 //! The `tokenmint` command line. The top of the dependency graph: nothing imports it.
 
+mod keys;
 mod verify;
 
 use std::io::Read as _;
@@ -47,6 +48,9 @@ enum Command {
     /// Client tools.
     #[command(subcommand)]
     Clients(ClientsCommand),
+    /// Signing-key lifecycle: list, generate, rotate, import, revoke, prune.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
     /// Verify a token: print its claims (exit 0) or why it is invalid (exit 1).
     Verify(verify::VerifyArgs),
     /// Print a token's header and claims WITHOUT verifying it.
@@ -95,6 +99,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Clients(ClientsCommand::Add(add)) => add_client(add),
+        Command::Keys(command) => keys::run(cli.config, command),
         Command::HashSecret { argon2 } => hash_secret(argon2),
         Command::Verify(args) => verify::verify(args),
         Command::Decode(args) => verify::decode(args),

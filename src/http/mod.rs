@@ -35,7 +35,7 @@ struct Inner {
     keys: Arc<KeyRing>,
     clock: Arc<dyn Clock>,
     metadata: Metadata,
-    jwks_cache_control: HeaderValue,
+    jwks_max_age: std::time::Duration,
     max_body_bytes: usize,
 }
 
@@ -51,18 +51,7 @@ impl AppState {
     ) -> Self {
         let alg = keys.current().signing.alg();
         let metadata = Metadata::build(&issuer, &registry, alg.as_str());
-        let cache = format!("public, max-age={}", jwks_max_age.as_secs());
-        let jwks_cache_control =
-            HeaderValue::from_str(&cache).unwrap_or_else(|_| HeaderValue::from_static("public, max-age=300"));
-        AppState(Arc::new(Inner {
-            registry,
-            issuer,
-            keys,
-            clock,
-            metadata,
-            jwks_cache_control,
-            max_body_bytes,
-        }))
+        AppState(Arc::new(Inner { registry, issuer, keys, clock, metadata, jwks_max_age, max_body_bytes }))
     }
 
     pub(crate) fn registry(&self) -> &Registry {
@@ -85,8 +74,11 @@ impl AppState {
         &self.0.metadata
     }
 
-    fn jwks_cache_control(&self) -> HeaderValue {
-        self.0.jwks_cache_control.clone()
+    /// `Cache-Control` of the JWKS now: never past the key set's next known change.
+    fn jwks_cache_control(&self, keys: &crate::keys::KeySet) -> HeaderValue {
+        let age = keys.jwks_max_age(self.0.jwks_max_age, self.now()).as_secs();
+        HeaderValue::from_str(&format!("public, max-age={age}"))
+            .unwrap_or_else(|_| HeaderValue::from_static("no-cache"))
     }
 
     fn max_body_bytes(&self) -> usize {

@@ -30,7 +30,7 @@ pub(crate) async fn jwks(State(state): State<AppState>, headers: HeaderMap) -> R
         .flat_map(|v| v.split(','))
         .map(|t| t.trim().trim_start_matches("W/"))
         .any(|t| t == doc.etag || t == "*");
-    let cache = state.jwks_cache_control();
+    let cache = state.jwks_cache_control(&keys);
     if not_modified {
         return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag), (header::CACHE_CONTROL, cache)])
             .into_response();

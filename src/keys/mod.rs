@@ -4,17 +4,21 @@
 //! Never imports `http`, `config` or `server`. Private key material never leaves this
 //! module except as a signature or, when written to the key store, as a PKCS#8 file.
 
+pub(crate) mod admin;
 pub(crate) mod jwks;
 pub(crate) mod ring;
+pub(crate) mod schedule;
 pub(crate) mod signing;
 pub(crate) mod store;
+pub(crate) mod watch;
 
-pub(crate) use ring::{KeyRing, KeySet};
+pub(crate) use ring::{KeyPolicy, KeyRing, KeySet};
 pub(crate) use signing::SigningKey;
 pub(crate) use store::KeyStore;
 
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -98,6 +102,12 @@ pub(crate) enum KeyError {
         /// The library's reason.
         reason: String,
     },
+    /// No key with this kid in the directory.
+    #[error("no key with kid `{0}` in the key directory")]
+    UnknownKid(String),
+    /// No key in the directory can sign (all revoked, or none at all).
+    #[error("no key in the key directory can sign")]
+    NoSigningKey,
     /// Key generation or signing failed inside the crypto library.
     #[error("crypto operation failed: {0}")]
     Crypto(&'static str),
@@ -115,13 +125,94 @@ pub(crate) enum KeyError {
 pub(crate) struct KeySettings {
     /// The key directory.
     pub(crate) dir: PathBuf,
-    /// `Cache-Control: max-age` of the JWKS response.
+    /// Longest `Cache-Control: max-age` of the JWKS response (it is shorter when the key set
+    /// is known to change sooner).
     #[serde(with = "humantime_serde")]
-    pub(crate) jwks_max_age: std::time::Duration,
+    pub(crate) jwks_max_age: Duration,
+    /// How long a new key sits in the JWKS before it signs.
+    #[serde(with = "humantime_serde")]
+    pub(crate) publish_ahead: Duration,
+    /// Automatic rotation period; `"off"` (the default) for none.
+    #[serde(deserialize_with = "duration_or_off")]
+    pub(crate) rotate_every: Option<Duration>,
+    /// Whether this process creates the keys that `rotate_every` calls for. Exactly one
+    /// writer per key directory: set it on one replica, or run `tokenmint keys rotate` from
+    /// a scheduler instead.
+    pub(crate) auto_rotate: bool,
+    /// How often the key directory is re-read when file-system events are not delivered
+    /// (network file systems, some container volumes).
+    #[serde(with = "humantime_serde")]
+    pub(crate) poll_interval: Duration,
 }
 
 impl Default for KeySettings {
     fn default() -> Self {
-        KeySettings { dir: PathBuf::from("keys"), jwks_max_age: std::time::Duration::from_secs(300) }
+        KeySettings {
+            dir: PathBuf::from("keys"),
+            jwks_max_age: Duration::from_secs(300),
+            publish_ahead: Duration::from_secs(3600),
+            rotate_every: None,
+            auto_rotate: false,
+            poll_interval: Duration::from_secs(10),
+        }
     }
+}
+
+/// Accepts a human duration (`"24h"`) or `"off"`.
+fn duration_or_off<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let text = String::deserialize(d)?;
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    humantime::parse_duration(&text).map(Some).map_err(serde::de::Error::custom)
+}
+
+/// How long a retired key stays published after its successor starts signing: the longest
+/// token lifetime plus the clock-skew allowance, so that every token a key signed can be
+/// verified until it expires. Invariant: `retire_after(max_ttl, leeway) ≥ max_ttl + leeway`.
+pub(crate) fn retire_after(max_ttl: Duration, leeway: Duration) -> Duration {
+    max_ttl + leeway
+}
+
+/// The invariants that keep rotation invisible to verifiers, checked at startup and by
+/// `tokenmint config check`. Each violation is explained in the message.
+///
+/// 1. `publish_ahead > jwks_max_age + poll_interval + leeway`: a verifier refetches the
+///    JWKS at least every `jwks_max_age`, a replica notices a new key file within
+///    `poll_interval` (sooner with file-system events), and clocks differ by up to `leeway`;
+///    a key published for less than their sum could sign before some verifier has it.
+/// 2. `rotate_every > publish_ahead`: each key must be published before the next one is made.
+/// 3. `auto_rotate` needs `rotate_every`.
+pub(crate) fn check_settings(keys: &KeySettings, leeway: Duration) -> Vec<String> {
+    let f = |d: Duration| humantime::format_duration(d).to_string();
+    let mut errors = Vec::new();
+    let needed = keys.jwks_max_age + keys.poll_interval + leeway;
+    if keys.publish_ahead <= needed {
+        errors.push(format!(
+            "keys.publish_ahead ({}) must be longer than keys.jwks_max_age ({}) + keys.poll_interval ({}) + \
+             tokens.leeway ({}) = {}: otherwise a new key could sign before every verifier has fetched it",
+            f(keys.publish_ahead),
+            f(keys.jwks_max_age),
+            f(keys.poll_interval),
+            f(leeway),
+            f(needed)
+        ));
+    }
+    if let Some(every) = keys.rotate_every
+        && every <= keys.publish_ahead
+    {
+        errors.push(format!(
+            "keys.rotate_every ({}) must be longer than keys.publish_ahead ({}): each key must be published \
+             before the next one is created",
+            f(every),
+            f(keys.publish_ahead)
+        ));
+    }
+    if keys.auto_rotate && keys.rotate_every.is_none() {
+        errors.push("keys.auto_rotate = true needs keys.rotate_every (e.g. \"24h\")".into());
+    }
+    if keys.poll_interval.is_zero() {
+        errors.push("keys.poll_interval must be longer than zero".into());
+    }
+    errors
 }

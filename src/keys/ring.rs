@@ -1,42 +1,94 @@
-//! The key ring: the signing key and the published set, swapped atomically.
+//! The key ring: the signing key and the published set, swapped atomically, kept in step
+//! with the key directory and with the passing of time.
 //!
 //! Readers (every token request, every JWKS request) take a cheap snapshot with no lock.
 //! A new [`KeySet`] is built completely before it is swapped in, so no request ever sees a
-//! half-built set.
+//! half-built set; a reload that would leave no usable signing key keeps the last good set.
 
-use std::sync::Arc;
-use std::time::SystemTime;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
 use jsonwebtoken::DecodingKey;
 
 use super::jwks::JwksDocument;
-use super::store::StoredKey;
+use super::schedule::{self, KeyState, KeyTimes};
+use super::store::{Created, StoredKey};
 use super::{Algorithm, KeyError, KeyStore, SigningKey};
 use crate::verify::Jwks;
 
-/// One consistent view of the keys.
+/// What the ring needs from configuration.
+#[derive(Debug, Clone)]
+pub(crate) struct KeyPolicy {
+    /// Algorithm of the keys this process creates.
+    pub(crate) alg: Algorithm,
+    /// How long a new key is published before it signs.
+    pub(crate) publish_ahead: Duration,
+    /// How long a retired key stays published (see [`super::retire_after`]).
+    pub(crate) retire_after: Duration,
+    /// Automatic rotation period.
+    pub(crate) rotate_every: Option<Duration>,
+}
+
+/// One consistent view of the keys at one instant.
 #[derive(Debug)]
 pub(crate) struct KeySet {
     /// The key that signs new tokens.
     pub(crate) signing: Arc<SigningKey>,
-    /// Every key a verifier may meet (the signing key included), newest first.
+    /// When the signing key started (or starts) signing.
+    pub(crate) signing_since: SystemTime,
+    /// Every key a verifier may meet (the signing key included).
     pub(crate) published: Vec<Arc<SigningKey>>,
     /// The serialized JWKS of `published`.
     pub(crate) jwks: JwksDocument,
     /// `published` as verification keys, for introspection.
     pub(crate) verify: Jwks,
+    /// When the schedule next changes (an activation or an unpublication): re-evaluate then.
+    pub(crate) next_change: Option<SystemTime>,
+    /// When the JWKS content is next known to change (a retired key leaving, or the next
+    /// scheduled key being created): the JWKS must not be cached past it.
+    pub(crate) jwks_changes_at: Option<SystemTime>,
 }
 
 impl KeySet {
-    /// Builds a set from stored keys: the newest key of `alg` signs (ties broken by kid);
-    /// every key is published. `None` if no key of `alg` is present.
-    pub(crate) fn select(mut keys: Vec<StoredKey>, alg: Algorithm) -> Result<Option<Self>, KeyError> {
-        keys.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| a.key.kid().cmp(b.key.kid())));
-        let published: Vec<Arc<SigningKey>> = keys.into_iter().map(|k| Arc::new(k.key)).collect();
-        let Some(signing) = published.iter().find(|k| k.alg() == alg).cloned() else {
-            return Ok(None);
-        };
+    /// Evaluates the schedule over `keys` at `now` and builds the set.
+    fn build(keys: &[Arc<StoredKey>], policy: &KeyPolicy, now: SystemTime) -> Result<Self, KeyError> {
+        let times: Vec<KeyTimes> = keys
+            .iter()
+            .map(|k| KeyTimes {
+                kid: k.key.kid().to_owned(),
+                activate_at: k.dates.activate_at,
+                revoked: k.dates.revoked_at.is_some(),
+            })
+            .collect();
+        let plan = schedule::evaluate(&times, now, policy.retire_after);
+        let signing_index = plan.signing.ok_or(KeyError::NoSigningKey)?;
+        let signing_since = keys[signing_index].dates.activate_at;
+        let mut published: Vec<(SystemTime, Arc<SigningKey>)> = Vec::new();
+        let mut jwks_changes_at: Option<SystemTime> = None;
+        for (k, state) in keys.iter().zip(&plan.states) {
+            if state.is_published() {
+                published.push((k.dates.activate_at, Arc::clone(&k.key)));
+            }
+            if let KeyState::Retired { unpublish_at } = state {
+                jwks_changes_at = earliest(jwks_changes_at, *unpublish_at);
+            }
+        }
+        // Newest first: the order verifiers and people reading the JWKS expect.
+        published.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.kid().cmp(b.1.kid())));
+        let published: Vec<Arc<SigningKey>> = published.into_iter().map(|(_, k)| k).collect();
+        let signing = published
+            .iter()
+            .find(|k| k.kid() == keys[signing_index].key.kid())
+            .cloned()
+            .ok_or(KeyError::NoSigningKey)?;
+        if let Some(every) = policy.rotate_every {
+            let create_at = (signing_since + every).checked_sub(policy.publish_ahead);
+            if let Some(t) = create_at.filter(|t| *t > now) {
+                jwks_changes_at = earliest(jwks_changes_at, t);
+            }
+        }
         let jwks = JwksDocument::build(published.iter().map(|k| k.as_ref()))?;
         let verify = Jwks::from_keys(
             published
@@ -44,42 +96,222 @@ impl KeySet {
                 .map(|k| Ok((k.kid().to_owned(), k.alg().to_jwt(), DecodingKey::from_jwk(k.jwk())?)))
                 .collect::<Result<Vec<_>, KeyError>>()?,
         );
-        Ok(Some(KeySet { signing, published, jwks, verify }))
+        Ok(KeySet {
+            signing,
+            signing_since,
+            published,
+            jwks,
+            verify,
+            next_change: plan.next_change,
+            jwks_changes_at,
+        })
+    }
+
+    /// The JWKS `max-age` at `now`: the configured one, shortened so no verifier caches the
+    /// set past its next known change.
+    pub(crate) fn jwks_max_age(&self, configured: Duration, now: SystemTime) -> Duration {
+        match self.jwks_changes_at {
+            Some(t) => configured.min(t.duration_since(now).unwrap_or(Duration::ZERO)),
+            None => configured,
+        }
     }
 }
 
-/// The live key set, shared by every request.
+fn earliest(a: Option<SystemTime>, b: SystemTime) -> Option<SystemTime> {
+    Some(a.map_or(b, |a| a.min(b)))
+}
+
+/// What was last read from the directory.
+#[derive(Debug, Default)]
+struct Loaded {
+    keys: Vec<Arc<StoredKey>>,
+    fingerprint: Vec<FileStamp>,
+}
+
+/// Identity of a key file's content: path, size, modification time, inode. Following
+/// symlinks, so a Kubernetes Secret volume's `..data` swap changes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FileStamp {
+    path: PathBuf,
+    len: u64,
+    modified: Option<SystemTime>,
+    inode: u64,
+}
+
+/// The live key set, shared by every request, and the state needed to refresh it.
 #[derive(Debug)]
 pub(crate) struct KeyRing {
+    store: KeyStore,
+    policy: KeyPolicy,
     current: ArcSwap<KeySet>,
+    /// Guarded by a std mutex: held only by the maintenance task and never across an await.
+    loaded: Mutex<Loaded>,
 }
 
 impl KeyRing {
-    /// Loads the store and selects the signing key for `alg`. When no key of `alg` exists
-    /// (a fresh deployment), one is created and written to the store.
-    pub(crate) fn open(store: &KeyStore, alg: Algorithm, now: SystemTime) -> Result<Self, KeyError> {
-        let (mut keys, errors) = store.load();
+    /// Loads the store and builds the first set. Creates a key when there is none that can
+    /// sign (a fresh deployment: it signs at once), or none of the configured algorithm (an
+    /// algorithm switch: it is published `publish_ahead` before it signs).
+    pub(crate) fn open(store: KeyStore, policy: KeyPolicy, now: SystemTime) -> Result<Self, KeyError> {
+        let (keys, errors) = store.load();
         for e in &errors {
             tracing::error!(error = %e, "skipping unusable key file");
         }
-        if !keys.iter().any(|k| k.key.alg() == alg) {
-            let created = store.create(alg, now)?;
-            tracing::warn!(
-                kid = created.key.kid(),
-                alg = %alg,
-                path = %created.path.display(),
-                "no {alg} signing key in {}: created a new one",
-                store.dir().display()
-            );
-            keys.push(created);
+        let live = |alg: Option<Algorithm>| {
+            keys.iter().any(|k| k.dates.revoked_at.is_none() && alg.is_none_or(|a| k.key.alg() == a))
+        };
+        if !live(None) {
+            create_logged(&store, policy.alg, now, now, "no usable signing key: created one that signs now")?;
+        } else if !live(Some(policy.alg)) {
+            let at = now + policy.publish_ahead;
+            create_logged(&store, policy.alg, now, at, "no key of the configured algorithm: created one")?;
         }
-        let set = KeySet::select(keys, alg)?.ok_or(KeyError::Crypto("no signing key after creation"))?;
-        tracing::info!(kid = set.signing.kid(), alg = %alg, published = set.published.len(), "signing key selected");
-        Ok(KeyRing { current: ArcSwap::from_pointee(set) })
+        let mut loaded = Loaded::default();
+        read_dir_into(&store, &mut loaded, Vec::new());
+        loaded.fingerprint = fingerprint(&store)?;
+        let set = KeySet::build(&loaded.keys, &policy, now)?;
+        let ring = KeyRing { store, policy, current: ArcSwap::from_pointee(set), loaded: Mutex::new(loaded) };
+        let set = ring.current();
+        tracing::info!(kid = set.signing.kid(), alg = %set.signing.alg(), published = set.published.len(), "signing key selected");
+        Ok(ring)
     }
 
     /// A snapshot of the current set.
     pub(crate) fn current(&self) -> Arc<KeySet> {
         self.current.load_full()
+    }
+
+    /// The key store.
+    pub(crate) fn store(&self) -> &KeyStore {
+        &self.store
+    }
+
+    /// Re-reads the directory if it changed (or if `force`), re-evaluates the schedule at
+    /// `now`, and swaps in the result. If no key could sign, the current set stays and the
+    /// error is returned.
+    pub(crate) fn refresh(&self, now: SystemTime, force: bool) -> Result<(), KeyError> {
+        let mut loaded = self.loaded.lock().unwrap_or_else(PoisonError::into_inner);
+        let stamps = fingerprint(&self.store)?;
+        if force || stamps != loaded.fingerprint {
+            read_dir_into(&self.store, &mut loaded, stamps);
+        }
+        let set = KeySet::build(&loaded.keys, &self.policy, now).inspect_err(|e| {
+            tracing::error!(error = %e, "keeping the previous key set: the key directory has no usable signing key");
+        })?;
+        let old = self.current();
+        if old.signing.kid() != set.signing.kid() {
+            tracing::info!(from = old.signing.kid(), to = set.signing.kid(), "signing key changed");
+        }
+        self.current.store(Arc::new(set));
+        Ok(())
+    }
+
+    /// Creates the next key when automatic rotation calls for it: when no key is pending
+    /// and the signing key's period ends within `publish_ahead`. The new key activates at
+    /// the end of the period (or `publish_ahead` from now, if that is later), in a file
+    /// named after that instant, so two writers at once create one key.
+    pub(crate) fn rotate_if_due(&self, now: SystemTime) -> Result<bool, KeyError> {
+        let Some(every) = self.policy.rotate_every else { return Ok(false) };
+        let set = self.current();
+        let pending = {
+            let loaded = self.loaded.lock().unwrap_or_else(PoisonError::into_inner);
+            loaded.keys.iter().any(|k| k.dates.revoked_at.is_none() && k.dates.activate_at > now)
+        };
+        let period_end = set.signing_since + every;
+        if pending || now + self.policy.publish_ahead < period_end {
+            return Ok(false);
+        }
+        let activate_at = period_end.max(now + self.policy.publish_ahead);
+        let created =
+            create_logged(&self.store, self.policy.alg, now, activate_at, "rotation: created the next key")?;
+        self.refresh(now, true)?;
+        Ok(created)
+    }
+
+    /// When the maintenance task should next wake without any event.
+    pub(crate) fn next_wake(&self) -> Option<SystemTime> {
+        let set = self.current();
+        let rotation = self
+            .policy
+            .rotate_every
+            .and_then(|every| (set.signing_since + every).checked_sub(self.policy.publish_ahead));
+        match (set.next_change, rotation) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// Reads every key file into `loaded`, reusing already loaded keys whose file did not
+/// change, and logs the files that cannot be used.
+fn read_dir_into(store: &KeyStore, loaded: &mut Loaded, stamps: Vec<FileStamp>) {
+    let (keys, errors) = store.load();
+    for e in &errors {
+        tracing::error!(error = %e, "skipping unusable key file");
+    }
+    loaded.keys = keys
+        .into_iter()
+        .map(|k| {
+            loaded
+                .keys
+                .iter()
+                .find(|o| o.key.kid() == k.key.kid() && o.dates == k.dates)
+                .cloned()
+                .unwrap_or_else(|| Arc::new(k))
+        })
+        .collect();
+    loaded.fingerprint = stamps;
+}
+
+/// The stamps of every key file, to notice changes without reading the keys.
+fn fingerprint(store: &KeyStore) -> Result<Vec<FileStamp>, KeyError> {
+    let paths = store.key_files()?;
+    Ok(paths
+        .into_iter()
+        .map(|path| {
+            let meta = std::fs::metadata(&path).ok();
+            FileStamp {
+                len: meta.as_ref().map_or(0, |m| m.len()),
+                modified: meta.as_ref().and_then(|m| m.modified().ok()),
+                inode: meta.as_ref().map_or(0, inode),
+                path,
+            }
+        })
+        .collect())
+}
+
+#[cfg(unix)]
+fn inode(meta: &std::fs::Metadata) -> u64 {
+    std::os::unix::fs::MetadataExt::ino(meta)
+}
+
+#[cfg(not(unix))]
+fn inode(_meta: &std::fs::Metadata) -> u64 {
+    0
+}
+
+/// Creates a key and says so in the log; `false` if another writer had already made it.
+fn create_logged(
+    store: &KeyStore,
+    alg: Algorithm,
+    now: SystemTime,
+    activate_at: SystemTime,
+    why: &str,
+) -> Result<bool, KeyError> {
+    match store.create(alg, now, activate_at)? {
+        Created::New(k) => {
+            tracing::warn!(
+                kid = k.key.kid(),
+                alg = %alg,
+                path = %k.path.display(),
+                activate_at = %humantime::format_rfc3339_seconds(activate_at),
+                "{why}"
+            );
+            Ok(true)
+        }
+        Created::AlreadyThere(path) => {
+            tracing::info!(path = %path.display(), "another writer already created this key");
+            Ok(false)
+        }
     }
 }

@@ -71,6 +71,37 @@ impl SigningKey {
         Self::from_pkcs8(&pkcs8, Some(alg))
     }
 
+    /// Loads a private key from a PEM block: PKCS#8 (`PRIVATE KEY`, what `openssl genpkey`
+    /// writes), SEC1 (`EC PRIVATE KEY`, from `openssl ecparam -genkey`) or PKCS#1
+    /// (`RSA PRIVATE KEY`, from older `openssl genrsa`). Keys are kept as PKCS#8.
+    pub(crate) fn from_pem_block(tag: &str, der: &[u8], alg: Option<Algorithm>) -> Result<Self, KeyError> {
+        let rejected =
+            |alg: Algorithm, e: &dyn std::fmt::Display| KeyError::Rejected { alg, reason: e.to_string() };
+        match tag {
+            "PRIVATE KEY" => Self::from_pkcs8(der, alg),
+            "EC PRIVATE KEY" => {
+                let k = EcdsaKeyPair::from_private_key_der(&ECDSA_P256_SHA256_FIXED_SIGNING, der)
+                    .map_err(|e| rejected(Algorithm::ES256, &e))?;
+                let pkcs8 = k.to_pkcs8v1().map_err(|e| rejected(Algorithm::ES256, &e))?;
+                Self::from_pkcs8(pkcs8.as_ref(), Some(Algorithm::ES256))
+            }
+            "RSA PRIVATE KEY" => {
+                use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
+                let k = RsaKeyPair::from_der(der).map_err(|e| rejected(Algorithm::RS256, &e))?;
+                let pkcs8: Pkcs8V1Der<'static> = k.as_der().map_err(|e| rejected(Algorithm::RS256, &e))?;
+                Self::from_pkcs8(pkcs8.as_ref(), Some(Algorithm::RS256))
+            }
+            "ENCRYPTED PRIVATE KEY" => Err(KeyError::Rejected {
+                alg: alg.unwrap_or(Algorithm::ES256),
+                reason: "encrypted keys are not supported; decrypt with `openssl pkcs8 -nocrypt`".into(),
+            }),
+            other => Err(KeyError::Rejected {
+                alg: alg.unwrap_or(Algorithm::ES256),
+                reason: format!("expected a private key PEM block, found `{other}`"),
+            }),
+        }
+    }
+
     /// Loads a PKCS#8 private key. With `alg` given the key must be of that kind; without,
     /// the kind is read off the key (P-256 → ES256, Ed25519 → EdDSA, RSA → RS256).
     pub(crate) fn from_pkcs8(der: &[u8], alg: Option<Algorithm>) -> Result<Self, KeyError> {

@@ -9,19 +9,26 @@
 //! kid = "q0ZsD...."
 //! alg = "ES256"
 //! created_at = "2026-11-22T00:00:00Z"
+//! activate_at = "2026-11-22T01:00:00Z"
 //! -----BEGIN PRIVATE KEY-----
 //! ...
 //! -----END PRIVATE KEY-----
 //! ```
 //!
-//! Files are written to a temporary name and renamed into place, so a reader never sees a
-//! half-written key. A PEM without metadata (made with `openssl genpkey`) is accepted too:
-//! its algorithm is read off the key and its creation time is the file's modification time.
+//! A revoked key also has `revoked_at`. A PEM without metadata (made with `openssl genpkey`)
+//! is accepted too: its algorithm is read off the key, and both its creation and activation
+//! time are the file's modification time.
+//!
+//! New keys are named after their activation slot, `tm-<activate_at unix seconds>-<alg>.pem`,
+//! and created with a no-replace link: when two writers create the key for the same slot
+//! at once, the second finds the file there and keeps the first. Every write goes to a
+//! temporary file first, so a reader never sees a half-written key.
 
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
 
@@ -30,15 +37,35 @@ use super::{Algorithm, KeyError, SigningKey};
 /// File extension of key files; anything else in the directory is ignored.
 const KEY_EXTENSION: &str = "pem";
 
+/// When a key was made, when it signs, and whether it was revoked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct KeyDates {
+    /// When the key was created.
+    pub(crate) created_at: SystemTime,
+    /// When the key starts signing.
+    pub(crate) activate_at: SystemTime,
+    /// When the key was revoked, if it was.
+    pub(crate) revoked_at: Option<SystemTime>,
+}
+
 /// A key as found in the store.
 #[derive(Debug)]
 pub(crate) struct StoredKey {
     /// The loaded key.
-    pub(crate) key: SigningKey,
-    /// When the key was created (metadata, else the file's modification time).
-    pub(crate) created_at: SystemTime,
+    pub(crate) key: Arc<SigningKey>,
+    /// Its dates.
+    pub(crate) dates: KeyDates,
     /// The file it came from.
     pub(crate) path: PathBuf,
+}
+
+/// The outcome of creating a key for a slot.
+#[derive(Debug)]
+pub(crate) enum Created {
+    /// This call wrote the key.
+    New(StoredKey),
+    /// Another writer had already created the key for this slot; nothing was written.
+    AlreadyThere(PathBuf),
 }
 
 /// The metadata lines before the PEM block. Unknown fields are ignored so that newer
@@ -48,6 +75,8 @@ struct KeyMeta {
     kid: Option<String>,
     alg: Option<String>,
     created_at: Option<String>,
+    activate_at: Option<String>,
+    revoked_at: Option<String>,
 }
 
 /// The key directory.
@@ -67,18 +96,12 @@ impl KeyStore {
         &self.dir
     }
 
-    /// Loads every key file. A file that cannot be used is reported in the second list and
-    /// skipped; it never prevents the others from loading. A missing directory is empty.
-    pub(crate) fn load(&self) -> (Vec<StoredKey>, Vec<KeyError>) {
-        let mut keys = Vec::new();
-        let mut errors = Vec::new();
+    /// The key files in the directory, sorted. A missing directory has none.
+    pub(crate) fn key_files(&self) -> Result<Vec<PathBuf>, KeyError> {
         let entries = match fs::read_dir(&self.dir) {
             Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (keys, errors),
-            Err(source) => {
-                errors.push(KeyError::Io { path: self.dir.clone(), source });
-                return (keys, errors);
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => return Err(KeyError::Io { path: self.dir.clone(), source }),
         };
         let mut paths: Vec<PathBuf> = entries
             .filter_map(Result::ok)
@@ -86,8 +109,27 @@ impl KeyStore {
             .filter(|p| p.extension().is_some_and(|x| x == KEY_EXTENSION))
             .collect();
         paths.sort();
+        Ok(paths)
+    }
+
+    /// Loads every key file. A file that cannot be used is reported in the second list and
+    /// skipped; it never prevents the others from loading. Two files with the same key keep
+    /// the first (by file name).
+    pub(crate) fn load(&self) -> (Vec<StoredKey>, Vec<KeyError>) {
+        let mut keys: Vec<StoredKey> = Vec::new();
+        let mut errors = Vec::new();
+        let paths = match self.key_files() {
+            Ok(p) => p,
+            Err(e) => return (keys, vec![e]),
+        };
         for path in paths {
             match load_file(&path) {
+                Ok(k) if keys.iter().any(|o| o.key.kid() == k.key.kid()) => {
+                    errors.push(KeyError::BadKeyFile {
+                        path,
+                        reason: format!("duplicate of key {}, ignored", k.key.kid()),
+                    })
+                }
                 Ok(k) => keys.push(k),
                 Err(e) => errors.push(e),
             }
@@ -95,34 +137,78 @@ impl KeyStore {
         (keys, errors)
     }
 
-    /// Generates a key for `alg`, writes it atomically with mode 0600, and returns it.
-    pub(crate) fn create(&self, alg: Algorithm, now: SystemTime) -> Result<StoredKey, KeyError> {
+    /// Generates a key for `alg` that activates at `activate_at`, in that slot's file.
+    pub(crate) fn create(
+        &self,
+        alg: Algorithm,
+        now: SystemTime,
+        activate_at: SystemTime,
+    ) -> Result<Created, KeyError> {
         let key = SigningKey::generate(alg)?;
-        let path = self.write(&key, now)?;
-        Ok(StoredKey { key, created_at: now, path })
+        self.add(key, now, activate_at)
     }
 
-    /// Writes `key` as `<kid>.pem`: temporary file, fsync, rename.
-    pub(crate) fn write(&self, key: &SigningKey, created_at: SystemTime) -> Result<PathBuf, KeyError> {
+    /// Adds an existing key (generated or imported) for the slot `activate_at`.
+    pub(crate) fn add(
+        &self,
+        key: SigningKey,
+        now: SystemTime,
+        activate_at: SystemTime,
+    ) -> Result<Created, KeyError> {
+        let dates = KeyDates { created_at: now, activate_at, revoked_at: None };
+        let slot = activate_at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let name = format!("tm-{slot}-{}.{KEY_EXTENSION}", key.alg().as_str().to_ascii_lowercase());
+        let path = self.dir.join(name);
+        let tmp = self.write_temp(&key, &dates)?;
+        // A hard link never replaces an existing file: the first writer of a slot wins.
+        let linked = fs::hard_link(&tmp, &path);
+        let _ = fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => Ok(Created::New(StoredKey { key: Arc::new(key), dates, path })),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(Created::AlreadyThere(path)),
+            Err(source) => Err(KeyError::Io { path, source }),
+        }
+    }
+
+    /// Marks the key in `path` revoked at `now`, replacing the file atomically.
+    pub(crate) fn revoke(&self, stored: &StoredKey, now: SystemTime) -> Result<(), KeyError> {
+        let dates = KeyDates { revoked_at: Some(now), ..stored.dates };
+        let tmp = self.write_temp(&stored.key, &dates)?;
+        fs::rename(&tmp, &stored.path).map_err(|source| KeyError::Io { path: stored.path.clone(), source })
+    }
+
+    /// Deletes a key file (pruning).
+    pub(crate) fn delete(&self, stored: &StoredKey) -> Result<(), KeyError> {
+        fs::remove_file(&stored.path).map_err(|source| KeyError::Io { path: stored.path.clone(), source })
+    }
+
+    /// Writes `key` with `dates` to a fresh temporary file (mode 0600, fsynced).
+    fn write_temp(&self, key: &SigningKey, dates: &KeyDates) -> Result<PathBuf, KeyError> {
         let io_err = |path: &Path| {
             let path = path.to_path_buf();
             move |source| KeyError::Io { path, source }
         };
         create_private_dir(&self.dir).map_err(io_err(&self.dir))?;
-        let path = self.dir.join(format!("{}.{KEY_EXTENSION}", key.kid()));
-        let tmp = self.dir.join(format!(".{}.{KEY_EXTENSION}.tmp", key.kid()));
+        let mut nonce = [0u8; 8];
+        aws_lc_rs::rand::fill(&mut nonce).map_err(|_| KeyError::Crypto("random file name"))?;
+        let tmp = self.dir.join(format!(".{}.{}.tmp", key.kid(), hex::encode(nonce)));
         let pem = pem::encode(&pem::Pem::new("PRIVATE KEY", key.pkcs8_der()));
-        let text = format!(
+        let rfc3339 = |t: SystemTime| humantime::format_rfc3339_seconds(t).to_string();
+        let mut text = format!(
             "# tokenmint signing key. Private: keep it mode 0600 and out of version control.\n\
-             kid = \"{}\"\nalg = \"{}\"\ncreated_at = \"{}\"\n{pem}",
+             kid = \"{}\"\nalg = \"{}\"\ncreated_at = \"{}\"\nactivate_at = \"{}\"\n",
             key.kid(),
             key.alg(),
-            humantime::format_rfc3339_seconds(created_at),
+            rfc3339(dates.created_at),
+            rfc3339(dates.activate_at),
         );
+        if let Some(r) = dates.revoked_at {
+            text.push_str(&format!("revoked_at = \"{}\"\n", rfc3339(r)));
+        }
+        text.push_str(&pem);
         let mut file = open_private(&tmp).map_err(io_err(&tmp))?;
         file.write_all(text.as_bytes()).and_then(|()| file.sync_all()).map_err(io_err(&tmp))?;
-        fs::rename(&tmp, &path).map_err(io_err(&path))?;
-        Ok(path)
+        Ok(tmp)
     }
 }
 
@@ -135,28 +221,28 @@ fn load_file(path: &Path) -> Result<StoredKey, KeyError> {
     let (preamble, block) = text.split_at(begin);
     let meta: KeyMeta = toml::from_str(preamble).map_err(|e| bad(format!("metadata: {}", e.message())))?;
     let pem = pem::parse(block).map_err(|e| bad(format!("PEM: {e}")))?;
-    match pem.tag() {
-        "PRIVATE KEY" => {}
-        "EC PRIVATE KEY" | "RSA PRIVATE KEY" => {
-            return Err(bad(format!(
-                "{} is not PKCS#8; convert it with `openssl pkcs8 -topk8 -nocrypt`",
-                pem.tag()
-            )));
-        }
-        other => return Err(bad(format!("expected a `PRIVATE KEY` PEM block, found `{other}`"))),
-    }
     let alg = meta.alg.as_deref().map(str::parse::<Algorithm>).transpose().map_err(|e| bad(e.to_string()))?;
-    let key = SigningKey::from_pkcs8(pem.contents(), alg).map_err(|e| bad(e.to_string()))?;
+    let key = SigningKey::from_pem_block(pem.tag(), pem.contents(), alg).map_err(|e| bad(e.to_string()))?;
     if let Some(kid) = &meta.kid
         && kid != key.kid()
     {
         return Err(bad(format!("metadata kid `{kid}` does not match the key's thumbprint `{}`", key.kid())));
     }
-    let created_at = match &meta.created_at {
-        Some(t) => humantime::parse_rfc3339(t).map_err(|e| bad(format!("created_at: {e}")))?,
-        None => fs::metadata(path).and_then(|m| m.modified()).unwrap_or(SystemTime::UNIX_EPOCH),
+    let time = |field: &str, value: &Option<String>| -> Result<Option<SystemTime>, KeyError> {
+        value
+            .as_deref()
+            .map(|t| humantime::parse_rfc3339(t).map_err(|e| bad(format!("{field}: {e}"))))
+            .transpose()
     };
-    Ok(StoredKey { key, created_at, path: path.to_path_buf() })
+    let modified = || fs::metadata(path).and_then(|m| m.modified()).unwrap_or(UNIX_EPOCH);
+    let created_at = time("created_at", &meta.created_at)?.unwrap_or_else(modified);
+    let activate_at = time("activate_at", &meta.activate_at)?.unwrap_or(created_at);
+    let revoked_at = time("revoked_at", &meta.revoked_at)?;
+    Ok(StoredKey {
+        key: Arc::new(key),
+        dates: KeyDates { created_at, activate_at, revoked_at },
+        path: path.to_path_buf(),
+    })
 }
 
 #[cfg(unix)]
@@ -190,12 +276,12 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 #[cfg(unix)]
 fn open_private(path: &Path) -> std::io::Result<fs::File> {
     use std::os::unix::fs::OpenOptionsExt as _;
-    fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)
+    fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)
 }
 
 #[cfg(not(unix))]
 fn open_private(path: &Path) -> std::io::Result<fs::File> {
-    fs::OpenOptions::new().write(true).create(true).truncate(true).open(path)
+    fs::OpenOptions::new().write(true).create_new(true).open(path)
 }
 
 #[cfg(test)]
@@ -203,30 +289,65 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    fn at(s: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(s)
+    }
+
+    fn created(c: Created) -> StoredKey {
+        match c {
+            Created::New(k) => k,
+            Created::AlreadyThere(p) => panic!("slot taken: {}", p.display()),
+        }
+    }
+
     #[test]
     fn written_keys_load_back_with_metadata_and_private_mode() {
         let dir = tempfile::tempdir().unwrap();
         let store = KeyStore::new(dir.path().join("keys"));
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        let created = store.create(Algorithm::EdDSA, now).unwrap();
+        let made = created(store.create(Algorithm::EdDSA, at(1_700_000_000), at(1_700_003_600)).unwrap());
         let (keys, errors) = store.load();
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(keys.len(), 1);
-        assert_eq!(keys[0].key.kid(), created.key.kid());
-        assert_eq!(keys[0].created_at, now);
+        assert_eq!(keys[0].key.kid(), made.key.kid());
+        assert_eq!(keys[0].dates, made.dates);
+        assert!(made.path.ends_with("tm-1700003600-eddsa.pem"));
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
-            let mode = fs::metadata(&created.path).unwrap().permissions().mode();
+            let mode = fs::metadata(&made.path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[test]
+    fn the_second_writer_of_a_slot_keeps_the_first_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = KeyStore::new(dir.path());
+        let first = created(store.create(Algorithm::ES256, at(10), at(100)).unwrap());
+        assert!(matches!(store.create(Algorithm::ES256, at(11), at(100)).unwrap(), Created::AlreadyThere(_)));
+        let (keys, _) = store.load();
+        assert_eq!(keys.len(), 1);
+        assert_eq!(keys[0].key.kid(), first.key.kid());
+        // No temporary files are left behind.
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn revocation_is_recorded_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = KeyStore::new(dir.path());
+        let k = created(store.create(Algorithm::ES256, at(10), at(10)).unwrap());
+        store.revoke(&k, at(20)).unwrap();
+        let (keys, _) = store.load();
+        assert_eq!(keys[0].dates.revoked_at, Some(at(20)));
+        assert_eq!(keys[0].path, k.path);
     }
 
     #[test]
     fn a_corrupt_file_is_reported_and_skipped() {
         let dir = tempfile::tempdir().unwrap();
         let store = KeyStore::new(dir.path());
-        store.create(Algorithm::ES256, SystemTime::now()).unwrap();
+        store.create(Algorithm::ES256, SystemTime::now(), SystemTime::now()).unwrap();
         fs::write(
             dir.path().join("broken.pem"),
             "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",

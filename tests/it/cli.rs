@@ -138,7 +138,7 @@ async fn logs_have_one_line_per_token_request_and_never_a_secret_or_token() {
     }
 }
 
-async fn run(dir: &Path, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
+pub(crate) async fn run(dir: &Path, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
     let mut cmd = tokenmint(dir);
     cmd.args(args);
     if stdin.is_some() {

@@ -18,7 +18,7 @@ pub(crate) fn server_key(app: &TestApp) -> (EncodingKey, String) {
         .expect("a key file");
     let text = std::fs::read_to_string(entry.path()).unwrap();
     let pem = &text[text.find("-----BEGIN").unwrap()..];
-    let kid = entry.path().file_stem().unwrap().to_string_lossy().into_owned();
+    let kid = text.lines().find_map(|l| l.strip_prefix("kid = \"")).unwrap().trim_end_matches('"').to_owned();
     (EncodingKey::from_ec_pem(pem.as_bytes()).unwrap(), kid)
 }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde_json::Value;
 use tokenmint::verify::{Algorithm, ErrorKind, RemoteJwks, RemoteOptions, Requirements, Verifier};
 
 use crate::forge::{at_header, server_key, sign, valid_claims};
@@ -18,6 +19,8 @@ use crate::helpers::*;
 #[derive(Clone, Default)]
 struct Endpoint {
     body: Arc<RwLock<Vec<u8>>>,
+    /// When set, each fetch serves the upstream JWKS as it is at that moment.
+    upstream: Arc<RwLock<Option<String>>>,
     cache_control: Arc<RwLock<String>>,
     down: Arc<AtomicBool>,
     fetches: Arc<AtomicUsize>,
@@ -29,7 +32,11 @@ async fn serve_jwks(State(e): State<Endpoint>) -> Response {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
     let cache = e.cache_control.read().unwrap().clone();
-    let body = e.body.read().unwrap().clone();
+    let upstream = e.upstream.read().unwrap().clone();
+    let body = match upstream {
+        Some(url) => reqwest::get(url).await.unwrap().bytes().await.unwrap().to_vec(),
+        None => e.body.read().unwrap().clone(),
+    };
     ([(header::CONTENT_TYPE, "application/json".to_owned()), (header::CACHE_CONTROL, cache)], body)
         .into_response()
 }
@@ -121,28 +128,45 @@ async fn concurrent_misses_share_one_fetch() {
 }
 
 #[tokio::test]
-async fn a_new_key_is_fetched_on_first_use_and_no_valid_token_fails() {
+async fn a_key_that_signs_at_once_is_fetched_on_first_use_and_no_valid_token_fails() {
     let app = TestApp::spawn().await;
     let (endpoint, url, _stop) = Endpoint::spawn(jwks_bytes(&app.http, &app.addr.to_string()).await).await;
+    *endpoint.upstream.write().unwrap() = Some(app.url("/.well-known/jwks.json"));
     let remote = RemoteJwks::new(&url, options(Duration::ZERO)).unwrap();
     let verifier = Verifier::remote(requirements(vec![Algorithm::ES256, Algorithm::EdDSA]), remote).unwrap();
     let (old, _) = app.access_token(&[]).await;
     verifier.verify(&old).await.unwrap();
+    let old_kid: Value = get_json(&app.http, &app.url("/readyz")).await;
 
-    // A replica switches to a new key (EdDSA); its JWKS publishes both.
-    let (addr, _replica) =
-        app.spawn_sharing_keys(&format!("[tokens]\nalgorithm = \"EdDSA\"\n{CLIENTS}")).await;
-    *endpoint.body.write().unwrap() = jwks_bytes(&app.http, &addr.to_string()).await;
+    // An operator adds a key that signs at once (the emergency path); the running server
+    // notices the new file by itself.
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!("[keys]\ndir = \"{}\"\n", app.keys_dir.path().display());
+    std::fs::write(dir.path().join("c.toml"), config).unwrap();
+    let args = ["--config", "c.toml", "keys", "generate", "--alg", "EdDSA", "--activate-in", "0s"];
+    let (code, _, err) = crate::cli::run(dir.path(), &args, None).await;
+    assert_eq!(code, 0, "{err}");
+    let mut switched = false;
+    for _ in 0..100 {
+        let now: Value = get_json(&app.http, &app.url("/readyz")).await;
+        if now["kid"] != old_kid["kid"] {
+            assert_eq!(now["alg"], "EdDSA");
+            switched = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(switched, "the server did not pick up the new key within 5 s");
+
     let mut failures = 0;
-    for round in 0..20 {
-        let target = if round % 2 == 0 { addr.to_string() } else { app.addr.to_string() };
-        let res = basic_token(&app.http, &target, "svc-a", SECRET_A).await;
-        let body: serde_json::Value = res.json().await.unwrap();
-        if verifier.verify(body["access_token"].as_str().unwrap()).await.is_err() {
+    for _ in 0..20 {
+        let (token, _) = app.access_token(&[]).await;
+        if verifier.verify(&token).await.is_err() {
             failures += 1;
         }
     }
     assert_eq!(failures, 0);
+    verifier.verify(&old).await.unwrap();
     assert_eq!(endpoint.fetches(), 2, "one fetch at start, one for the new kid");
 }
 

@@ -1,0 +1,142 @@
+//! `tokenmint keys ...`: the key lifecycle from the command line. Every command works on the
+//! key directory of the configuration; running replicas pick changes up by themselves.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context as _;
+use clap::Subcommand;
+
+use crate::config::Config;
+use crate::keys::admin::{self, KeyRow};
+use crate::keys::store::Created;
+use crate::keys::{Algorithm, KeyStore};
+
+/// `tokenmint keys` subcommands.
+#[derive(Debug, Subcommand)]
+pub(super) enum KeysCommand {
+    /// List keys: kid, algorithm, state (pending/signing/retired/expired/revoked), when each
+    /// signs and when it leaves the JWKS.
+    List,
+    /// Create a key. By default it signs after `keys.publish_ahead`.
+    Generate {
+        /// Algorithm [default: tokens.algorithm].
+        #[arg(long, value_name = "ALG")]
+        alg: Option<String>,
+        /// When it starts signing, from now [default: keys.publish_ahead]. `0s` signs at once:
+        /// verifiers that cached the JWKS will fetch it on first sight.
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        activate_in: Option<Duration>,
+    },
+    /// Create the next key, signing after `keys.publish_ahead`; does nothing if a key is
+    /// already pending (safe to run from a scheduler, even twice).
+    Rotate,
+    /// Import an operator's private key (PEM: PKCS#8, or SEC1 EC / PKCS#1 RSA from openssl).
+    Import {
+        /// The PEM file.
+        file: PathBuf,
+        /// When it starts signing, from now [default: keys.publish_ahead].
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        activate_in: Option<Duration>,
+    },
+    /// Emergency: take a key out of the JWKS and never sign with it again. If it was the
+    /// signing key, a replacement that signs at once is created.
+    Revoke {
+        /// The key id.
+        kid: String,
+    },
+    /// Delete the files of expired and revoked keys.
+    Prune,
+}
+
+pub(super) fn run(config: Option<PathBuf>, command: KeysCommand) -> anyhow::Result<ExitCode> {
+    let config = Config::load(config.as_deref())?;
+    let store = KeyStore::new(config.keys_dir());
+    let policy = config.key_policy();
+    let now = SystemTime::now();
+    match command {
+        KeysCommand::List => {
+            let (rows, errors) = admin::list(&store, &policy, now);
+            for e in errors {
+                eprintln!("warning: {e}");
+            }
+            print_rows(rows.iter().map(|(r, _)| r));
+        }
+        KeysCommand::Generate { alg, activate_in } => {
+            let alg = match alg {
+                Some(a) => a.parse::<Algorithm>()?,
+                None => policy.alg,
+            };
+            let created = admin::generate(&store, alg, now, activate_in.unwrap_or(policy.publish_ahead))?;
+            report(&created);
+        }
+        KeysCommand::Rotate => match admin::rotate(&store, &policy, now)? {
+            Some(created) => report(&created),
+            None => println!("a key is already pending; nothing to do"),
+        },
+        KeysCommand::Import { file, activate_in } => {
+            let text =
+                std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let created = admin::import(&store, &text, now, activate_in.unwrap_or(policy.publish_ahead))?;
+            report(&created);
+        }
+        KeysCommand::Revoke { kid } => {
+            let outcome = admin::revoke(&store, &policy, &kid, now)?;
+            println!("revoked {kid}: it is out of the JWKS and will not sign again");
+            if outcome.was_signing && outcome.replacement.is_none() {
+                println!(
+                    "it was the signing key; a replacement created at this instant by another writer signs now"
+                );
+            }
+            if let Some(k) = outcome.replacement {
+                println!("it was the signing key; {} ({}) signs from now on", k.kid(), k.alg());
+                eprintln!(
+                    "warning: verifiers that cached the JWKS will refetch it when they first see the new kid"
+                );
+            }
+        }
+        KeysCommand::Prune => {
+            let pruned = admin::prune(&store, &policy, now)?;
+            if pruned.is_empty() {
+                println!("nothing to prune");
+            }
+            for row in pruned {
+                println!("deleted {} ({})", row.kid, row.path.display());
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report(created: &Created) {
+    match created {
+        Created::New(k) => println!(
+            "created {} ({}) in {}; it signs from {}",
+            k.key.kid(),
+            k.key.alg(),
+            k.path.display(),
+            humantime::format_rfc3339_seconds(k.dates.activate_at)
+        ),
+        Created::AlreadyThere(path) => {
+            println!("a key for this slot already exists ({}); nothing written", path.display());
+        }
+    }
+}
+
+fn print_rows<'a>(rows: impl Iterator<Item = &'a KeyRow>) {
+    println!("{:<44}  {:<5}  {:<8}  {:<20}  UNPUBLISH_AT", "KID", "ALG", "STATE", "ACTIVATE_AT");
+    for r in rows {
+        let unpublish = r
+            .state
+            .unpublish_at()
+            .map_or_else(|| "-".to_owned(), |t| humantime::format_rfc3339_seconds(t).to_string());
+        println!(
+            "{:<44}  {:<5}  {:<8}  {:<20}  {unpublish}",
+            r.kid,
+            r.alg.as_str(),
+            r.state.name(),
+            humantime::format_rfc3339_seconds(r.activate_at).to_string()
+        );
+    }
+}

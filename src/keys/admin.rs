@@ -1,0 +1,164 @@
+//! Operator actions on the key directory, for `tokenmint keys ...`: list, generate, rotate,
+//! import, revoke, prune. Each reads the directory, evaluates the schedule at `now`, and
+//! writes through the store (atomically); running replicas pick the change up on their own.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::schedule::{self, KeyState, KeyTimes};
+use super::store::{Created, StoredKey};
+use super::{Algorithm, KeyError, KeyPolicy, KeyStore, SigningKey};
+
+/// One key as `keys list` shows it.
+#[derive(Debug)]
+pub(crate) struct KeyRow {
+    /// The key id.
+    pub(crate) kid: String,
+    /// Its algorithm.
+    pub(crate) alg: Algorithm,
+    /// Its state now.
+    pub(crate) state: KeyState,
+    /// When it signs (or signed).
+    pub(crate) activate_at: SystemTime,
+    /// Its file.
+    pub(crate) path: PathBuf,
+}
+
+/// The directory's keys with their state at `now`, by activation time, and the files that
+/// could not be read.
+pub(crate) fn list(
+    store: &KeyStore,
+    policy: &KeyPolicy,
+    now: SystemTime,
+) -> (Vec<(KeyRow, StoredKey)>, Vec<KeyError>) {
+    let (keys, errors) = store.load();
+    let times: Vec<KeyTimes> = keys
+        .iter()
+        .map(|k| KeyTimes {
+            kid: k.key.kid().to_owned(),
+            activate_at: k.dates.activate_at,
+            revoked: k.dates.revoked_at.is_some(),
+        })
+        .collect();
+    let plan = schedule::evaluate(&times, now, policy.retire_after);
+    let mut rows: Vec<(KeyRow, StoredKey)> = keys
+        .into_iter()
+        .zip(plan.states)
+        .map(|(k, state)| {
+            let row = KeyRow {
+                kid: k.key.kid().to_owned(),
+                alg: k.key.alg(),
+                state,
+                activate_at: k.dates.activate_at,
+                path: k.path.clone(),
+            };
+            (row, k)
+        })
+        .collect();
+    rows.sort_by(|a, b| a.0.activate_at.cmp(&b.0.activate_at).then_with(|| a.0.kid.cmp(&b.0.kid)));
+    (rows, errors)
+}
+
+/// Creates a key of `alg` that signs `activate_in` from now.
+pub(crate) fn generate(
+    store: &KeyStore,
+    alg: Algorithm,
+    now: SystemTime,
+    activate_in: Duration,
+) -> Result<Created, KeyError> {
+    store.create(alg, now, after_latest(store, now + activate_in))
+}
+
+/// `requested` to the second, moved one second later while another key activates in that
+/// same second: activation times are stored to the second and ties go to the greater kid,
+/// so without this a key meant to sign "now" could lose to the key it should replace.
+fn after_latest(store: &KeyStore, requested: SystemTime) -> SystemTime {
+    let (keys, _) = store.load();
+    let whole = |t: SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let taken: Vec<u64> =
+        keys.iter().filter(|k| k.dates.revoked_at.is_none()).map(|k| whole(k.dates.activate_at)).collect();
+    let mut slot = whole(requested);
+    while taken.contains(&slot) {
+        slot += 1;
+    }
+    UNIX_EPOCH + Duration::from_secs(slot)
+}
+
+/// Creates the next key, published `publish_ahead` before it signs, unless one is already
+/// pending (so a retried or doubled scheduler run does nothing). Returns `None` then.
+pub(crate) fn rotate(
+    store: &KeyStore,
+    policy: &KeyPolicy,
+    now: SystemTime,
+) -> Result<Option<Created>, KeyError> {
+    let (rows, _) = list(store, policy, now);
+    if rows.iter().any(|(r, _)| r.state == KeyState::Pending) {
+        return Ok(None);
+    }
+    store.create(policy.alg, now, now + policy.publish_ahead).map(Some)
+}
+
+/// Imports an operator's PEM private key (PKCS#8, SEC1 EC or PKCS#1 RSA), to sign
+/// `activate_in` from now.
+pub(crate) fn import(
+    store: &KeyStore,
+    pem_text: &str,
+    now: SystemTime,
+    activate_in: Duration,
+) -> Result<Created, KeyError> {
+    let bad = |reason: String| KeyError::BadKeyFile { path: PathBuf::from("(import)"), reason };
+    let pem = pem::parse(pem_text).map_err(|e| bad(format!("PEM: {e}")))?;
+    let key = SigningKey::from_pem_block(pem.tag(), pem.contents(), None)?;
+    store.add(key, now, after_latest(store, now + activate_in))
+}
+
+/// What `revoke` did.
+#[derive(Debug)]
+pub(crate) struct Revoked {
+    /// Whether the revoked key was the signing key.
+    pub(crate) was_signing: bool,
+    /// The key created to sign at once in its place, if one was needed.
+    pub(crate) replacement: Option<Arc<SigningKey>>,
+}
+
+/// Revokes `kid` now: out of the JWKS and never signing again. If it was the signing key,
+/// a replacement that signs at once is created (verifiers fetch it on its first unknown kid).
+pub(crate) fn revoke(
+    store: &KeyStore,
+    policy: &KeyPolicy,
+    kid: &str,
+    now: SystemTime,
+) -> Result<Revoked, KeyError> {
+    let (rows, _) = list(store, policy, now);
+    let Some((row, stored)) = rows.iter().find(|(r, _)| r.kid == kid) else {
+        return Err(KeyError::UnknownKid(kid.to_owned()));
+    };
+    if row.state == KeyState::Revoked {
+        return Ok(Revoked { was_signing: false, replacement: None });
+    }
+    store.revoke(stored, now)?;
+    let was_signing = row.state == KeyState::Signing;
+    let replacement = if was_signing {
+        match store.create(policy.alg, now, after_latest(store, now))? {
+            Created::New(k) => Some(k.key),
+            Created::AlreadyThere(_) => None,
+        }
+    } else {
+        None
+    };
+    Ok(Revoked { was_signing, replacement })
+}
+
+/// Deletes the files of expired and revoked keys; returns what it deleted.
+pub(crate) fn prune(store: &KeyStore, policy: &KeyPolicy, now: SystemTime) -> Result<Vec<KeyRow>, KeyError> {
+    let (rows, _) = list(store, policy, now);
+    let mut pruned = Vec::new();
+    for (row, stored) in rows {
+        if matches!(row.state, KeyState::Expired { .. } | KeyState::Revoked) {
+            store.delete(&stored)?;
+            pruned.push(row);
+        }
+    }
+    Ok(pruned)
+}
