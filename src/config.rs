@@ -202,6 +202,11 @@ impl Config {
         self.server.bind = addr;
     }
 
+    /// Overrides the key directory.
+    pub fn set_keys_dir(&mut self, dir: impl Into<std::path::PathBuf>) {
+        self.keys.dir = dir.into();
+    }
+
     /// The issuer URL.
     pub fn issuer(&self) -> &str {
         &self.issuer

@@ -72,12 +72,13 @@ pub(crate) fn generate(
 
 /// `requested` to the second, moved one second later while another key activates in that
 /// same second: activation times are stored to the second and ties go to the greater kid,
-/// so without this a key meant to sign "now" could lose to the key it should replace.
+/// so without this a key meant to sign "now" could lose to the key it should replace (or
+/// collide with its file name).
 fn after_latest(store: &KeyStore, requested: SystemTime) -> SystemTime {
     let (keys, _) = store.load();
     let whole = |t: SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let taken: Vec<u64> =
-        keys.iter().filter(|k| k.dates.revoked_at.is_none()).map(|k| whole(k.dates.activate_at)).collect();
+    // Revoked keys count too: their files still hold their slot's name.
+    let taken: Vec<u64> = keys.iter().map(|k| whole(k.dates.activate_at)).collect();
     let mut slot = whole(requested);
     while taken.contains(&slot) {
         slot += 1;

@@ -14,7 +14,7 @@ use crate::helpers::*;
 const BIN: &str = env!("CARGO_BIN_EXE_tokenmint");
 
 /// `tokenmint` run in `dir` (so no config/tokenmint.toml is found) with a clean environment.
-fn tokenmint(dir: &Path) -> Command {
+pub(crate) fn tokenmint(dir: &Path) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.current_dir(dir).env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default());
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
@@ -22,13 +22,13 @@ fn tokenmint(dir: &Path) -> Command {
 }
 
 /// A running `tokenmint serve`, its address read from its log, and every log line so far.
-struct Served {
+pub(crate) struct Served {
     child: Child,
-    addr: String,
+    pub(crate) addr: String,
     log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
-async fn serve(mut cmd: Command) -> Served {
+pub(crate) async fn serve(mut cmd: Command) -> Served {
     let mut child = cmd.args(["serve", "--bind", "127.0.0.1:0"]).spawn().unwrap();
     let stderr = child.stderr.take().unwrap();
     let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -56,7 +56,7 @@ async fn serve(mut cmd: Command) -> Served {
 
 impl Served {
     /// SIGTERM, then the exit status (graceful shutdown must end with success).
-    async fn stop(mut self) -> (bool, Vec<String>) {
+    pub(crate) async fn stop(mut self) -> (bool, Vec<String>) {
         let pid = self.child.id().unwrap();
         let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
         let status = tokio::time::timeout(Duration::from_secs(20), self.child.wait()).await.unwrap().unwrap();

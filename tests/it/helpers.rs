@@ -244,8 +244,9 @@ async fn start_on(
     toml: &str,
     clock: Arc<dyn Clock>,
 ) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
-    let full = format!("issuer = \"{issuer}\"\n[keys]\ndir = \"{}\"\n{toml}", keys_dir.display());
-    let config = Config::from_toml(&full).unwrap_or_else(|e| panic!("{e}"));
+    let full = format!("issuer = \"{issuer}\"\n{toml}");
+    let mut config = Config::from_toml(&full).unwrap_or_else(|e| panic!("{e}"));
+    config.set_keys_dir(keys_dir);
     let server = Server::with_listener(config, listener, clock).await.unwrap();
     let addr = server.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

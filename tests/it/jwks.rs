@@ -54,7 +54,7 @@ async fn the_jwks_is_cacheable_with_the_configured_max_age() {
     let app = TestApp::spawn().await;
     let res = app.http.get(app.url("/.well-known/jwks.json")).send().await.unwrap();
     assert_eq!(res.headers()["cache-control"], "public, max-age=300");
-    let app = TestApp::spawn_with("jwks_max_age = \"45s\"").await;
+    let app = TestApp::spawn_with("[keys]\njwks_max_age = \"45s\"").await;
     let res = app.http.get(app.url("/.well-known/jwks.json")).send().await.unwrap();
     assert_eq!(res.headers()["cache-control"], "public, max-age=45");
 }

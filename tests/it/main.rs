@@ -12,6 +12,7 @@ mod interop;
 mod interop_libs;
 mod jwks;
 mod resource_server;
+mod rotation;
 mod token_auth;
 mod token_errors;
 mod token_policy;

@@ -1,0 +1,324 @@
+//! Key rotation that no verifier notices: two replicas on one key directory, automatic
+//! rotation on a compressed schedule, a corrupt file under load, revocation, the keys CLI,
+//! and the invariants checked at startup.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::jwk::JwkSet;
+use serde_json::Value;
+
+use crate::cli::{Served, run, serve, tokenmint};
+use crate::helpers::*;
+
+/// Windows small enough to rotate every few seconds, still meeting the invariants:
+/// publish_ahead (3 s) > jwks_max_age (1 s) + poll_interval (0.5 s) + leeway (0 s), and
+/// rotate_every (4 s) > publish_ahead.
+const FAST: &str = r#"
+[tokens]
+ttl = "2s"
+max_ttl = "2s"
+leeway = "0s"
+[keys]
+jwks_max_age = "1s"
+publish_ahead = "3s"
+poll_interval = "500ms"
+rotate_every = "4s"
+"#;
+
+/// A verifier that caches each server's JWKS for the full max-age it was given and never
+/// refetches early: the strictest client a rotation has to satisfy.
+#[derive(Default)]
+struct CachingVerifier {
+    cache: HashMap<String, (JwkSet, Instant, Duration)>,
+}
+
+impl CachingVerifier {
+    async fn verify(&mut self, http: &reqwest::Client, addr: &str, token: &str) -> Result<(), String> {
+        let fresh = self.cache.get(addr).is_some_and(|(_, at, age)| at.elapsed() < *age);
+        if !fresh {
+            let res = send(http.get(format!("http://{addr}/.well-known/jwks.json"))).await;
+            let cache = res.headers()["cache-control"].to_str().unwrap().to_owned();
+            let age = cache.rsplit("max-age=").next().and_then(|n| n.parse().ok()).unwrap();
+            let jwks: JwkSet = res.json().await.unwrap();
+            self.cache.insert(addr.to_owned(), (jwks, Instant::now(), Duration::from_secs(age)));
+        }
+        verify_with(&self.cache[addr].0, token, "https://api.one").map(|_| ())
+    }
+}
+
+async fn signing_kid(http: &reqwest::Client, addr: &str) -> String {
+    let ready: Value = get_json(http, &format!("http://{addr}/readyz")).await;
+    ready["kid"].as_str().unwrap().to_owned()
+}
+
+fn write_config(dir: &Path, extra: &str) {
+    let toml = format!("issuer = \"{ISSUER}\"\n{FAST}dir = \"keys\"\n{extra}\n{CLIENTS}");
+    std::fs::write(dir.join("tokenmint.toml"), toml).unwrap();
+}
+
+fn replica(dir: &Path, auto_rotate: bool) -> tokio::process::Command {
+    let mut cmd = tokenmint(dir);
+    cmd.args(["--config", "tokenmint.toml"]);
+    if auto_rotate {
+        cmd.env("TOKENMINT_KEYS__AUTO_ROTATE", "true");
+    }
+    cmd
+}
+
+#[tokio::test]
+async fn two_replicas_rotate_with_zero_verification_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), "");
+    let a: Served = serve(replica(dir.path(), true)).await;
+    let b: Served = serve(replica(dir.path(), false)).await;
+    let http = test_http();
+    let mut verifier = CachingVerifier::default();
+    let mut signers = Vec::new();
+    let (mut failures, mut checked, mut disagreements) = (0, 0, 0);
+    let started = Instant::now();
+    // About three rotation periods.
+    while started.elapsed() < Duration::from_secs(13) {
+        for addr in [&a.addr, &b.addr] {
+            let body: Value = basic_token(&http, addr, "svc-a", SECRET_A).await.json().await.unwrap();
+            let token = body["access_token"].as_str().unwrap();
+            checked += 1;
+            if let Err(e) = verifier.verify(&http, addr, token).await {
+                eprintln!("verification failed at {:?}: {e}", started.elapsed());
+                failures += 1;
+            }
+        }
+        // Both report the same signing key: B's answer must match A's just before or after
+        // (the only slack is an activation falling between the two samples).
+        let (a1, kb, a2) = (
+            signing_kid(&http, &a.addr).await,
+            signing_kid(&http, &b.addr).await,
+            signing_kid(&http, &a.addr).await,
+        );
+        if kb != a1 && kb != a2 {
+            disagreements += 1;
+        }
+        if signers.last() != Some(&a1) {
+            signers.push(a1);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, log_a) = a.stop().await;
+    let _ = b.stop().await;
+    assert!(checked > 50, "only {checked} tokens checked");
+    assert_eq!(failures, 0, "{failures} of {checked} tokens failed verification");
+    assert_eq!(disagreements, 0, "the replicas disagreed on the signing key");
+    assert!(
+        signers.len() >= 3,
+        "expected at least 3 signing keys over ~3 periods, saw {signers:?}\n{log_a:#?}"
+    );
+    assert_eq!(
+        signers.iter().collect::<HashSet<_>>().len(),
+        signers.len(),
+        "a key signed twice: {signers:?}"
+    );
+}
+
+#[tokio::test]
+async fn automatic_rotation_publishes_each_key_ahead_of_signing() {
+    let app = TestApp::spawn_with(&format!("{FAST}auto_rotate = true\n")).await;
+    let mut first_published: HashMap<String, Instant> = HashMap::new();
+    let mut first_signing: HashMap<String, Instant> = HashMap::new();
+    let mut order = Vec::new();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(10) {
+        for k in app.jwks().await.keys {
+            first_published.entry(k.common.key_id.unwrap()).or_insert_with(Instant::now);
+        }
+        let kid = signing_kid(&app.http, &app.addr.to_string()).await;
+        if !first_signing.contains_key(&kid) {
+            first_signing.insert(kid.clone(), Instant::now());
+            order.push(kid);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(order.len() >= 3, "expected at least 3 keys in 10 s with rotate_every = 4s: {order:?}");
+    // Every key after the first was in the JWKS at least ~publish_ahead before it signed.
+    for kid in &order[1..] {
+        let ahead = first_signing[kid].duration_since(first_published[kid]);
+        assert!(ahead >= Duration::from_millis(2500), "{kid} published only {ahead:?} before signing");
+    }
+    // Retired keys leave the JWKS once max_ttl + leeway (2 s) has passed.
+    assert!(app.jwks().await.keys.len() <= 3);
+}
+
+#[tokio::test]
+async fn the_jwks_max_age_never_outlasts_the_next_key_change() {
+    let app = TestApp::spawn_with(&format!("{FAST}auto_rotate = true\n")).await;
+    for _ in 0..20 {
+        let res = send(app.http.get(app.url("/.well-known/jwks.json"))).await;
+        let cache = res.headers()["cache-control"].to_str().unwrap().to_owned();
+        let age: u64 = cache.rsplit("max-age=").next().unwrap().parse().unwrap();
+        assert!(age <= 1, "{cache}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // With a long configured max-age, the next planned key creation caps it.
+    let app = TestApp::spawn_with(
+        "[keys]\njwks_max_age = \"10m\"\npublish_ahead = \"1h\"\nrotate_every = \"1h 5m\"\n",
+    )
+    .await;
+    let res = send(app.http.get(app.url("/.well-known/jwks.json"))).await;
+    let cache = res.headers()["cache-control"].to_str().unwrap().to_owned();
+    let age: u64 = cache.rsplit("max-age=").next().unwrap().parse().unwrap();
+    assert!((290..=300).contains(&age), "next key is created in 5 min: {cache}");
+}
+
+#[tokio::test]
+async fn a_corrupt_key_file_under_load_fails_no_request() {
+    let app = TestApp::spawn_with("[keys]\npoll_interval = \"200ms\"\n").await;
+    let kid = signing_kid(&app.http, &app.addr.to_string()).await;
+    let load = {
+        let (http, addr) = (app.http.clone(), app.addr.to_string());
+        tokio::spawn(async move {
+            let mut failed = 0;
+            for _ in 0..300 {
+                if basic_token(&http, &addr, "svc-a", SECRET_A).await.status() != 200 {
+                    failed += 1;
+                }
+            }
+            failed
+        })
+    };
+    let junk = [
+        ("garbage.pem", "this is not a key".to_owned()),
+        ("truncated.pem", "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEG\n".to_owned()),
+        (
+            "tm-9999999999-es256.pem",
+            "alg = \"ES256\"\n-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n".to_owned(),
+        ),
+    ];
+    for (name, text) in junk {
+        std::fs::write(app.keys_dir.path().join(name), text).unwrap();
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    assert_eq!(load.await.unwrap(), 0);
+    assert_eq!(signing_kid(&app.http, &app.addr.to_string()).await, kid);
+}
+
+#[tokio::test]
+async fn with_no_usable_key_left_the_last_good_set_stays() {
+    let app = TestApp::spawn_with("[keys]\npoll_interval = \"200ms\"\n").await;
+    let kid = signing_kid(&app.http, &app.addr.to_string()).await;
+    for entry in std::fs::read_dir(app.keys_dir.path()).unwrap() {
+        std::fs::remove_file(entry.unwrap().path()).unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(signing_kid(&app.http, &app.addr.to_string()).await, kid);
+    let (token, _) = app.access_token(&[]).await;
+    app.verify(&token, "https://api.one").await;
+}
+
+/// Runs `tokenmint keys ...` against `app`'s key directory.
+async fn keys_cli(app: &TestApp, args: &[&str]) -> (i32, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!("[keys]\ndir = \"{}\"\npublish_ahead = \"1h\"\n", app.keys_dir.path().display());
+    std::fs::write(dir.path().join("c.toml"), config).unwrap();
+    let mut all = vec!["--config", "c.toml", "keys"];
+    all.extend_from_slice(args);
+    run(dir.path(), &all, None).await
+}
+
+#[tokio::test]
+async fn keys_rotate_adds_one_pending_key_and_is_idempotent() {
+    let app = TestApp::spawn().await;
+    let (code, out, err) = keys_cli(&app, &["rotate"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("created"), "{out}");
+    let (_, again, _) = keys_cli(&app, &["rotate"]).await;
+    assert!(again.contains("already pending"), "{again}");
+    let (_, list, _) = keys_cli(&app, &["list"]).await;
+    assert_eq!(list.lines().filter(|l| l.contains(" pending ")).count(), 1, "{list}");
+    assert_eq!(list.lines().filter(|l| l.contains(" signing ")).count(), 1, "{list}");
+    // The running server publishes the pending key without being told.
+    let mut published = false;
+    for _ in 0..100 {
+        if app.jwks().await.keys.len() == 2 {
+            published = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(published, "the pending key never reached the JWKS");
+}
+
+#[tokio::test]
+async fn keys_revoke_removes_the_signing_key_at_once() {
+    let app = TestApp::spawn().await;
+    let (old, _) = app.access_token(&[]).await;
+    let kid = signing_kid(&app.http, &app.addr.to_string()).await;
+    let (code, out, err) = keys_cli(&app, &["revoke", &kid]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("signs from now on"), "{out}");
+    let mut switched = false;
+    for _ in 0..100 {
+        let jwks = app.jwks().await;
+        if jwks.find(&kid).is_none() && signing_kid(&app.http, &app.addr.to_string()).await != kid {
+            switched = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(switched, "the revoked key is still in use");
+    assert!(verify_with(&app.jwks().await, &old, "https://api.one").is_err());
+    let (token, _) = app.access_token(&[]).await;
+    app.verify(&token, "https://api.one").await;
+    let (_, list, _) = keys_cli(&app, &["list"]).await;
+    assert!(list.contains("revoked"), "{list}");
+    let (code, out, _) = keys_cli(&app, &["prune"]).await;
+    assert_eq!(code, 0);
+    assert!(out.contains(&kid), "a revoked key is pruned: {out}");
+    let (code, _, err) = keys_cli(&app, &["revoke", "no-such-kid"]).await;
+    assert_ne!(code, 0);
+    assert!(err.contains("no-such-kid"), "{err}");
+}
+
+#[tokio::test]
+async fn keys_import_takes_openssl_keys_of_every_kind() {
+    let app = TestApp::spawn().await;
+    let work = tempfile::tempdir().unwrap();
+    let recipes: [(&str, &[&str]); 4] = [
+        ("p256-pkcs8.pem", &["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"]),
+        ("p256-sec1.pem", &["ecparam", "-name", "prime256v1", "-genkey", "-noout"]),
+        ("ed25519.pem", &["genpkey", "-algorithm", "ed25519"]),
+        ("rsa.pem", &["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"]),
+    ];
+    for (file, args) in recipes {
+        let out =
+            std::process::Command::new("openssl").args(args).arg("-out").arg(work.path().join(file)).output();
+        let out = out.expect("openssl is needed for this test (Debian package `openssl`)");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let path = work.path().join(file);
+        let (code, out, err) = keys_cli(&app, &["import", path.to_str().unwrap()]).await;
+        assert_eq!(code, 0, "{file}: {err}");
+        assert!(out.contains("created"), "{file}: {out}");
+    }
+    let (_, list, _) = keys_cli(&app, &["list"]).await;
+    for alg in ["ES256", "EdDSA", "RS256"] {
+        assert!(list.contains(alg), "{list}");
+    }
+    assert_eq!(list.lines().filter(|l| l.contains(" pending ")).count(), 4, "{list}");
+}
+
+#[tokio::test]
+async fn settings_that_would_break_verifiers_are_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "[keys]\njwks_max_age = \"1h\"\npublish_ahead = \"30m\"\nrotate_every = \"10m\"\n",
+    )
+    .unwrap();
+    let (code, _, err) = run(dir.path(), &["config", "check", "--config", "bad.toml"], None).await;
+    assert_eq!(code, 64);
+    assert!(err.contains("keys.publish_ahead (30m) must be longer than keys.jwks_max_age (1h)"), "{err}");
+    assert!(err.contains("keys.rotate_every (10m) must be longer than keys.publish_ahead"), "{err}");
+    std::fs::write(dir.path().join("auto.toml"), "[keys]\nauto_rotate = true\n").unwrap();
+    let (code, _, err) = run(dir.path(), &["config", "check", "--config", "auto.toml"], None).await;
+    assert_eq!(code, 64);
+    assert!(err.contains("auto_rotate = true needs keys.rotate_every"), "{err}");
+}
