@@ -25,6 +25,7 @@ use serde::Deserialize;
 use crate::clients::{Client, ClientSettings, GrantType};
 use crate::keys::KeySettings;
 use crate::token::TokenSettings;
+use crate::users::{User, UserSettings};
 
 /// The configuration file read when `--config` is not given, relative to the working directory.
 pub const DEFAULT_CONFIG_PATH: &str = "config/tokenmint.toml";
@@ -37,7 +38,7 @@ pub const ENV_PREFIX: &str = "TOKENMINT_";
 pub const MAX_LEEWAY: Duration = Duration::from_secs(300);
 
 /// The top-level keys a configuration may have.
-const SECTIONS: &[&str] = &["issuer", "server", "tokens", "keys", "grants", "clients"];
+const SECTIONS: &[&str] = &["issuer", "server", "tokens", "keys", "grants", "clients", "users"];
 
 /// A configuration that failed validation: every problem found, one per entry.
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +99,15 @@ pub struct Config {
     /// Grant types the service accepts (all implemented ones minus `[grants] disabled`).
     pub(crate) enabled_grants: Vec<GrantType>,
     pub(crate) clients: Vec<Client>,
+    /// Users of the password grant.
+    pub(crate) users: Vec<User>,
+}
+
+/// The `TOKENMINT_CLIENTS__*` and `TOKENMINT_USERS__*` variables, read apart from the rest
+/// so they add to the file's lists instead of replacing them.
+struct EnvGroups {
+    clients: Figment,
+    users: Figment,
 }
 
 impl Config {
@@ -117,14 +127,19 @@ impl Config {
             }
             None => {}
         }
-        let clients_var = format!("{ENV_PREFIX}CLIENTS__");
         let figment = figment.merge(
             Env::prefixed(ENV_PREFIX)
-                .filter(|k| !k.as_str().to_ascii_lowercase().starts_with("clients__"))
+                .filter(|k| {
+                    let k = k.as_str().to_ascii_lowercase();
+                    !k.starts_with("clients__") && !k.starts_with("users__")
+                })
                 .split("__"),
         );
-        let env_clients = Figment::from(Env::prefixed(&clients_var).split("__"));
-        Self::build(&figment, Some(&env_clients))
+        let env = EnvGroups {
+            clients: Figment::from(Env::prefixed(&format!("{ENV_PREFIX}CLIENTS__")).split("__")),
+            users: Figment::from(Env::prefixed(&format!("{ENV_PREFIX}USERS__")).split("__")),
+        };
+        Self::build(&figment, Some(&env))
     }
 
     /// Defaults < the given TOML text; the environment is not read. For tests and tools.
@@ -132,7 +147,7 @@ impl Config {
         Self::build(&defaults().merge(Toml::string(text)), None)
     }
 
-    fn build(figment: &Figment, env_clients: Option<&Figment>) -> Result<Config, ConfigError> {
+    fn build(figment: &Figment, env: Option<&EnvGroups>) -> Result<Config, ConfigError> {
         let mut errors = Vec::new();
         match figment.extract::<BTreeMap<String, Value>>() {
             Ok(root) => {
@@ -150,6 +165,7 @@ impl Config {
         let keys: KeySettings = section(figment, "keys", &mut errors).unwrap_or_default();
         let grants: GrantSettings = section(figment, "grants", &mut errors).unwrap_or_default();
         let file_clients: Vec<Value> = section(figment, "clients", &mut errors).unwrap_or_default();
+        let file_users: Vec<Value> = section(figment, "users", &mut errors).unwrap_or_default();
 
         if let Some(issuer) = &issuer {
             errors.extend(check_issuer(issuer));
@@ -164,32 +180,56 @@ impl Config {
         }
         let enabled_grants = enabled_grants(&grants, &mut errors);
 
-        let mut clients = Vec::new();
-        for (i, value) in file_clients.iter().enumerate() {
-            let id = value.find_ref("id").and_then(|v| v.as_str()).unwrap_or("?");
-            let label = format!("clients[{i}] (id `{id}`)");
-            match value.deserialize::<ClientSettings>() {
-                Ok(settings) => match settings.into_client(&label) {
-                    Ok(c) => clients.push(c),
-                    Err(es) => errors.extend(es),
-                },
-                Err(e) => errors.extend(e.into_iter().map(|e| format!("{label}: {e}"))),
-            }
-        }
-        if let Some(env) = env_clients {
-            errors.extend(env_clients_into(env, &mut clients));
+        let mut clients = from_file(&file_clients, "clients", "id", ClientSettings::into_client, &mut errors);
+        let mut users = from_file(&file_users, "users", "username", UserSettings::into_user, &mut errors);
+        if let Some(env) = env {
+            let set_id = |s: &mut ClientSettings, key: String| {
+                s.id.get_or_insert(key);
+            };
+            clients.extend(from_env(
+                &env.clients,
+                "CLIENTS",
+                set_id,
+                ClientSettings::into_client,
+                &mut errors,
+            ));
+            let set_name = |s: &mut UserSettings, key: String| {
+                s.username.get_or_insert(key);
+            };
+            users.extend(from_env(&env.users, "USERS", set_name, UserSettings::into_user, &mut errors));
         }
         let mut seen = std::collections::HashSet::new();
         for c in &clients {
             if !seen.insert(c.id.as_str()) {
                 errors.push(format!("client `{}` is configured more than once", c.id));
             }
+            if c.allows_grant(GrantType::RefreshToken) && !c.allows_grant(GrantType::Password) {
+                errors.push(format!(
+                    "client `{}`: grant type `refresh_token` needs `password` (refresh tokens come only with \
+                     the password grant; client credentials get none, RFC 6749 §4.4.3)",
+                    c.id
+                ));
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for u in &users {
+            if !seen.insert(u.username.as_str()) {
+                errors.push(format!("user `{}` is configured more than once", u.username));
+            }
         }
 
         if !errors.is_empty() {
             return Err(ConfigError::new(errors));
         }
-        Ok(Config { issuer: issuer.unwrap_or_default(), server, tokens, keys, enabled_grants, clients })
+        Ok(Config {
+            issuer: issuer.unwrap_or_default(),
+            server,
+            tokens,
+            keys,
+            enabled_grants,
+            clients,
+            users,
+        })
     }
 
     /// The address the server listens on.
@@ -223,6 +263,7 @@ impl Config {
             alg: self.tokens.algorithm,
             publish_ahead: self.keys.publish_ahead,
             retire_after: crate::keys::retire_after(self.tokens.max_ttl, self.tokens.leeway),
+            refresh_retire_after: crate::keys::retire_after(self.tokens.refresh_ttl, self.tokens.leeway),
             rotate_every: self.keys.rotate_every,
         }
     }
@@ -281,6 +322,7 @@ fn defaults() -> Figment {
         "keys": {},
         "grants": {},
         "clients": [],
+        "users": [],
     })))
 }
 
@@ -312,6 +354,9 @@ fn check_tokens(t: &TokenSettings) -> Vec<String> {
             humantime::format_duration(t.ttl)
         ));
     }
+    if t.refresh_ttl.is_zero() {
+        errors.push("tokens.refresh_ttl must be longer than zero".into());
+    }
     if t.leeway > MAX_LEEWAY {
         errors.push(format!(
             "tokens.leeway ({}) must be at most {} (RFC 8725 §3.10)",
@@ -329,27 +374,61 @@ fn enabled_grants(grants: &GrantSettings, errors: &mut Vec<String>) -> Vec<Grant
     GrantType::ALL.iter().copied().filter(|g| !grants.disabled.iter().any(|d| d == g.as_str())).collect()
 }
 
-/// Reads `TOKENMINT_CLIENTS__<KEY>__<FIELD>` groups into clients; returns the errors.
-fn env_clients_into(env: &Figment, clients: &mut Vec<Client>) -> Vec<String> {
-    let mut errors = Vec::new();
+/// Validates the `[[clients]]` or `[[users]]` entries of the file; `name_field` labels
+/// each entry in error messages.
+fn from_file<S: serde::de::DeserializeOwned, T>(
+    values: &[Value],
+    section: &str,
+    name_field: &str,
+    into: impl Fn(S, &str) -> Result<T, Vec<String>>,
+    errors: &mut Vec<String>,
+) -> Vec<T> {
+    let mut out = Vec::new();
+    for (i, value) in values.iter().enumerate() {
+        let name = value.find_ref(name_field).and_then(|v| v.as_str()).unwrap_or("?");
+        let label = format!("{section}[{i}] ({name_field} `{name}`)");
+        match value.deserialize::<S>() {
+            Ok(settings) => match into(settings, &label) {
+                Ok(t) => out.push(t),
+                Err(es) => errors.extend(es),
+            },
+            Err(e) => errors.extend(e.into_iter().map(|e| format!("{label}: {e}"))),
+        }
+    }
+    out
+}
+
+/// Reads `TOKENMINT_<GROUP>__<KEY>__<FIELD>` variables: one entry per `<KEY>`, whose name
+/// defaults to the key (lowercased by figment).
+fn from_env<S: serde::de::DeserializeOwned, T>(
+    env: &Figment,
+    group: &str,
+    default_name: impl Fn(&mut S, String),
+    into: impl Fn(S, &str) -> Result<T, Vec<String>>,
+    errors: &mut Vec<String>,
+) -> Vec<T> {
     let groups = match env.extract::<BTreeMap<String, Value>>() {
         Ok(g) => g,
-        Err(e) => return e.into_iter().map(|e| format!("{ENV_PREFIX}CLIENTS__*: {e}")).collect(),
+        Err(e) => {
+            errors.extend(e.into_iter().map(|e| format!("{ENV_PREFIX}{group}__*: {e}")));
+            return Vec::new();
+        }
     };
+    let mut out = Vec::new();
     for (key, value) in groups {
-        let label = format!("{ENV_PREFIX}CLIENTS__{}__*", key.to_ascii_uppercase());
-        match value.deserialize::<ClientSettings>() {
+        let label = format!("{ENV_PREFIX}{group}__{}__*", key.to_ascii_uppercase());
+        match value.deserialize::<S>() {
             Ok(mut settings) => {
-                settings.id.get_or_insert(key);
-                match settings.into_client(&label) {
-                    Ok(c) => clients.push(c),
+                default_name(&mut settings, key);
+                match into(settings, &label) {
+                    Ok(t) => out.push(t),
                     Err(es) => errors.extend(es),
                 }
             }
             Err(e) => errors.extend(e.into_iter().map(|e| format!("{label}: {e}"))),
         }
     }
-    errors
+    out
 }
 
 #[cfg(test)]

@@ -49,3 +49,5 @@ pub mod server;
 pub mod telemetry;
 #[cfg(feature = "server")]
 mod token;
+#[cfg(feature = "server")]
+mod users;

@@ -18,6 +18,7 @@ use crate::http::{self, AppState, Limits};
 use crate::keys::watch::{Maintenance, maintain};
 use crate::keys::{KeyRing, KeyStore};
 use crate::token::Issuer;
+use crate::users::Users;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -76,9 +77,11 @@ impl Server {
         let maintenance =
             Maintenance { poll_interval: config.keys.poll_interval, auto_rotate: config.keys.auto_rotate };
         let registry = Registry::new(config.clients).map_err(|e| ServerError::Clients(e.join("; ")))?;
+        let users = Users::new(config.users).map_err(|e| ServerError::Clients(e.join("; ")))?;
         let issuer = Issuer::new(config.issuer, config.tokens.clone(), config.enabled_grants);
         let state = AppState::new(
             registry,
+            users,
             issuer,
             Arc::clone(&ring),
             Arc::clone(&clock),
@@ -104,7 +107,9 @@ impl Server {
         let keys_task = tokio::spawn(maintain(self.ring, self.clock, self.maintenance, async move {
             let _ = keys_stopped.await;
         }));
-        let served = axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await;
+        // Connection addresses feed the password grant's per-address throttle.
+        let app = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
         let _ = stop_keys.send(());
         let _ = keys_task.await;
         served

@@ -51,6 +51,8 @@ enum Command {
     /// Signing-key lifecycle: list, generate, rotate, import, revoke, prune.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Hash a user's password read from standard input (argon2id), for `password_hash`.
+    HashPassword,
     /// Verify a token: print its claims (exit 0) or why it is invalid (exit 1).
     Verify(verify::VerifyArgs),
     /// Print a token's header and claims WITHOUT verifying it.
@@ -101,6 +103,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Clients(ClientsCommand::Add(add)) => add_client(add),
         Command::Keys(command) => keys::run(cli.config, command),
         Command::HashSecret { argon2 } => hash_secret(argon2),
+        Command::HashPassword => hash_secret(true),
         Command::Verify(args) => verify::verify(args),
         Command::Decode(args) => verify::decode(args),
     }

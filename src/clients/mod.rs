@@ -9,7 +9,7 @@ mod secret;
 mod settings;
 
 pub(crate) use registry::{ClientError, Registry};
-pub(crate) use secret::{Secret, SecretHash};
+pub(crate) use secret::{Secret, SecretHash, verify_argon2id};
 pub(crate) use settings::{ClientSettings, is_scope_token};
 
 use std::fmt;
@@ -22,16 +22,24 @@ use serde_json::{Map, Value};
 pub(crate) enum GrantType {
     /// `client_credentials` (RFC 6749 §4.4).
     ClientCredentials,
+    /// `password`: the resource owner password credentials grant (RFC 6749 §4.3).
+    /// Deprecated by OAuth 2.1 and RFC 9700; for first-party legacy apps only.
+    Password,
+    /// `refresh_token` (RFC 6749 §6): with `password`, also issue refresh tokens.
+    RefreshToken,
 }
 
 impl GrantType {
     /// Every grant type this build implements.
-    pub(crate) const ALL: &'static [GrantType] = &[GrantType::ClientCredentials];
+    pub(crate) const ALL: &'static [GrantType] =
+        &[GrantType::ClientCredentials, GrantType::Password, GrantType::RefreshToken];
 
     /// The wire name, as in `grant_type=` and in discovery metadata.
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             GrantType::ClientCredentials => "client_credentials",
+            GrantType::Password => "password",
+            GrantType::RefreshToken => "refresh_token",
         }
     }
 

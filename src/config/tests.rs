@@ -17,7 +17,7 @@ fn defaults_apply_when_nothing_is_set() {
     assert_eq!(c.tokens.ttl, Duration::from_secs(300));
     assert_eq!(c.tokens.max_ttl, Duration::from_secs(3600));
     assert_eq!(c.keys.jwks_max_age, Duration::from_secs(300));
-    assert_eq!(c.enabled_grants, vec![GrantType::ClientCredentials]);
+    assert_eq!(c.enabled_grants, GrantType::ALL);
 }
 
 #[test]
@@ -39,7 +39,7 @@ fn every_error_is_reported_at_once() {
     let toml = format!(
         "bogus = 1\nissuer = \"not a url\"\n[tokens]\nttl = \"2h\"\nmax_ttl = \"1h\"\nleeway = \"1h\"\n\
          [server]\ncolour = \"blue\"\n[grants]\ndisabled = [\"implicit\"]\n{}{}",
-        client("claims = { iss = \"evil\" }\ngrant_types = [\"password\"]"),
+        client("claims = { iss = \"evil\" }\ngrant_types = [\"implicit\"]"),
         "[[clients]]\nid = \"plain\"\nsecret_hashes = [\"hunter2\"]\naudiences = []\n",
     );
     let err = Config::from_toml(&toml).unwrap_err();
@@ -52,7 +52,7 @@ fn every_error_is_reported_at_once() {
         "leeway",
         "unknown grant type `implicit`",
         "claim `iss` is a registered claim",
-        "unsupported grant type `password`",
+        "unsupported grant type `implicit`",
         "plaintext secrets are not accepted",
         "`audiences` must list at least one",
     ] {
@@ -81,4 +81,29 @@ fn the_shipped_configs_are_valid() {
         let text = std::fs::read_to_string(path).unwrap();
         Config::from_toml(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
     }
+}
+
+#[test]
+fn users_parse_and_need_argon2id() {
+    let toml = format!(
+        "{}[[users]]\nusername = \"alice\"\npassword_hash = \"{HASH}\"\n\
+         [[users]]\nusername = \"bob\"\npassword_hash = \"$argon2id$v=19$m=19456,t=2,p=1$xvXCl2DEFqFjoJabKCq7qA$ESLBK9Q23EuQfmvequbFQ3q6h9o9DMx+ott7wJGB3y4\"\n\
+         scopes = [\"profile\"]\nclaims = {{ email = \"bob@example.com\" }}\n",
+        client("")
+    );
+    let err = Config::from_toml(&toml).unwrap_err();
+    assert!(
+        err.to_string().contains("users[0] (username `alice`): `password_hash` must be argon2id"),
+        "{err}"
+    );
+    let ok = toml.replace(&format!("password_hash = \"{HASH}\""), "password_hash = \"$argon2id$v=19$m=19456,t=2,p=1$xvXCl2DEFqFjoJabKCq7qA$ESLBK9Q23EuQfmvequbFQ3q6h9o9DMx+ott7wJGB3y4\"");
+    let c = Config::from_toml(&ok).unwrap();
+    assert_eq!(c.users.len(), 2);
+}
+
+#[test]
+fn refresh_token_without_password_is_refused() {
+    let toml = client("grant_types = [\"client_credentials\", \"refresh_token\"]");
+    let err = Config::from_toml(&toml).unwrap_err();
+    assert!(err.to_string().contains("`refresh_token` needs `password`"), "{err}");
 }

@@ -25,6 +25,8 @@ pub(crate) enum ErrorCode {
     UnsupportedGrantType,
     /// A requested scope is invalid, unknown or not allowed.
     InvalidScope,
+    /// Bad user credentials, or an invalid, expired or foreign refresh token.
+    InvalidGrant,
     /// A requested resource (audience) is invalid or not allowed (RFC 8707).
     InvalidTarget,
     /// The server failed; the description stays generic.
@@ -44,6 +46,7 @@ impl ErrorCode {
             ErrorCode::UnauthorizedClient => "unauthorized_client",
             ErrorCode::UnsupportedGrantType => "unsupported_grant_type",
             ErrorCode::InvalidScope => "invalid_scope",
+            ErrorCode::InvalidGrant => "invalid_grant",
             ErrorCode::InvalidTarget => "invalid_target",
             ErrorCode::ServerError => "server_error",
             ErrorCode::NotFound => "not_found",
@@ -68,6 +71,8 @@ pub(crate) struct OAuthError {
     status: StatusCode,
     code: ErrorCode,
     description: Cow<'static, str>,
+    /// `Retry-After` seconds, for throttled requests.
+    retry_after: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -79,7 +84,7 @@ struct Body<'a> {
 impl OAuthError {
     /// An error with the code's usual status (401 for `invalid_client`, 400 for most).
     pub(crate) fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
-        OAuthError { status: code.default_status(), code, description: description.into() }
+        OAuthError { status: code.default_status(), code, description: description.into(), retry_after: None }
     }
 
     /// `invalid_request`.
@@ -95,6 +100,12 @@ impl OAuthError {
     /// The same error with another status (413, 408, 431 for limits).
     pub(crate) fn with_status(mut self, status: StatusCode) -> Self {
         self.status = status;
+        self
+    }
+
+    /// The same error with a `Retry-After` header (RFC 9110 §10.2.3).
+    pub(crate) fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
         self
     }
 
@@ -114,6 +125,9 @@ impl IntoResponse for OAuthError {
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        if let Some(secs) = self.retry_after {
+            h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(BASIC_CHALLENGE));
         }
@@ -140,6 +154,7 @@ impl From<IssueError> for OAuthError {
             IssueError::InvalidScope(m) => OAuthError::new(ErrorCode::InvalidScope, m),
             IssueError::InvalidTarget(m) => OAuthError::new(ErrorCode::InvalidTarget, m),
             IssueError::InvalidRequest(m) => OAuthError::invalid_request(m),
+            IssueError::InvalidGrant(m) => OAuthError::new(ErrorCode::InvalidGrant, m),
             IssueError::Signing(err) => {
                 tracing::error!(error = %err, "signing an access token failed");
                 OAuthError::new(ErrorCode::ServerError, "the server could not issue a token")

@@ -39,7 +39,7 @@ async fn handle(state: &AppState, request: Request) -> Result<Response, OAuthErr
     let Some(token) = params.get("token") else {
         return Err(OAuthError::invalid_request("missing `token` (RFC 7662 §2.1)"));
     };
-    let keys = state.keys().current();
+    let keys = state.keys().current_at(state.now());
     let body = match state.issuer().introspect(token, &keys, state.registry(), state.now()) {
         Ok(claims) => serde_json::to_vec(&Active { active: true, token_type: "Bearer", claims: &claims }),
         Err(reason) => {

@@ -21,6 +21,7 @@ use crate::clients::Registry;
 use crate::clock::Clock;
 use crate::keys::KeyRing;
 use crate::token::Issuer;
+use crate::users::{Throttle, Users};
 pub(crate) use limits::Limits;
 use wellknown::Metadata;
 
@@ -31,6 +32,8 @@ pub(crate) struct AppState(Arc<Inner>);
 #[derive(Debug)]
 struct Inner {
     registry: Registry,
+    users: Users,
+    throttle: Throttle,
     issuer: Issuer,
     keys: Arc<KeyRing>,
     clock: Arc<dyn Clock>,
@@ -41,8 +44,10 @@ struct Inner {
 
 impl AppState {
     /// Assembles the state; precomputes the discovery documents and header values.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         registry: Registry,
+        users: Users,
         issuer: Issuer,
         keys: Arc<KeyRing>,
         clock: Arc<dyn Clock>,
@@ -50,12 +55,30 @@ impl AppState {
         max_body_bytes: usize,
     ) -> Self {
         let alg = keys.current().signing.alg();
-        let metadata = Metadata::build(&issuer, &registry, alg.as_str());
-        AppState(Arc::new(Inner { registry, issuer, keys, clock, metadata, jwks_max_age, max_body_bytes }))
+        let metadata = Metadata::build(&issuer, &registry, &users, alg.as_str());
+        AppState(Arc::new(Inner {
+            registry,
+            users,
+            throttle: Throttle::default(),
+            issuer,
+            keys,
+            clock,
+            metadata,
+            jwks_max_age,
+            max_body_bytes,
+        }))
     }
 
     pub(crate) fn registry(&self) -> &Registry {
         &self.0.registry
+    }
+
+    pub(crate) fn users(&self) -> &Users {
+        &self.0.users
+    }
+
+    pub(crate) fn throttle(&self) -> &Throttle {
+        &self.0.throttle
     }
 
     pub(crate) fn issuer(&self) -> &Issuer {

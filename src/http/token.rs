@@ -1,17 +1,21 @@
-//! `POST /oauth2/token` (RFC 6749 §4.4, §5): parse, authenticate, issue, answer.
+//! `POST /oauth2/token` (RFC 6749 §4.3, §4.4, §5, §6): parse, authenticate, issue, answer.
 
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::{Body, to_bytes};
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::AppState;
-use super::error::OAuthError;
+use super::error::{ErrorCode, OAuthError};
 use super::params::{Params, client_credentials};
+use crate::clients::{GrantType, Secret};
 use crate::token::{IssuedToken, TokenRequest};
+use crate::users::User;
 
 /// The success body (RFC 6749 §5.1). No refresh token for client credentials (§4.4.3).
 #[derive(Serialize)]
@@ -21,6 +25,10 @@ struct TokenResponse<'a> {
     expires_in: u64,
     #[serde(skip_serializing_if = "str::is_empty")]
     scope: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id_token: Option<&'a str>,
 }
 
 /// What the request log line says about one token request.
@@ -69,14 +77,61 @@ async fn handle(
         tracing::debug!(client_id = %creds.client_id, reason = %e, "client authentication failed");
         OAuthError::from(e)
     })?;
+    let grant = state.issuer().grant(grant_type, &client)?;
     let req = TokenRequest {
-        grant_type,
         scope: params.get("scope"),
         resources: params.all("resource").chain(params.all("audience")).collect(),
         expires_in: params.get("expires_in").or_else(|| params.get("validity_period")),
     };
-    let keys = state.keys().current();
-    Ok(state.issuer().issue(&client, &req, &keys, state.now())?)
+    let now = state.now();
+    let keys = state.keys().current_at(now);
+    match grant {
+        GrantType::ClientCredentials => Ok(state.issuer().client_credentials(&client, &req, &keys, now)?),
+        GrantType::Password => {
+            let address = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+            let user = password_login(state, &params, address).await?;
+            Ok(state.issuer().password(&client, &user, &req, &keys, now)?)
+        }
+        GrantType::RefreshToken => {
+            let Some(refresh_token) = params.get("refresh_token") else {
+                return Err(OAuthError::invalid_request("missing `refresh_token`"));
+            };
+            Ok(state.issuer().refresh(&client, refresh_token, state.users(), &req, &keys, now)?)
+        }
+    }
+}
+
+/// Checks `username` and `password` (RFC 6749 §4.3.2) under the brute-force throttle.
+/// Unknown user, disabled user and wrong password give the same answer.
+async fn password_login(
+    state: &AppState,
+    params: &Params,
+    address: Option<IpAddr>,
+) -> Result<Arc<User>, OAuthError> {
+    let (Some(username), Some(password)) = (params.get("username"), params.get("password")) else {
+        return Err(OAuthError::invalid_request("the password grant needs `username` and `password`"));
+    };
+    let throttle = state.throttle();
+    if let Err(wait) = throttle.check(username, address, Instant::now()) {
+        let secs = wait.as_secs().max(1);
+        return Err(OAuthError::new(
+            ErrorCode::InvalidGrant,
+            format!("too many failed attempts for this user or address; retry in {secs} s"),
+        )
+        .with_status(StatusCode::TOO_MANY_REQUESTS)
+        .with_retry_after(secs));
+    }
+    match state.users().authenticate(username, &Secret::new(password.to_owned())).await {
+        Ok(user) => {
+            throttle.success(username);
+            Ok(user)
+        }
+        Err(e) => {
+            tracing::debug!(reason = %e, "password login failed");
+            throttle.failure(username, address, Instant::now());
+            Err(OAuthError::new(ErrorCode::InvalidGrant, "invalid username or password"))
+        }
+    }
 }
 
 /// Longest client-supplied value copied into a log line.
@@ -104,6 +159,8 @@ fn success(issued: &IssuedToken) -> Response {
         token_type: "Bearer",
         expires_in: issued.expires_in,
         scope: &issued.scope,
+        refresh_token: issued.refresh_token.as_deref(),
+        id_token: issued.id_token.as_deref(),
     };
     let mut res = match serde_json::to_vec(&body) {
         Ok(bytes) => bytes.into_response(),

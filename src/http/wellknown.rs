@@ -8,8 +8,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::AppState;
-use crate::clients::Registry;
+use crate::clients::{GrantType, Registry};
 use crate::token::Issuer;
+use crate::users::Users;
 
 /// Path of the JWK Set.
 pub(crate) const JWKS_PATH: &str = "/.well-known/jwks.json";
@@ -20,7 +21,7 @@ pub(crate) const INTROSPECT_PATH: &str = "/oauth2/introspect";
 
 /// `GET /.well-known/jwks.json`: cacheable, with an ETag and 304 on `If-None-Match`.
 pub(crate) async fn jwks(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let keys = state.keys().current();
+    let keys = state.keys().current_at(state.now());
     let doc = &keys.jwks;
     let etag = HeaderValue::from_str(&doc.etag).unwrap_or_else(|_| HeaderValue::from_static("\"\""));
     let not_modified = headers
@@ -74,7 +75,7 @@ pub(crate) async fn healthz() -> Response {
 
 /// `GET /readyz`: configuration is loaded and a signing key is available.
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
-    let keys = state.keys().current();
+    let keys = state.keys().current_at(state.now());
     axum::Json(json!({"status": "ready", "kid": keys.signing.kid(), "alg": keys.signing.alg().as_str()}))
         .into_response()
 }
@@ -88,13 +89,21 @@ pub(crate) struct Metadata {
 
 impl Metadata {
     /// Builds the documents from the issuer, the enabled grants and the clients' scopes.
-    pub(crate) fn build(issuer: &Issuer, registry: &Registry, alg: &str) -> Self {
+    /// A grant is advertised when it is enabled and some client may use it (the password
+    /// and refresh grants also need users).
+    pub(crate) fn build(issuer: &Issuer, registry: &Registry, users: &Users, alg: &str) -> Self {
         let base = issuer.issuer().trim_end_matches('/');
         let mut scopes: Vec<&str> =
             registry.iter().flat_map(|c| c.scopes.iter().map(String::as_str)).collect();
         scopes.sort_unstable();
         scopes.dedup();
-        let grants: Vec<&str> = issuer.enabled_grants().iter().map(|g| g.as_str()).collect();
+        let grants: Vec<&str> = issuer
+            .enabled_grants()
+            .iter()
+            .filter(|g| registry.iter().any(|c| c.allows_grant(**g)))
+            .filter(|g| **g == GrantType::ClientCredentials || !users.is_empty())
+            .map(|g| g.as_str())
+            .collect();
         let mut doc = json!({
             "issuer": issuer.issuer(),
             "token_endpoint": format!("{base}{TOKEN_PATH}"),

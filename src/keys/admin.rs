@@ -151,9 +151,12 @@ pub(crate) fn revoke(
     Ok(Revoked { was_signing, replacement })
 }
 
-/// Deletes the files of expired and revoked keys; returns what it deleted.
+/// Deletes the files of expired and revoked keys; returns what it deleted. A key that may
+/// still have signed a valid refresh token is kept even when it is out of the JWKS.
 pub(crate) fn prune(store: &KeyStore, policy: &KeyPolicy, now: SystemTime) -> Result<Vec<KeyRow>, KeyError> {
-    let (rows, _) = list(store, policy, now);
+    let keep =
+        KeyPolicy { retire_after: policy.retire_after.max(policy.refresh_retire_after), ..policy.clone() };
+    let (rows, _) = list(store, &keep, now);
     let mut pruned = Vec::new();
     for (row, stored) in rows {
         if matches!(row.state, KeyState::Expired { .. } | KeyState::Revoked) {

@@ -13,7 +13,7 @@ pub(crate) mod store;
 pub(crate) mod watch;
 
 pub(crate) use ring::{KeyPolicy, KeyRing, KeySet};
-pub(crate) use signing::SigningKey;
+pub(crate) use signing::{REFRESH_TOKEN_TYPE, SigningKey, TokenKind};
 pub(crate) use store::KeyStore;
 
 use std::fmt;

@@ -27,6 +27,9 @@ pub(crate) struct KeyPolicy {
     pub(crate) publish_ahead: Duration,
     /// How long a retired key stays published (see [`super::retire_after`]).
     pub(crate) retire_after: Duration,
+    /// How long a retired key still verifies refresh tokens (`refresh_ttl` + leeway). Such
+    /// keys need not be published: only tokenmint reads refresh tokens.
+    pub(crate) refresh_retire_after: Duration,
     /// Automatic rotation period.
     pub(crate) rotate_every: Option<Duration>,
 }
@@ -44,6 +47,8 @@ pub(crate) struct KeySet {
     pub(crate) jwks: JwksDocument,
     /// `published` as verification keys, for introspection.
     pub(crate) verify: Jwks,
+    /// Keys that may have signed a still-valid refresh token.
+    pub(crate) refresh_verify: Jwks,
     /// When the schedule next changes (an activation or an unpublication): re-evaluate then.
     pub(crate) next_change: Option<SystemTime>,
     /// When the JWKS content is next known to change (a retired key leaving, or the next
@@ -90,18 +95,18 @@ impl KeySet {
             }
         }
         let jwks = JwksDocument::build(published.iter().map(|k| k.as_ref()))?;
-        let verify = Jwks::from_keys(
-            published
-                .iter()
-                .map(|k| Ok((k.kid().to_owned(), k.alg().to_jwt(), DecodingKey::from_jwk(k.jwk())?)))
-                .collect::<Result<Vec<_>, KeyError>>()?,
-        );
+        let verify = verification_keys(published.iter())?;
+        let refresh_plan = schedule::evaluate(&times, now, policy.refresh_retire_after);
+        let refresh_verify = verification_keys(
+            keys.iter().zip(&refresh_plan.states).filter(|(_, s)| s.is_published()).map(|(k, _)| &k.key),
+        )?;
         Ok(KeySet {
             signing,
             signing_since,
             published,
             jwks,
             verify,
+            refresh_verify,
             next_change: plan.next_change,
             jwks_changes_at,
         })
@@ -115,6 +120,13 @@ impl KeySet {
             None => configured,
         }
     }
+}
+
+fn verification_keys<'a>(keys: impl Iterator<Item = &'a Arc<SigningKey>>) -> Result<Jwks, KeyError> {
+    Ok(Jwks::from_keys(
+        keys.map(|k| Ok((k.kid().to_owned(), k.alg().to_jwt(), DecodingKey::from_jwk(k.jwk())?)))
+            .collect::<Result<Vec<_>, KeyError>>()?,
+    ))
 }
 
 fn earliest(a: Option<SystemTime>, b: SystemTime) -> Option<SystemTime> {
@@ -179,6 +191,27 @@ impl KeyRing {
     /// A snapshot of the current set.
     pub(crate) fn current(&self) -> Arc<KeySet> {
         self.current.load_full()
+    }
+
+    /// A snapshot of the set as of `now`. When the schedule has changed since the set was
+    /// built (a key activated or retired), the set is re-evaluated on the spot from the keys
+    /// in memory, so every replica switches keys at the same instant, whatever its timers.
+    /// Costs one comparison otherwise.
+    pub(crate) fn current_at(&self, now: SystemTime) -> Arc<KeySet> {
+        let set = self.current.load_full();
+        if set.next_change.is_none_or(|t| now < t) {
+            return set;
+        }
+        // Whoever holds the lock is already rebuilding; use the set we have meanwhile.
+        let Ok(loaded) = self.loaded.try_lock() else { return set };
+        match KeySet::build(&loaded.keys, &self.policy, now) {
+            Ok(fresh) => {
+                let fresh = Arc::new(fresh);
+                self.current.store(Arc::clone(&fresh));
+                fresh
+            }
+            Err(_) => set,
+        }
     }
 
     /// The key store.

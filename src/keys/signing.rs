@@ -36,9 +36,35 @@ pub(crate) struct SigningKey {
     pkcs8: Vec<u8>,
     /// The public key as a JWK with `kid`, `alg` and `use`.
     jwk: Jwk,
-    /// base64url of the JWS header `{"typ":"at+jwt","alg":..,"kid":..}`.
-    access_header: String,
+    /// base64url of the JWS header of each [`TokenKind`], indexed by it.
+    headers: [String; 3],
 }
+
+/// The kinds of JWT tokenmint signs, each with its own `typ` so that none can pass for
+/// another (RFC 8725 §3.11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TokenKind {
+    /// An RFC 9068 access token: `typ: at+jwt`.
+    Access = 0,
+    /// A tokenmint refresh token: `typ: rt+jwt`; only tokenmint reads it.
+    Refresh = 1,
+    /// An OpenID Connect ID token: `typ: JWT`.
+    Id = 2,
+}
+
+impl TokenKind {
+    /// The JOSE `typ` header value.
+    pub(crate) fn typ(self) -> &'static str {
+        match self {
+            TokenKind::Access => ACCESS_TOKEN_TYPE,
+            TokenKind::Refresh => REFRESH_TOKEN_TYPE,
+            TokenKind::Id => "JWT",
+        }
+    }
+}
+
+/// The `typ` of tokenmint's refresh tokens.
+pub(crate) const REFRESH_TOKEN_TYPE: &str = "rt+jwt";
 
 impl fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -139,8 +165,12 @@ impl SigningKey {
         let mut jwk = jwk;
         jwk.common.key_id = Some(kid.clone());
         jwk.common.public_key_use = Some(PublicKeyUse::Signature);
-        let access_header = encode_header(alg, &kid, ACCESS_TOKEN_TYPE)?;
-        Ok(SigningKey { kid, alg, pair, pkcs8, jwk, access_header })
+        let headers = [
+            encode_header(alg, &kid, TokenKind::Access.typ())?,
+            encode_header(alg, &kid, TokenKind::Refresh.typ())?,
+            encode_header(alg, &kid, TokenKind::Id.typ())?,
+        ];
+        Ok(SigningKey { kid, alg, pair, pkcs8, jwk, headers })
     }
 
     /// The key id: the RFC 7638 JWK thumbprint (SHA-256) of the public key, so the same key
@@ -166,9 +196,15 @@ impl SigningKey {
 
     /// Signs `claims` as an RFC 9068 access token (`typ: at+jwt`).
     pub(crate) fn sign_access_token<T: Serialize>(&self, claims: &T) -> Result<String, KeyError> {
+        self.sign(TokenKind::Access, claims)
+    }
+
+    /// Signs `claims` as a compact JWS of `kind`.
+    pub(crate) fn sign<T: Serialize>(&self, kind: TokenKind, claims: &T) -> Result<String, KeyError> {
+        let header = &self.headers[kind as usize];
         let payload = serde_json::to_vec(claims)?;
-        let mut token = String::with_capacity(self.access_header.len() + payload.len() * 4 / 3 + 360);
-        token.push_str(&self.access_header);
+        let mut token = String::with_capacity(header.len() + payload.len() * 4 / 3 + 360);
+        token.push_str(header);
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
         token.push('.');

@@ -37,3 +37,39 @@ pub(super) struct AccessTokenClaims<'a> {
     #[serde(flatten)]
     pub(super) extra: &'a Map<String, Value>,
 }
+
+/// A refresh token's claims (`typ: rt+jwt`). Only tokenmint reads them: the audience is
+/// tokenmint itself, so no resource server accepts one as an access token.
+#[derive(Debug, Serialize, serde::Deserialize)]
+pub(super) struct RefreshClaims {
+    pub(super) iss: String,
+    /// The user.
+    pub(super) sub: String,
+    /// The issuer again: refresh tokens are addressed to tokenmint.
+    pub(super) aud: String,
+    /// The client the refresh token is bound to.
+    pub(super) client_id: String,
+    /// The scopes it may refresh, space-delimited.
+    #[serde(default)]
+    pub(super) scope: String,
+    /// Fixed at login: refreshing never extends it.
+    pub(super) exp: u64,
+    pub(super) iat: u64,
+    pub(super) jti: String,
+    /// When the user last entered their password.
+    pub(super) auth_time: u64,
+}
+
+/// An OpenID Connect ID token (OpenID Connect Core §2).
+#[derive(Debug, Serialize)]
+pub(super) struct IdTokenClaims<'a> {
+    pub(super) iss: &'a str,
+    pub(super) sub: &'a str,
+    /// The client, per OpenID Connect Core §2.
+    pub(super) aud: &'a str,
+    pub(super) exp: u64,
+    pub(super) iat: u64,
+    pub(super) auth_time: u64,
+    #[serde(flatten)]
+    pub(super) extra: &'a Map<String, Value>,
+}

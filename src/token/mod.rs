@@ -4,6 +4,7 @@
 //! [`TokenRequest`] and `now`, and maps [`IssueError`] to OAuth error codes.
 
 mod claims;
+mod user;
 
 use std::time::{Duration, SystemTime};
 
@@ -11,6 +12,7 @@ use aws_lc_rs::rand;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
+use serde_json::{Map, Value};
 
 use crate::claims::AccessClaims;
 use crate::clients::{Client, GrantType, Registry};
@@ -37,6 +39,9 @@ pub(crate) struct TokenSettings {
     /// Clock-skew allowance, for verifiers and for `nbf`.
     #[serde(with = "humantime_serde")]
     pub(crate) leeway: Duration,
+    /// Lifetime of a refresh token (password grant), counted from the login.
+    #[serde(with = "humantime_serde")]
+    pub(crate) refresh_ttl: Duration,
 }
 
 impl Default for TokenSettings {
@@ -46,6 +51,7 @@ impl Default for TokenSettings {
             max_ttl: Duration::from_secs(3600),
             algorithm: Algorithm::ES256,
             leeway: Duration::from_secs(30),
+            refresh_ttl: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -53,8 +59,6 @@ impl Default for TokenSettings {
 /// A token request's parameters after client authentication, as the policy needs them.
 #[derive(Debug, Default)]
 pub(crate) struct TokenRequest<'a> {
-    /// `grant_type`.
-    pub(crate) grant_type: &'a str,
     /// `scope`, space-delimited (RFC 6749 §3.3).
     pub(crate) scope: Option<&'a str>,
     /// `resource` values (RFC 8707), `audience` values included.
@@ -74,6 +78,10 @@ pub(crate) struct IssuedToken {
     pub(crate) scope: String,
     /// The `kid` that signed it.
     pub(crate) kid: String,
+    /// A refresh token (password grant, for clients that also have `refresh_token`).
+    pub(crate) refresh_token: Option<String>,
+    /// An OpenID Connect ID token, when `openid` was granted to a user.
+    pub(crate) id_token: Option<String>,
 }
 
 /// Why a token was refused. Each variant maps to one RFC 6749 §5.2 / RFC 8707 error code.
@@ -94,6 +102,9 @@ pub(crate) enum IssueError {
     /// A malformed parameter.
     #[error("{0}")]
     InvalidRequest(String),
+    /// Bad user credentials or refresh token (RFC 6749 §5.2 `invalid_grant`).
+    #[error("{0}")]
+    InvalidGrant(String),
     /// Signing failed: a server error, never the client's fault.
     #[error("signing failed: {0}")]
     Signing(#[from] KeyError),
@@ -123,42 +134,68 @@ impl Issuer {
         &self.issuer
     }
 
-    /// Decides and signs one token for `client` (RFC 6749 §4.4, RFC 9068, RFC 8707).
-    pub(crate) fn issue(
+    /// The grant a request asks for, if the service has it on and the client may use it.
+    pub(crate) fn grant(&self, grant_type: &str, client: &Client) -> Result<GrantType, IssueError> {
+        let grant = GrantType::parse(grant_type)
+            .filter(|g| self.enabled_grants.contains(g))
+            .ok_or_else(|| IssueError::UnsupportedGrantType(grant_type.to_owned()))?;
+        if !client.allows_grant(grant) {
+            return Err(IssueError::UnauthorizedClient(grant));
+        }
+        Ok(grant)
+    }
+
+    /// The client credentials grant (RFC 6749 §4.4): a token whose subject is the client.
+    pub(crate) fn client_credentials(
         &self,
         client: &Client,
         req: &TokenRequest<'_>,
         keys: &KeySet,
         now: SystemTime,
     ) -> Result<IssuedToken, IssueError> {
-        let grant = GrantType::parse(req.grant_type)
-            .filter(|g| self.enabled_grants.contains(g))
-            .ok_or_else(|| IssueError::UnsupportedGrantType(req.grant_type.to_owned()))?;
-        if !client.allows_grant(grant) {
-            return Err(IssueError::UnauthorizedClient(grant));
-        }
         let scope = granted_scope(client, req.scope)?;
         let audiences = granted_audiences(client, &req.resources)?;
         let ttl = self.lifetime(client, req.expires_in)?;
+        let access_token =
+            self.access_token(&client.id, client, &scope, &audiences, ttl, &client.claims, keys, now)?;
+        Ok(IssuedToken {
+            access_token,
+            expires_in: ttl,
+            scope,
+            kid: keys.signing.kid().to_owned(),
+            refresh_token: None,
+            id_token: None,
+        })
+    }
 
-        let mut jti = [0u8; JTI_BYTES];
-        rand::fill(&mut jti).map_err(|_| KeyError::Crypto("random jti"))?;
-        let jti = URL_SAFE_NO_PAD.encode(jti);
+    /// Signs an RFC 9068 access token for `sub`.
+    #[allow(clippy::too_many_arguments)]
+    fn access_token(
+        &self,
+        sub: &str,
+        client: &Client,
+        scope: &str,
+        audiences: &[&str],
+        ttl: u64,
+        extra: &Map<String, Value>,
+        keys: &KeySet,
+        now: SystemTime,
+    ) -> Result<String, KeyError> {
+        let jti = new_jti()?;
         let iat = unix_seconds(now);
         let claims = AccessTokenClaims {
             iss: &self.issuer,
-            sub: &client.id,
-            aud: AudienceRef::from_slice(&audiences),
+            sub,
+            aud: AudienceRef::from_slice(audiences),
             exp: iat + ttl,
             iat,
             nbf: iat,
             jti: &jti,
             client_id: &client.id,
-            scope: &scope,
-            extra: &client.claims,
+            scope,
+            extra,
         };
-        let access_token = keys.signing.sign_access_token(&claims)?;
-        Ok(IssuedToken { access_token, expires_in: ttl, scope, kid: keys.signing.kid().to_owned() })
+        keys.signing.sign_access_token(&claims)
     }
 
     /// Introspects `token` (RFC 7662 §2.2): its claims if it is active, `None` otherwise.
@@ -205,12 +242,17 @@ impl Issuer {
     }
 }
 
-/// RFC 6749 §3.3: every requested scope must be allowed; none requested → the defaults.
-fn granted_scope(client: &Client, requested: Option<&str>) -> Result<String, IssueError> {
-    let Some(requested) = requested.filter(|s| !s.trim().is_empty()) else {
-        return Ok(client.default_scope.clone());
-    };
-    let mut granted: Vec<&str> = Vec::new();
+/// A fresh `jti`: [`JTI_BYTES`] random bytes, base64url.
+fn new_jti() -> Result<String, KeyError> {
+    let mut jti = [0u8; JTI_BYTES];
+    rand::fill(&mut jti).map_err(|_| KeyError::Crypto("random jti"))?;
+    Ok(URL_SAFE_NO_PAD.encode(jti))
+}
+
+/// The scope tokens of a `scope` parameter, each checked against RFC 6749 §3.3's grammar,
+/// duplicates dropped.
+fn scope_tokens(requested: &str) -> Result<Vec<&str>, IssueError> {
+    let mut tokens: Vec<&str> = Vec::new();
     for token in requested.split(' ').filter(|t| !t.is_empty()) {
         if !crate::clients::is_scope_token(token) {
             return Err(IssueError::InvalidScope(format!(
@@ -218,14 +260,23 @@ fn granted_scope(client: &Client, requested: Option<&str>) -> Result<String, Iss
                 token.escape_debug()
             )));
         }
-        if !client.allows_scope(token) {
-            return Err(IssueError::InvalidScope(format!("scope `{token}` is not allowed for this client")));
-        }
-        if !granted.contains(&token) {
-            granted.push(token);
+        if !tokens.contains(&token) {
+            tokens.push(token);
         }
     }
-    Ok(granted.join(" "))
+    Ok(tokens)
+}
+
+/// RFC 6749 §3.3: every requested scope must be allowed; none requested → the defaults.
+fn granted_scope(client: &Client, requested: Option<&str>) -> Result<String, IssueError> {
+    let Some(requested) = requested.filter(|s| !s.trim().is_empty()) else {
+        return Ok(client.default_scope.clone());
+    };
+    let tokens = scope_tokens(requested)?;
+    if let Some(denied) = tokens.iter().find(|t| !client.allows_scope(t)) {
+        return Err(IssueError::InvalidScope(format!("scope `{denied}` is not allowed for this client")));
+    }
+    Ok(tokens.join(" "))
 }
 
 /// RFC 8707 §2: each requested resource must be one of the client's audiences; none

@@ -175,18 +175,24 @@ pub(crate) struct TokenHeader {
     pub(crate) kid: String,
 }
 
-/// Parses and checks the header: size, `typ`, `crit`, `kid`.
+/// Parses and checks the header of an access token: size, `typ`, `crit`, `kid`.
 pub(crate) fn parse_header(token: &str) -> Result<TokenHeader, VerifyError> {
+    parse_header_of_type(token, ACCESS_TOKEN_TYPE)
+}
+
+/// Parses and checks a header whose `typ` must be `typ` (or its `application/` media type
+/// form, RFC 9068 §4), case-insensitively.
+pub(crate) fn parse_header_of_type(token: &str, typ: &str) -> Result<TokenHeader, VerifyError> {
     if token.len() > MAX_TOKEN_BYTES {
         return Err(VerifyError::new(ErrorKind::Malformed, "token is too long"));
     }
     let header = jsonwebtoken::decode_header(token).map_err(VerifyError::from_jwt)?;
-    // RFC 9068 §4: the media type is "application/at+jwt"; "at+jwt" is its short form.
     let typ_ok = header.typ.as_deref().is_some_and(|t| {
-        t.eq_ignore_ascii_case(ACCESS_TOKEN_TYPE) || t.eq_ignore_ascii_case("application/at+jwt")
+        t.eq_ignore_ascii_case(typ)
+            || t.strip_prefix("application/").is_some_and(|short| short.eq_ignore_ascii_case(typ))
     });
     if !typ_ok {
-        return Err(VerifyError::new(ErrorKind::WrongType, "typ must be at+jwt (RFC 9068 §4)"));
+        return Err(VerifyError::new(ErrorKind::WrongType, format!("typ must be {typ} (RFC 9068 §4)")));
     }
     if header.crit.is_some() {
         return Err(VerifyError::new(

@@ -1,0 +1,215 @@
+//! The "HTTP ceiling" reference points of the load benchmark (`bench/run.sh`, issue 5).
+//!
+//! A bare axum server with no configuration, no client registry, no logging and no
+//! middleware. It answers the same kinds of requests tokenmint answers, doing only the
+//! unavoidable work, so that tokenmint's figures measured in the same run can be read as a
+//! fraction of what this machine, this HTTP stack and this crypto library allow:
+//!
+//! - `POST /fixed`: parses the form body and the `Authorization: Basic` header (base64
+//!   decoded, split at the colon), then returns a fixed token-shaped JSON reply. The
+//!   ceiling for a token endpoint that does no crypto.
+//! - `GET /bytes`: returns a fixed, realistic JWKS document (~220 bytes). The ceiling for
+//!   tokenmint's `GET /.well-known/jwks.json`.
+//! - `POST /mint`: mints one ES256 JWT per request (fixed claims, `iat`/`nbf`/`exp` from the
+//!   clock, base64url, signed with an aws-lc-rs `EcdsaKeyPair` generated at startup, the
+//!   crypto library tokenmint uses) with no authentication. The ceiling for issuance.
+//!
+//! ```sh
+//! cargo run --release --example bare_reference -- --bind 127.0.0.1:9090
+//! curl -s -u bench:secret -d grant_type=client_credentials http://127.0.0.1:9090/fixed
+//! curl -s http://127.0.0.1:9090/bytes
+//! curl -s -X POST http://127.0.0.1:9090/mint
+//! ```
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use serde::Serialize;
+
+/// Listen address used when `--bind` is not given.
+const DEFAULT_BIND: &str = "127.0.0.1:9090";
+
+/// The fixed reply of `POST /fixed`: the shape and size of a real token response.
+const FIXED_TOKEN_REPLY: &[u8] = br#"{"access_token":"eyJ0eXAiOiJhdCtqd3QiLCJhbGciOiJFUzI1NiIsImtpZCI6ImJhcmUtcmVmZXJlbmNlIn0.eyJpc3MiOiJodHRwOi8vMTI3LjAuMC4xOjgwODAiLCJzdWIiOiJiZW5jaCIsImF1ZCI6Imh0dHBzOi8vYXBpLmV4YW1wbGUuY29tIiwiZXhwIjoxNzAwMDAwMzAwLCJpYXQiOjE3MDAwMDAwMDAsIm5iZiI6MTcwMDAwMDAwMCwianRpIjoiQUFBQUFBQUFBQUFBQUFBQUFBQUFBQSIsImNsaWVudF9pZCI6ImJlbmNoIiwic2NvcGUiOiJhcGk6cmVhZCJ9.sG7yPN1ixr3ffNrTjPdJdw6ZF6rmV1-EZ0VHl3NIHfXLYrU8eUDU4eXHG3A1k0yBdUCQpwkRHrHuzYkOR2ocqg","token_type":"Bearer","expires_in":300,"scope":"api:read"}"#;
+
+/// The fixed body of `GET /bytes`: a one-key ES256 JWKS like the one tokenmint publishes.
+const FIXED_JWKS: &[u8] = br#"{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","kid":"NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs","use":"sig","alg":"ES256"}]}"#;
+
+/// Lifetime of the minted tokens, in seconds.
+const TTL_SECS: u64 = 300;
+
+/// What every request of `POST /mint` shares: the key pair, the randomness source and the
+/// encoded JWS header segment (which never changes).
+struct Minter {
+    /// The ES256 key pair, generated at startup.
+    key_pair: EcdsaKeyPair,
+    /// Randomness for the signatures.
+    rng: SystemRandom,
+    /// `base64url(header)` followed by a `.`, computed once.
+    header_segment: String,
+}
+
+/// The claims of a minted token: fixed values except the times.
+#[derive(Serialize)]
+struct Claims {
+    /// Issuer.
+    iss: &'static str,
+    /// Subject (the client).
+    sub: &'static str,
+    /// Audience.
+    aud: &'static str,
+    /// Expiry, seconds since the epoch.
+    exp: u64,
+    /// Issued at, seconds since the epoch.
+    iat: u64,
+    /// Not before, seconds since the epoch.
+    nbf: u64,
+    /// Token id (fixed here: the reference does no per-token randomness besides the signature).
+    jti: &'static str,
+    /// The client id.
+    client_id: &'static str,
+    /// Granted scopes.
+    scope: &'static str,
+}
+
+/// The JSON reply of `POST /mint`.
+#[derive(Serialize)]
+struct TokenReply {
+    /// The signed JWT.
+    access_token: String,
+    /// Always `Bearer`.
+    token_type: &'static str,
+    /// Lifetime in seconds.
+    expires_in: u64,
+}
+
+impl Minter {
+    /// Generates a P-256 key pair and encodes the JWS header once.
+    fn new() -> Result<Self, aws_lc_rs::error::Unspecified> {
+        let key_pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)?;
+        let header = br#"{"typ":"at+jwt","alg":"ES256","kid":"bare-reference"}"#;
+        let header_segment = format!("{}.", URL_SAFE_NO_PAD.encode(header));
+        Ok(Self { key_pair, rng: SystemRandom::new(), header_segment })
+    }
+
+    /// Mints one token: claims to JSON, base64url, ES256 signature, base64url.
+    fn mint(&self) -> Result<String, aws_lc_rs::error::Unspecified> {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let claims = Claims {
+            iss: "http://127.0.0.1:8080",
+            sub: "bench",
+            aud: "https://api.example.com",
+            exp: now + TTL_SECS,
+            iat: now,
+            nbf: now,
+            jti: "AAAAAAAAAAAAAAAAAAAAAA",
+            client_id: "bench",
+            scope: "api:read",
+        };
+        let json = serde_json::to_vec(&claims).map_err(|_| aws_lc_rs::error::Unspecified)?;
+        let mut token = String::with_capacity(512);
+        token.push_str(&self.header_segment);
+        URL_SAFE_NO_PAD.encode_string(&json, &mut token);
+        let signature = self.key_pair.sign(&self.rng, token.as_bytes())?;
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature.as_ref(), &mut token);
+        Ok(token)
+    }
+}
+
+/// `POST /fixed`: parse the Basic credentials and the form, answer fixed bytes.
+async fn fixed(headers: HeaderMap, body: Bytes) -> Response {
+    let Some((client_id, secret)) = basic_credentials(&headers) else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
+    let mut grant_type = None;
+    for (name, value) in form_urlencoded::parse(&body) {
+        if name == "grant_type" {
+            grant_type = Some(value);
+        }
+    }
+    if client_id.is_empty() || secret.is_empty() || grant_type.as_deref() != Some("client_credentials") {
+        return StatusCode::BAD_REQUEST.into_response();
+    }
+    token_response(Bytes::from_static(FIXED_TOKEN_REPLY))
+}
+
+/// `GET /bytes`: the fixed JWKS document.
+async fn jwks_bytes() -> Response {
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], Bytes::from_static(FIXED_JWKS))
+        .into_response()
+}
+
+/// `POST /mint`: one freshly signed ES256 token per request, no authentication.
+async fn mint(State(minter): State<Arc<Minter>>) -> Response {
+    let Ok(access_token) = minter.mint() else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let reply = TokenReply { access_token, token_type: "Bearer", expires_in: TTL_SECS };
+    match serde_json::to_vec(&reply) {
+        Ok(json) => token_response(Bytes::from(json)),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+/// A 200 JSON token response with the headers RFC 6749 §5.1 requires (as tokenmint sends).
+fn token_response(body: Bytes) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            (header::PRAGMA, HeaderValue::from_static("no-cache")),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Decodes `Authorization: Basic base64(id:secret)` into its two parts.
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let encoded = value.strip_prefix("Basic ")?;
+    let decoded = String::from_utf8(STANDARD.decode(encoded).ok()?).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    Some((id.to_owned(), secret.to_owned()))
+}
+
+/// Reads `--bind ADDR` from the command line, else [`DEFAULT_BIND`].
+fn bind_addr() -> Result<SocketAddr, Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let mut bind = DEFAULT_BIND.to_owned();
+    while let Some(arg) = args.next() {
+        if arg != "--bind" {
+            return Err(format!("unknown argument {arg:?}; usage: bare_reference [--bind ADDR]").into());
+        }
+        bind = args.next().ok_or("--bind needs an address")?;
+    }
+    Ok(bind.parse()?)
+}
+
+/// Starts the three routes on one port and serves until killed.
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let addr = bind_addr()?;
+    let minter = Arc::new(Minter::new().map_err(|_| "generating the ES256 key pair")?);
+    let app = Router::new()
+        .route("/fixed", post(fixed))
+        .route("/bytes", get(jwks_bytes))
+        .route("/mint", post(mint))
+        .with_state(minter);
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    println!("bare_reference listening on http://{}", listener.local_addr()?);
+    axum::serve(listener, app).await?;
+    Ok(())
+}

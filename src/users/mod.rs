@@ -1,0 +1,198 @@
+//! Users of the resource owner password grant (RFC 6749 §4.3): their configuration, the
+//! registry, password checks, and brute-force throttling.
+//!
+//! Leaf module like `clients`: knows nothing of HTTP or figment. Passwords are argon2id
+//! hashes only; every check runs on the blocking pool under a concurrency bound that leaves
+//! CPU for machine clients.
+
+mod throttle;
+
+pub(crate) use throttle::Throttle;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use tokio::sync::Semaphore;
+
+use crate::claims::RESERVED_CLAIMS;
+use crate::clients::{Secret, SecretHash, is_scope_token};
+
+/// A configured user.
+pub(crate) struct User {
+    /// The username (the `sub` of the user's tokens).
+    pub(crate) username: String,
+    /// argon2id PHC string.
+    password_hash: String,
+    /// Scopes the user may be granted.
+    pub(crate) scopes: Vec<String>,
+    /// Extra claims for the user's tokens.
+    pub(crate) claims: Map<String, Value>,
+    /// A disabled user cannot log in, and their refresh tokens stop working.
+    pub(crate) enabled: bool,
+}
+
+impl fmt::Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User")
+            .field("username", &self.username)
+            .field("scopes", &self.scopes)
+            .field("enabled", &self.enabled)
+            .finish_non_exhaustive()
+    }
+}
+
+impl User {
+    /// Whether the user may be granted `scope`.
+    pub(crate) fn allows_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+}
+
+/// One `[[users]]` entry (or one `TOKENMINT_USERS__<KEY>__*` group) before validation.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UserSettings {
+    /// The username. Required in TOML; from the environment it defaults to the key.
+    #[serde(default)]
+    pub(crate) username: Option<String>,
+    /// argon2id PHC string (`tokenmint hash-password`).
+    #[serde(default)]
+    password_hash: Option<String>,
+    /// Scopes the user may be granted.
+    #[serde(default)]
+    scopes: Vec<String>,
+    /// Extra claims.
+    #[serde(default)]
+    claims: Map<String, Value>,
+    /// Whether the user may log in.
+    #[serde(default = "enabled_by_default")]
+    enabled: bool,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+impl UserSettings {
+    /// Validates into a user, reporting every problem at once; `label` names the entry.
+    pub(crate) fn into_user(self, label: &str) -> Result<User, Vec<String>> {
+        let mut errors = Vec::new();
+        let mut err = |m: String| errors.push(format!("{label}: {m}"));
+        let username = self.username.unwrap_or_default();
+        if username.is_empty() || !username.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+            err("`username` is required: printable ASCII without spaces".into());
+        }
+        let password_hash = self.password_hash.unwrap_or_default();
+        match SecretHash::parse(&password_hash) {
+            Ok(SecretHash::Argon2id(_)) => {}
+            Ok(_) => err("`password_hash` must be argon2id (`tokenmint hash-password`): passwords are \
+                          chosen by people, so a fast hash would let a leaked config be brute-forced"
+                .into()),
+            Err(e) => err(format!("`password_hash`: {e}")),
+        }
+        for s in self.scopes.iter().filter(|s| !is_scope_token(s)) {
+            err(format!("scope `{s}` is not a valid scope token (RFC 6749 §3.3)"));
+        }
+        for name in self.claims.keys().filter(|k| RESERVED_CLAIMS.contains(&k.as_str())) {
+            err(format!("claim `{name}` is a registered claim and cannot be set per user"));
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(User { username, password_hash, scopes: self.scopes, claims: self.claims, enabled: self.enabled })
+    }
+}
+
+/// Why a login failed. All of them answer the same `invalid_grant` on the wire.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum UserError {
+    /// No such user.
+    #[error("unknown user")]
+    Unknown,
+    /// The user is disabled.
+    #[error("user is disabled")]
+    Disabled,
+    /// The password does not match.
+    #[error("wrong password")]
+    BadPassword,
+}
+
+/// All configured users, keyed by username.
+pub(crate) struct Users {
+    users: HashMap<String, Arc<User>>,
+    /// Verified instead of a real hash for unknown or disabled users, so every failure
+    /// costs the same time.
+    dummy_hash: String,
+    /// Bounds concurrent password checks to half the cores (at least one): a flood of
+    /// logins can take at most half the CPU from machine clients.
+    permits: Arc<Semaphore>,
+}
+
+impl fmt::Debug for Users {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Users").field("users", &self.users.len()).finish_non_exhaustive()
+    }
+}
+
+impl Users {
+    /// Builds the registry; fails on a duplicate username.
+    pub(crate) fn new(users: Vec<User>) -> Result<Self, Vec<String>> {
+        let mut map = HashMap::with_capacity(users.len());
+        let mut errors = Vec::new();
+        for user in users {
+            let name = user.username.clone();
+            if map.insert(name.clone(), Arc::new(user)).is_some() {
+                errors.push(format!("user `{name}` is configured more than once"));
+            }
+        }
+        let dummy_hash = SecretHash::argon2id_of(&Secret::new("tokenmint-dummy-password".into()))
+            .map_err(|e| vec![e.to_string()])?;
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Ok(Users { users: map, dummy_hash, permits: Arc::new(Semaphore::new((cores / 2).max(1))) })
+    }
+
+    /// Whether any user is configured.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.users.is_empty()
+    }
+
+    /// The user with this name, enabled or not.
+    pub(crate) fn get(&self, username: &str) -> Option<&Arc<User>> {
+        self.users.get(username)
+    }
+
+    /// Checks a password. Unknown, disabled and wrong all take one argon2 verification, so
+    /// the three cannot be told apart by timing.
+    pub(crate) async fn authenticate(
+        &self,
+        username: &str,
+        password: &Secret,
+    ) -> Result<Arc<User>, UserError> {
+        let user = self.users.get(username).cloned();
+        let hash = match &user {
+            Some(u) if u.enabled => u.password_hash.clone(),
+            _ => self.dummy_hash.clone(),
+        };
+        let matched = {
+            let Ok(_permit) = Arc::clone(&self.permits).acquire_owned().await else {
+                return Err(UserError::BadPassword);
+            };
+            let password = password.clone();
+            tokio::task::spawn_blocking(move || crate::clients::verify_argon2id(&hash, &password))
+                .await
+                .unwrap_or(false)
+        };
+        match user {
+            None => Err(UserError::Unknown),
+            Some(u) if !u.enabled => Err(UserError::Disabled),
+            Some(u) if matched => Ok(u),
+            Some(_) => Err(UserError::BadPassword),
+        }
+    }
+}
