@@ -330,3 +330,50 @@ async fn decode_shows_header_and_claims_and_says_it_did_not_verify() {
     let (code, _, _) = run(dir.path(), &["decode", "garbage"], None).await;
     assert_eq!(code, 1);
 }
+
+#[tokio::test]
+async fn users_can_be_configured_from_the_environment_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let hash =
+        "$argon2id$v=19$m=19456,t=2,p=1$gr55kYAwgwsBnQH58YKNKw$5fjCaYqJiSh45KiuCjAr/Ja1nFM40pe78lQECvRC3uQ";
+    let mut cmd = tokenmint(dir.path());
+    cmd.env("TOKENMINT_KEYS__DIR", dir.path().join("keys"))
+        .env(
+            "TOKENMINT_CLIENTS__APP__SECRET_HASHES",
+            "sha256:8766b9cb08e6040b704f1e3ee1e186efccf2635b1d2634d6525333007e6aeae1",
+        )
+        .env("TOKENMINT_CLIENTS__APP__GRANT_TYPES", "[password]")
+        .env("TOKENMINT_CLIENTS__APP__SCOPES", "[read]")
+        .env("TOKENMINT_CLIENTS__APP__AUDIENCES", "https://api.one")
+        .env("TOKENMINT_USERS__ALICE__PASSWORD_HASH", hash)
+        .env("TOKENMINT_USERS__ALICE__SCOPES", "[read]");
+    let served = serve(cmd).await;
+    let http = reqwest::Client::new();
+    let form =
+        [("grant_type", "password"), ("username", "alice"), ("password", "wonderland"), ("scope", "read")];
+    let res = send(
+        http.post(format!("http://{}/oauth2/token", served.addr))
+            .basic_auth("app", Some(SECRET_A))
+            .form(&form),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let (_, log) = served.stop().await;
+    assert!(!log.join("\n").contains("wonderland"), "the password never reaches the log");
+}
+
+#[tokio::test]
+async fn hash_password_output_is_accepted_as_a_user_password_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, _) = run(dir.path(), &["hash-password"], Some("s3cret pass\n")).await;
+    assert_eq!(code, 0);
+    let hash = out.trim().to_owned();
+    assert!(hash.starts_with("$argon2id$"));
+    let toml = format!(
+        "{}[[users]]\nusername = \"carol\"\npassword_hash = \"{hash}\"\nscopes = [\"read\"]\n",
+        crate::password::USERS.split("[[users]]").next().unwrap()
+    );
+    let app = TestApp::spawn_config(&toml, std::sync::Arc::new(tokenmint::clock::SystemClock)).await;
+    let form = [("grant_type", "password"), ("username", "carol"), ("password", "s3cret pass")];
+    assert_eq!(app.token_basic("app", SECRET_A, &form).await.status(), 200);
+}

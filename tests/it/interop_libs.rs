@@ -251,3 +251,25 @@ async fn the_readme_pyjwt_snippet_verifies_and_rejects_rfc9068_4() {
     let out = Lang::Python.run_file(script, &[&app.issuer, "https://api.other", &token]).await.unwrap();
     assert_eq!(out.status.code(), Some(1), "a wrong audience must be refused");
 }
+
+#[tokio::test]
+async fn pyjwt_verifies_the_id_token_with_aud_the_client_oidc_core_2() {
+    if !Lang::Python.deps_ready().await {
+        return;
+    }
+    let app = crate::password::spawn().await;
+    let form =
+        [("grant_type", "password"), ("username", "alice"), ("password", "wonderland"), ("scope", "openid")];
+    let body: Value = app.token_basic("app", SECRET_A, &form).await.json().await.unwrap();
+    let id_token = body["id_token"].as_str().unwrap();
+    let jwks_uri = app.url("/.well-known/jwks.json");
+    let script = "tests/interop/python/id_token.py";
+    let out = Lang::Python.run_file(script, &[&jwks_uri, ISSUER, "app", id_token]).await.unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let claims: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(claims["sub"], "alice");
+    assert_eq!(claims["aud"], "app");
+    // The same token for another client is refused.
+    let out = Lang::Python.run_file(script, &[&jwks_uri, ISSUER, "svc-a", id_token]).await.unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}

@@ -11,6 +11,7 @@ mod helpers;
 mod interop;
 mod interop_libs;
 mod jwks;
+mod password;
 mod resource_server;
 mod rotation;
 mod token_auth;

@@ -1,0 +1,493 @@
+#!/usr/bin/env bash
+# Load benchmark of tokenmint next to its reference points (issue 5). Not part of CI.
+#
+#   bench/run.sh                      # from the repository root
+#   DURATION=5 RUNS=1 bench/run.sh    # a quick run
+#
+# What it does:
+#   1. installs what is missing: wrk (Debian package), node-oidc-provider (npm ci);
+#   2. builds tokenmint and examples/bare_reference in release mode;
+#   3. starts, each pinned to core 0: tokenmint with one client, tokenmint with 100,000
+#      clients, the bare axum reference (examples/bare_reference.rs) and node-oidc-provider
+#      (bench/node-oidc); all on 127.0.0.1 only;
+#   4. measures cold start to ready (median of COLD_STARTS starts) and the 100k-client
+#      start to ready;
+#   5. runs wrk pinned to core 1 (keep-alive, one thread) against every target, RUNS rounds
+#      of DURATION seconds, interleaving the targets so slow drift on a shared machine
+#      hits them all alike; reports medians;
+#   6. prints a markdown table of rps and latency, and the ratios issue 5 sets as targets.
+#
+# Environment: DURATION (seconds per run, default 10), RUNS (default 3), WARMUP (seconds,
+# default 2), COLD_STARTS (default 5), KEEP_WORKDIR=1 keeps the temp dir (configs, logs,
+# raw wrk output).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION="${DURATION:-10}"
+RUNS="${RUNS:-3}"
+WARMUP="${WARMUP:-2}"
+COLD_STARTS="${COLD_STARTS:-5}"
+KEEP_WORKDIR="${KEEP_WORKDIR:-0}"
+
+SERVER_CORE=0
+WRK_CORE=1
+HOST=127.0.0.1
+TM_PORT=18080       # tokenmint, one client
+TM100K_PORT=18081   # tokenmint, 100,000 clients
+COLD_PORT=18082     # tokenmint, cold-start measurements
+BARE_PORT=18090     # examples/bare_reference
+NODE_PORT=18100     # node-oidc-provider
+
+CLIENT_SECRET="bench-secret-0123456789abcdefghijklmnopqrstuvwxyz-ABCDEFGHIJ"
+TOKEN_FORM="grant_type=client_credentials&scope=api:read"
+TOKENMINT=target/release/tokenmint
+BARE=target/release/examples/bare_reference
+
+WORK="$(mktemp -d /tmp/tokenmint-bench.XXXXXX)"
+PIDS=()   # every process this script starts, killed on exit
+
+log() { echo "== $*" >&2; }
+die() {
+    echo "bench/run.sh: $*" >&2
+    exit 1
+}
+
+# Kills every process we started, then removes the temp dir (unless KEEP_WORKDIR=1).
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    if [[ "$KEEP_WORKDIR" == 1 ]]; then
+        echo "work dir kept: $WORK" >&2
+    else
+        rm -rf "$WORK"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+now_ms() { date +%s%3N; }
+
+# ---------------------------------------------------------------------------------------
+# Setup: tools, builds, configurations
+# ---------------------------------------------------------------------------------------
+
+# Runs a command as root (directly, or through sudo when we are not root).
+as_root() {
+    if [[ "$(id -u)" == 0 ]]; then
+        "$@"
+    else
+        sudo "$@"
+    fi
+}
+
+install_tools() {
+    if ! command -v wrk >/dev/null; then
+        log "installing wrk"
+        as_root apt-get update
+        as_root apt-get install -y wrk
+    fi
+    command -v taskset >/dev/null || die "taskset (util-linux) is missing"
+    command -v curl >/dev/null || die "curl is missing"
+    command -v node >/dev/null || die "node (>= 20) is needed for node-oidc-provider"
+    [[ "$(nproc)" -ge 2 ]] || die "needs at least 2 cores (server on core $SERVER_CORE, wrk on core $WRK_CORE)"
+    if [[ ! -d bench/node-oidc/node_modules/oidc-provider ||
+        bench/node-oidc/package-lock.json -nt bench/node-oidc/node_modules/.package-lock.json ]]; then
+        log "installing node-oidc-provider (npm ci)"
+        npm ci --prefix bench/node-oidc
+    fi
+}
+
+build() {
+    log "building release binaries"
+    cargo build --release
+    cargo build --release --example bare_reference
+}
+
+# Writes the one-client configuration to $WORK/one.toml.
+write_configs() {
+    local hash
+    hash="$(printf '%s' "$CLIENT_SECRET" | "$TOKENMINT" hash-secret)"
+    [[ "$hash" == sha256:* ]] || die "hash-secret printed '$hash'"
+    mkdir -p "$WORK/keys"
+
+    write_config_header >"$WORK/one.toml"
+    write_client bench "$hash" >>"$WORK/one.toml"
+
+    # 100,000 clients, distinct ids, one shared hash (hashing is not what is measured).
+    write_config_header >"$WORK/100k.toml"
+    awk -v hash="$hash" 'BEGIN {
+        for (i = 0; i < 100000; i++) {
+            printf "[[clients]]\nid = \"client-%06d\"\nsecret_hashes = [\"%s\"]\n", i, hash
+            printf "scopes = [\"api:read\"]\ndefault_scopes = [\"api:read\"]\n"
+            printf "audiences = [\"https://api.example.com\"]\n\n"
+        }
+    }' >>"$WORK/100k.toml"
+    "$TOKENMINT" --config "$WORK/one.toml" config check >&2 || die "the bench configuration is invalid"
+}
+
+write_config_header() {
+    cat <<EOF
+issuer = "http://$HOST:$TM_PORT"
+
+[tokens]
+ttl = "5m"
+algorithm = "ES256"
+
+[keys]
+dir = "$WORK/keys"
+
+EOF
+}
+
+write_client() {
+    cat <<EOF
+[[clients]]
+id = "$1"
+secret_hashes = ["$2"]
+scopes = ["api:read"]
+default_scopes = ["api:read"]
+audiences = ["https://api.example.com"]
+
+EOF
+}
+
+# ---------------------------------------------------------------------------------------
+# Servers
+# ---------------------------------------------------------------------------------------
+
+# Fails if something already listens on the port (we would benchmark the wrong server).
+require_free_port() {
+    if (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; then
+        die "port $1 is already in use on $HOST"
+    fi
+}
+
+# start_server LOGFILE COMMAND...: starts COMMAND pinned to the server core; sets SERVER_PID.
+start_server() {
+    local logfile="$1"
+    shift
+    taskset -c "$SERVER_CORE" "$@" >"$logfile" 2>&1 &
+    SERVER_PID=$!
+    PIDS+=("$SERVER_PID")
+}
+
+# wait_ready URL PID TIMEOUT_MS: polls URL every few ms until it answers 2xx. Returns 1 if the
+# process died or the time ran out.
+wait_ready() {
+    local url="$1" pid="$2" deadline=$(($(now_ms) + $3))
+    until curl -sf -o /dev/null --max-time 1 "$url"; do
+        kill -0 "$pid" 2>/dev/null || return 1
+        [[ "$(now_ms)" -lt "$deadline" ]] || return 1
+        sleep 0.002
+    done
+}
+
+# Stops a server we started and forgets its pid (so cleanup never signals a reused pid).
+stop_server() {
+    local pid keep=()
+    kill "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+    for pid in "${PIDS[@]}"; do
+        if [[ "$pid" != "$1" ]]; then
+            keep+=("$pid")
+        fi
+    done
+    PIDS=("${keep[@]}")
+}
+
+# Prints a process's resident memory in MiB (VmRSS from /proc).
+rss_mib() {
+    awk '/^VmRSS:/ { printf "%.1f\n", $2 / 1024 }' "/proc/$1/status"
+}
+
+start_servers() {
+    local port
+    for port in "$TM_PORT" "$TM100K_PORT" "$COLD_PORT" "$BARE_PORT" "$NODE_PORT"; do
+        require_free_port "$port"
+    done
+
+    log "starting tokenmint (one client) on $HOST:$TM_PORT"
+    start_server "$WORK/tokenmint.log" env RUST_LOG=info \
+        "$TOKENMINT" serve --bind "$HOST:$TM_PORT" --config "$WORK/one.toml"
+    TM_PID=$SERVER_PID
+    wait_ready "http://$HOST:$TM_PORT/readyz" "$TM_PID" 10000 ||
+        die "tokenmint did not become ready: $(tail -5 "$WORK/tokenmint.log")"
+
+    # Started after the first instance, which created the signing key in $WORK/keys.
+    log "starting tokenmint (100,000 clients) on $HOST:$TM100K_PORT"
+    local t0
+    t0="$(now_ms)"
+    start_server "$WORK/tokenmint-100k.log" env RUST_LOG=info \
+        "$TOKENMINT" serve --bind "$HOST:$TM100K_PORT" --config "$WORK/100k.toml"
+    TM100K_PID=$SERVER_PID
+    if wait_ready "http://$HOST:$TM100K_PORT/readyz" "$TM100K_PID" 120000; then
+        READY_100K_MS=$(($(now_ms) - t0))
+    else
+        READY_100K_MS=""
+        log "tokenmint with 100,000 clients did not become ready: $(tail -3 "$WORK/tokenmint-100k.log")"
+    fi
+
+    log "starting bare_reference on $HOST:$BARE_PORT"
+    start_server "$WORK/bare.log" "$BARE" --bind "$HOST:$BARE_PORT"
+    BARE_PID=$SERVER_PID
+    wait_ready "http://$HOST:$BARE_PORT/bytes" "$BARE_PID" 10000 || die "bare_reference did not start"
+
+    log "starting node-oidc-provider on $HOST:$NODE_PORT"
+    start_server "$WORK/node.log" env NODE_ENV=production node bench/node-oidc/server.mjs "$NODE_PORT"
+    NODE_PID=$SERVER_PID
+    wait_ready "http://$HOST:$NODE_PORT/jwks" "$NODE_PID" 20000 ||
+        die "node-oidc-provider did not start: $(tail -5 "$WORK/node.log")"
+}
+
+# Cold start: process start to first successful /readyz, one client, key already on disk.
+# The figure includes curl's own start-up per poll (a few ms), so it is an upper bound.
+measure_cold_start() {
+    log "cold start, $COLD_STARTS starts"
+    local i t0 pid
+    : >"$WORK/cold.txt"
+    for ((i = 0; i < COLD_STARTS; i++)); do
+        t0="$(now_ms)"
+        start_server "$WORK/cold.log" "$TOKENMINT" serve --bind "$HOST:$COLD_PORT" --config "$WORK/one.toml"
+        pid=$SERVER_PID
+        wait_ready "http://$HOST:$COLD_PORT/readyz" "$pid" 10000 || die "cold-start instance never became ready"
+        echo $(($(now_ms) - t0)) >>"$WORK/cold.txt"
+        stop_server "$pid"
+    done
+    COLD_MS="$(median <"$WORK/cold.txt")"
+}
+
+# Checks each POST target answers 200 once before loading it.
+smoke_check() {
+    local name url code
+    while read -r name url; do
+        code="$(curl -s -o "$WORK/smoke.out" -w '%{http_code}' -u "bench:$CLIENT_SECRET" -d "$TOKEN_FORM" "$url")"
+        [[ "$code" == 200 ]] || die "$name answered $code: $(head -c 300 "$WORK/smoke.out")"
+    done <<EOF
+tokenmint http://$HOST:$TM_PORT/oauth2/token
+bare-mint http://$HOST:$BARE_PORT/mint
+bare-fixed http://$HOST:$BARE_PORT/fixed
+EOF
+    code="$(curl -s -o "$WORK/smoke.out" -w '%{http_code}' -u "client-050000:$CLIENT_SECRET" \
+        -d "$TOKEN_FORM" "http://$HOST:$TM100K_PORT/oauth2/token")"
+    [[ -z "$READY_100K_MS" || "$code" == 200 ]] || die "tokenmint (100k) answered $code"
+    code="$(curl -s -o "$WORK/smoke.out" -w '%{http_code}' -u "bench:bench-secret" \
+        -d "$TOKEN_FORM" "http://$HOST:$NODE_PORT/token")"
+    [[ "$code" == 200 ]] || die "node-oidc-provider answered $code: $(head -c 300 "$WORK/smoke.out")"
+}
+
+# ---------------------------------------------------------------------------------------
+# Load: wrk runs and their parsing
+# ---------------------------------------------------------------------------------------
+
+# Targets: name, connections, method (GET, or POST as CLIENT_ID), URL, label. The label is
+# what the table prints.
+targets() {
+    cat <<EOF
+tm_token     32  bench          http://$HOST:$TM_PORT/oauth2/token          tokenmint POST /oauth2/token
+bare_mint    32  bench          http://$HOST:$BARE_PORT/mint                bare axum POST /mint (ES256)
+bare_fixed   32  bench          http://$HOST:$BARE_PORT/fixed               bare axum POST /fixed (no crypto)
+node_token   32  bench          http://$HOST:$NODE_PORT/token               node-oidc-provider POST /token
+tm_jwks      32  GET            http://$HOST:$TM_PORT/.well-known/jwks.json tokenmint GET /.well-known/jwks.json
+bare_bytes   32  GET            http://$HOST:$BARE_PORT/bytes               bare axum GET /bytes
+node_jwks    32  GET            http://$HOST:$NODE_PORT/jwks                node-oidc-provider GET /jwks
+tm100k_token 32  client-050000  http://$HOST:$TM100K_PORT/oauth2/token      tokenmint, 100k clients, POST /oauth2/token
+tm_token128  128 bench          http://$HOST:$TM_PORT/oauth2/token          tokenmint POST /oauth2/token
+node_token128 128 bench         http://$HOST:$NODE_PORT/token               node-oidc-provider POST /token
+EOF
+}
+
+# run_wrk OUTFILE SECONDS CONNS WHO URL: one wrk run pinned to the load core. WHO is GET for
+# a plain GET, else the client id to POST the token form as (node's client is "bench" with
+# its own secret).
+run_wrk() {
+    local out="$1" seconds="$2" conns="$3" who="$4" url="$5" secret="$CLIENT_SECRET"
+    if [[ "$who" == GET ]]; then
+        taskset -c "$WRK_CORE" wrk -t1 -c"$conns" -d"${seconds}s" --latency "$url" >"$out" </dev/null
+        return
+    fi
+    if [[ "$url" == *":$NODE_PORT/"* ]]; then
+        secret=bench-secret
+    fi
+    BENCH_FORM="$TOKEN_FORM" BENCH_BASIC="$(printf '%s:%s' "$who" "$secret" | base64 -w0)" \
+        taskset -c "$WRK_CORE" wrk -t1 -c"$conns" -d"${seconds}s" --latency -s bench/post_form.lua "$url" >"$out" </dev/null
+}
+
+# Prints "rps p50_ms p99_ms non2xx requests socket_errors" from one wrk output file.
+parse_wrk() {
+    awk '
+        function ms(v) {
+            if (v ~ /us$/) return v / 1000
+            if (v ~ /ms$/) return v + 0
+            if (v ~ /m$/) return v * 60000
+            if (v ~ /s$/) return v * 1000
+            return v
+        }
+        /^Requests\/sec:/ { rps = $2 }
+        /^ +50%/ { p50 = ms($2) }
+        /^ +99%/ { p99 = ms($2) }
+        /Non-2xx or 3xx responses:/ { bad = $NF }
+        / requests in / { reqs = $1 }
+        /Socket errors:/ { gsub(",", ""); errs = $4 + $6 + $8 + $10 }
+        END { printf "%.0f %.3f %.3f %d %d %d\n", rps, p50, p99, bad, reqs, errs }
+    ' "$1"
+}
+
+# Median of the numbers on stdin, one per line.
+median() {
+    sort -g | awk '{ v[NR] = $1 } END {
+        if (NR == 0) { print ""; exit }
+        if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2
+    }'
+}
+
+warm_up() {
+    log "warm-up, ${WARMUP}s per server"
+    run_wrk "$WORK/warmup.txt" "$WARMUP" 32 bench "http://$HOST:$TM_PORT/oauth2/token"
+    run_wrk "$WORK/warmup.txt" "$WARMUP" 32 bench "http://$HOST:$BARE_PORT/mint"
+    run_wrk "$WORK/warmup.txt" "$WARMUP" 32 bench "http://$HOST:$NODE_PORT/token"
+    if [[ -n "$READY_100K_MS" ]]; then
+        run_wrk "$WORK/warmup.txt" "$WARMUP" 32 client-050000 "http://$HOST:$TM100K_PORT/oauth2/token"
+    fi
+}
+
+# RUNS rounds; each round runs every target once, in the same order. tokenmint's and
+# node-oidc-provider's resident memory are read after each of their 128-connection runs.
+load_rounds() {
+    local round name conns who url label
+    mkdir -p "$WORK/wrk"
+    : >"$WORK/rss_tm.txt"
+    : >"$WORK/rss_node.txt"
+    for ((round = 1; round <= RUNS; round++)); do
+        while read -r name conns who url label; do
+            if [[ "$name" == tm100k_* && -z "$READY_100K_MS" ]]; then
+                continue
+            fi
+            log "round $round/$RUNS: $label, $conns connections, ${DURATION}s"
+            run_wrk "$WORK/wrk/$name.$round.txt" "$DURATION" "$conns" "$who" "$url"
+            parse_wrk "$WORK/wrk/$name.$round.txt" >>"$WORK/wrk/$name.parsed"
+            case "$name" in
+                tm_token128) rss_mib "$TM_PID" >>"$WORK/rss_tm.txt" ;;
+                node_token128) rss_mib "$NODE_PID" >>"$WORK/rss_node.txt" ;;
+            esac
+        done < <(targets)
+    done
+}
+
+# metric NAME COLUMN: median over the runs of one column of parse_wrk's output
+# (1 rps, 2 p50, 3 p99); columns 4-6 (errors) are summed instead.
+metric() {
+    local file="$WORK/wrk/$1.parsed"
+    [[ -s "$file" ]] || return 0
+    if [[ "$2" -ge 4 ]]; then
+        awk -v c="$2" '{ s += $c } END { print s }' "$file"
+    else
+        awk -v c="$2" '{ print $c }' "$file" | median
+    fi
+}
+
+# ---------------------------------------------------------------------------------------
+# Report
+# ---------------------------------------------------------------------------------------
+
+# ratio A B: A / B with two decimals, empty if either is missing.
+ratio() {
+    [[ -n "$1" && -n "$2" ]] || return 0
+    awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b }'
+}
+
+# verdict VALUE OP LIMIT: "pass" or "**FAIL**" (also when there is no figure).
+verdict() {
+    if [[ -z "$1" ]]; then
+        echo "**FAIL** (no figure)"
+        return
+    fi
+    awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN {
+        ok = (op == ">=") ? (v >= l) : (v <= l)
+        print ok ? "pass" : "**FAIL**"
+    }'
+}
+
+print_report() {
+    local name conns who url label
+    echo
+    echo "## tokenmint load benchmark"
+    echo
+    echo "Machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) CPUs; kernel $(uname -r)"
+    echo "Versions: $(rustc --version), node $(node --version)," \
+        "oidc-provider $(node -p "require('./bench/node-oidc/node_modules/oidc-provider/package.json').version")," \
+        "$(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2)"
+    echo "Command: DURATION=$DURATION RUNS=$RUNS bench/run.sh  (servers on core $SERVER_CORE, wrk -t1 on core" \
+        "$WRK_CORE, keep-alive; medians of $RUNS run(s) of ${DURATION}s)"
+    echo
+    echo "| target | conns | rps | p50 ms | p99 ms | non-2xx | socket errors |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
+    while read -r name conns who url label; do
+        [[ -s "$WORK/wrk/$name.parsed" ]] || continue
+        echo "| $label | $conns | $(metric "$name" 1) | $(metric "$name" 2) | $(metric "$name" 3) |" \
+            "$(metric "$name" 4) | $(metric "$name" 6) |"
+    done < <(targets)
+
+    local tm mint fixed node jwks bytes p99 rss rss_node r100k
+    tm="$(metric tm_token 1)"
+    mint="$(metric bare_mint 1)"
+    node="$(metric node_token 1)"
+    jwks="$(metric tm_jwks 1)"
+    bytes="$(metric bare_bytes 1)"
+    p99="$(metric tm_token 3)"
+    rss="$(sort -g "$WORK/rss_tm.txt" | tail -1)"
+    rss_node="$(sort -g "$WORK/rss_node.txt" | tail -1)"
+    r100k="$(ratio "$(metric tm100k_token 1)" "$tm")"
+
+    echo
+    echo "| issue 5 target | measured | goal | result |"
+    echo "|---|---:|---|---|"
+    local v
+    v="$(ratio "$tm" "$mint")"
+    echo "| issuance ÷ bare /mint (32 conns) | $v | ≥ 0.90 (stretch ≥ 1.10) | $(verdict "$v" '>=' 0.90) |"
+    v="$(ratio "$tm" "$node")"
+    echo "| issuance ÷ node-oidc-provider (32 conns) | $v | ≥ 8 (stretch ≥ 10) | $(verdict "$v" '>=' 8) |"
+    echo "| issuance p99 at 32 conns | $p99 ms | ≤ 3 ms | $(verdict "$p99" '<=' 3) |"
+    v="$(ratio "$jwks" "$bytes")"
+    echo "| JWKS ÷ bare /bytes | $v | ≥ 0.85 | $(verdict "$v" '>=' 0.85) |"
+    echo "| tokenmint RSS after 128 conns | $rss MiB | ≤ 25 MiB | $(verdict "$rss" '<=' 25) |"
+    echo "| 100k clients: start to ready | ${READY_100K_MS:-never} ms | ≤ 2000 ms | $(verdict "$READY_100K_MS" '<=' 2000) |"
+    echo "| 100k clients: issuance ÷ one client | $r100k | ≥ 0.95 | $(verdict "$r100k" '>=' 0.95) |"
+    echo "| cold start to ready, one client (median of $COLD_STARTS) | $COLD_MS ms | ≤ 100 ms | $(verdict "$COLD_MS" '<=' 100) |"
+
+    echo
+    echo "Also: issuance ÷ bare /fixed (HTTP ceiling): $(ratio "$tm" "$(metric bare_fixed 1)");" \
+        "issuance ÷ node at 128 conns: $(ratio "$(metric tm_token128 1)" "$(metric node_token128 1)");" \
+        "node-oidc-provider RSS after 128 conns: $rss_node MiB."
+    print_log_volume
+}
+
+# tokenmint logs one info line per token request: report its volume and any outcome other
+# than "issued" (a bench run should have none).
+print_log_volume() {
+    local file="$WORK/tokenmint.log" lines bytes other
+    lines="$(grep -c 'token request' "$file" || true)"
+    bytes="$(wc -c <"$file")"
+    other="$(grep 'token request' "$file" | grep -vc 'outcome="\{0,1\}issued' || true)"
+    echo "tokenmint log (one client): $lines token-request lines, $((bytes / 1024)) KiB," \
+        "$(awk -v b="$bytes" -v l="$lines" 'BEGIN { if (l) printf "%.0f", b / l }') bytes per request;" \
+        "outcomes other than issued: $other."
+}
+
+main() {
+    install_tools
+    build
+    write_configs
+    start_servers
+    measure_cold_start
+    smoke_check
+    warm_up
+    load_rounds
+    print_report
+}
+
+main "$@"
