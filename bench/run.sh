@@ -432,7 +432,7 @@ print_report() {
             "$(metric "$name" 4) | $(metric "$name" 6) |"
     done < <(targets)
 
-    local tm mint fixed node jwks bytes p99 rss rss_node r100k
+    local tm mint node jwks bytes p99 rss rss_node r100k
     tm="$(metric tm_token 1)"
     mint="$(metric bare_mint 1)"
     node="$(metric node_token 1)"

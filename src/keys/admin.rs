@@ -33,14 +33,7 @@ pub(crate) fn list(
     now: SystemTime,
 ) -> (Vec<(KeyRow, StoredKey)>, Vec<KeyError>) {
     let (keys, errors) = store.load();
-    let times: Vec<KeyTimes> = keys
-        .iter()
-        .map(|k| KeyTimes {
-            kid: k.key.kid().to_owned(),
-            activate_at: k.dates.activate_at,
-            revoked: k.dates.revoked_at.is_some(),
-        })
-        .collect();
+    let times: Vec<KeyTimes> = keys.iter().map(|k| k.times()).collect();
     let plan = schedule::evaluate(&times, now, policy.retire_after);
     let mut rows: Vec<(KeyRow, StoredKey)> = keys
         .into_iter()

@@ -59,14 +59,7 @@ pub(crate) struct KeySet {
 impl KeySet {
     /// Evaluates the schedule over `keys` at `now` and builds the set.
     fn build(keys: &[Arc<StoredKey>], policy: &KeyPolicy, now: SystemTime) -> Result<Self, KeyError> {
-        let times: Vec<KeyTimes> = keys
-            .iter()
-            .map(|k| KeyTimes {
-                kid: k.key.kid().to_owned(),
-                activate_at: k.dates.activate_at,
-                revoked: k.dates.revoked_at.is_some(),
-            })
-            .collect();
+        let times: Vec<KeyTimes> = keys.iter().map(|k| k.times()).collect();
         let plan = schedule::evaluate(&times, now, policy.retire_after);
         let signing_index = plan.signing.ok_or(KeyError::NoSigningKey)?;
         let signing_since = keys[signing_index].dates.activate_at;

@@ -59,6 +59,17 @@ pub(crate) struct StoredKey {
     pub(crate) path: PathBuf,
 }
 
+impl StoredKey {
+    /// What the schedule needs to know about this key.
+    pub(crate) fn times(&self) -> super::schedule::KeyTimes {
+        super::schedule::KeyTimes {
+            kid: self.key.kid().to_owned(),
+            activate_at: self.dates.activate_at,
+            revoked: self.dates.revoked_at.is_some(),
+        }
+    }
+}
+
 /// The outcome of creating a key for a slot.
 #[derive(Debug)]
 pub(crate) enum Created {

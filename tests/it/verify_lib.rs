@@ -22,6 +22,14 @@ async fn static_verifier(app: &TestApp) -> Verifier {
     Verifier::new(requirements(&app.issuer), Jwks::from_set(&app.jwks().await)).unwrap()
 }
 
+/// POSTs `token` to the introspection endpoint of the server at `addr`, as `as_client`.
+async fn introspect_at(http: &reqwest::Client, addr: &str, as_client: &str, token: &str) -> Value {
+    let url = format!("http://{addr}/oauth2/introspect");
+    let res = send(http.post(url).basic_auth(as_client, Some(SECRET_A)).form(&[("token", token)])).await;
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
+}
+
 /// POSTs `token` to the introspection endpoint as `svc-a`.
 async fn introspect(app: &TestApp, token: &str) -> Value {
     let res = send(
@@ -155,25 +163,13 @@ async fn tokens_of_a_disabled_or_removed_client_become_inactive() {
         1,
     );
     let (addr, _stop) = app.spawn_sharing_keys(&disabled).await;
-    let res = send(
-        app.http
-            .post(format!("http://{addr}/oauth2/introspect"))
-            .basic_auth("rotating", Some(SECRET_A))
-            .form(&[("token", token.as_str())]),
-    )
-    .await;
-    assert_eq!(res.json::<Value>().await.unwrap(), serde_json::json!({"active": false}));
+    let body = introspect_at(&app.http, &addr.to_string(), "rotating", &token).await;
+    assert_eq!(body, serde_json::json!({"active": false}));
     // ...and one where svc-a is gone.
     let removed = CLIENTS.replacen("id = \"svc-a\"", "id = \"svc-renamed\"", 1);
     let (addr, _stop2) = app.spawn_sharing_keys(&removed).await;
-    let res = send(
-        app.http
-            .post(format!("http://{addr}/oauth2/introspect"))
-            .basic_auth("rotating", Some(SECRET_A))
-            .form(&[("token", token.as_str())]),
-    )
-    .await;
-    assert_eq!(res.json::<Value>().await.unwrap(), serde_json::json!({"active": false}));
+    let body = introspect_at(&app.http, &addr.to_string(), "rotating", &token).await;
+    assert_eq!(body, serde_json::json!({"active": false}));
 }
 
 #[tokio::test]
@@ -189,14 +185,8 @@ async fn a_token_signed_by_a_key_no_longer_published_is_rejected_and_inactive() 
         get_json(&app.http, &format!("http://{addr}/.well-known/jwks.json")).await;
     let verifier = Verifier::new(requirements(ISSUER), Jwks::from_set(&jwks)).unwrap();
     assert_eq!(verifier.verify(&token).await.unwrap_err().kind(), ErrorKind::UnknownKey);
-    let res = send(
-        app.http
-            .post(format!("http://{addr}/oauth2/introspect"))
-            .basic_auth("svc-a", Some(SECRET_A))
-            .form(&[("token", token.as_str())]),
-    )
-    .await;
-    assert_eq!(res.json::<Value>().await.unwrap(), serde_json::json!({"active": false}));
+    let body = introspect_at(&app.http, &addr.to_string(), "svc-a", &token).await;
+    assert_eq!(body, serde_json::json!({"active": false}));
 }
 
 #[tokio::test]
