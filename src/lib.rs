@@ -28,6 +28,9 @@
 //! measurement that decided between it and `ring`.
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "bench")]
+#[doc(hidden)]
+pub mod bench;
 pub mod claims;
 pub mod verify;
 

@@ -1,0 +1,87 @@
+//! Hooks for the criterion benchmarks (feature `bench`): the issuance path without HTTP.
+//!
+//! Not a stable API: it exists so `benches/issuance.rs` can time client authentication,
+//! claim building and signing exactly as the token endpoint runs them.
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::SystemTime;
+
+use crate::clients::{Registry, Secret};
+use crate::config::Config;
+use crate::keys::{KeyRing, KeyStore};
+use crate::token::{Issuer, TokenRequest};
+
+/// The client id and secret of the SHA-256 client.
+pub const SHA256_CLIENT: (&str, &str) = ("bench", "bench-secret-0123456789abcdef0123456789");
+/// The client id and secret of the argon2id client.
+pub const ARGON2_CLIENT: (&str, &str) = ("bench-argon", "correct horse battery staple");
+
+/// The token endpoint's work for one request, minus HTTP.
+#[derive(Debug)]
+pub struct IssuancePath {
+    registry: Registry,
+    issuer: Issuer,
+    ring: Arc<KeyRing>,
+    dir: std::path::PathBuf,
+}
+
+impl IssuancePath {
+    /// A service signing with `alg` (`ES256`, `EdDSA` or `RS256`), keys in a temp directory.
+    pub fn new(alg: &str) -> Self {
+        let sha = crate::clients::SecretHash::sha256_of(&Secret::new(SHA256_CLIENT.1.to_owned()));
+        let argon = crate::clients::SecretHash::argon2id_of(&Secret::new(ARGON2_CLIENT.1.to_owned()))
+            .expect("argon2 hash");
+        let toml = format!(
+            "[tokens]\nalgorithm = \"{alg}\"\n\
+             [[clients]]\nid = \"{}\"\nsecret_hashes = [\"{sha}\"]\nscopes = [\"invoices:read\", \"invoices:write\"]\n\
+             default_scopes = [\"invoices:read\"]\naudiences = [\"https://billing.example.com\"]\nclaims = {{ tenant = \"acme\" }}\n\
+             [[clients]]\nid = \"{}\"\nsecret_hashes = [\"{argon}\"]\naudiences = [\"https://billing.example.com\"]\n",
+            SHA256_CLIENT.0, ARGON2_CLIENT.0
+        );
+        let mut config = Config::from_toml(&toml).expect("bench config");
+        let dir = std::env::temp_dir().join(format!("tokenmint-bench-{}-{alg}", std::process::id()));
+        config.set_keys_dir(&dir);
+        let ring = KeyRing::open(KeyStore::new(&dir), config.key_policy(), SystemTime::now()).expect("keys");
+        let registry = Registry::new(std::mem::take(&mut config.clients)).expect("clients");
+        let issuer = Issuer::new(config.issuer.clone(), config.tokens.clone(), config.enabled_grants.clone());
+        IssuancePath { registry, issuer, ring: Arc::new(ring), dir }
+    }
+
+    /// Authenticates the SHA-256 client, decides and signs a token: the whole path.
+    pub fn issue(&self) -> String {
+        let (id, secret) = SHA256_CLIENT;
+        let client =
+            ready(self.registry.authenticate(id, &Secret::new(secret.to_owned()))).expect("authenticated");
+        let now = SystemTime::now();
+        let keys = self.ring.current_at(now);
+        let req = TokenRequest { scope: Some("invoices:read invoices:write"), ..TokenRequest::default() };
+        self.issuer.client_credentials(&client, &req, &keys, now).expect("issued").access_token
+    }
+
+    /// Authenticates `client` with `secret` (argon2 checks need a tokio runtime).
+    pub async fn authenticate(&self, client: &str, secret: &str) -> bool {
+        self.registry.authenticate(client, &Secret::new(secret.to_owned())).await.is_ok()
+    }
+
+    /// The JWKS of this service, for verifying what it issued.
+    pub fn jwks(&self) -> Vec<u8> {
+        self.ring.current().jwks.bytes.to_vec()
+    }
+}
+
+impl Drop for IssuancePath {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Polls a future that does not wait (SHA-256 authentication) to completion.
+fn ready<F: Future>(f: F) -> F::Output {
+    match pin!(f).poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => v,
+        Poll::Pending => panic!("SHA-256 authentication never waits"),
+    }
+}
