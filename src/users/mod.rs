@@ -120,12 +120,15 @@ pub(crate) enum UserError {
     BadPassword,
 }
 
+/// Verified instead of a real hash for unknown or disabled users, so every failure costs
+/// the same time. A hash of a throwaway password with the parameters `hash-password` uses
+/// (argon2id, 19 MiB, 2 passes); a constant, so start-up does not pay for hashing it.
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$LmAZF7oSn7tosvFVeM4/Bg$0dclRJXPnuhmxZ7Y7I0M6lgHFmuP9eIWIjHp7esm3dA";
+
 /// All configured users, keyed by username.
 pub(crate) struct Users {
     users: HashMap<String, Arc<User>>,
-    /// Verified instead of a real hash for unknown or disabled users, so every failure
-    /// costs the same time.
-    dummy_hash: String,
     /// Bounds concurrent password checks to half the cores (at least one): a flood of
     /// logins can take at most half the CPU from machine clients.
     permits: Arc<Semaphore>,
@@ -148,13 +151,11 @@ impl Users {
                 errors.push(format!("user `{name}` is configured more than once"));
             }
         }
-        let dummy_hash = SecretHash::argon2id_of(&Secret::new("tokenmint-dummy-password".into()))
-            .map_err(|e| vec![e.to_string()])?;
         if !errors.is_empty() {
             return Err(errors);
         }
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Ok(Users { users: map, dummy_hash, permits: Arc::new(Semaphore::new((cores / 2).max(1))) })
+        Ok(Users { users: map, permits: Arc::new(Semaphore::new((cores / 2).max(1))) })
     }
 
     /// Whether any user is configured.
@@ -177,7 +178,7 @@ impl Users {
         let user = self.users.get(username).cloned();
         let hash = match &user {
             Some(u) if u.enabled => u.password_hash.clone(),
-            _ => self.dummy_hash.clone(),
+            _ => DUMMY_HASH.to_owned(),
         };
         let matched = {
             let Ok(_permit) = Arc::clone(&self.permits).acquire_owned().await else {
