@@ -74,8 +74,7 @@ impl Server {
             .map_err(|e| ServerError::Keys(e.to_string()))?
             .map_err(|e| ServerError::Keys(e.to_string()))?;
         let ring = Arc::new(ring);
-        let maintenance =
-            Maintenance { poll_interval: config.keys.poll_interval, auto_rotate: config.keys.auto_rotate };
+        let maintenance = Maintenance::new(config.keys.poll_interval, config.keys.auto_rotate);
         let registry = Registry::new(config.clients).map_err(|e| ServerError::Clients(e.join("; ")))?;
         let users = Users::new(config.users).map_err(|e| ServerError::Clients(e.join("; ")))?;
         let issuer = Issuer::new(config.issuer, config.tokens.clone(), config.enabled_grants);

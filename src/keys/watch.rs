@@ -17,12 +17,22 @@ use crate::clock::Clock;
 const SETTLE: Duration = Duration::from_millis(50);
 
 /// What the maintenance task needs besides the ring.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Maintenance {
     /// Upper bound between two directory checks.
     pub(crate) poll_interval: Duration,
     /// Whether this process creates rotation keys.
     pub(crate) auto_rotate: bool,
+    /// SIGHUP, registered as soon as the server is built: before that, SIGHUP's default
+    /// action would end the process.
+    pub(crate) hangups: Hangups,
+}
+
+impl Maintenance {
+    /// Settings plus the SIGHUP registration. Call inside the runtime.
+    pub(crate) fn new(poll_interval: Duration, auto_rotate: bool) -> Self {
+        Maintenance { poll_interval, auto_rotate, hangups: hangup_signals() }
+    }
 }
 
 /// Runs until `shutdown` resolves.
@@ -35,7 +45,8 @@ pub(crate) async fn maintain(
     let (events_tx, mut events) = mpsc::channel::<()>(1);
     // Held for the life of the task; dropping it stops the watch.
     let _watcher = watch_dir(&ring, events_tx);
-    let mut hangups = hangup_signals();
+    let mut settings = settings;
+    let mut hangups = settings.hangups.take();
     tokio::pin!(shutdown);
     loop {
         let now = clock.now();
@@ -93,10 +104,12 @@ fn watch_dir(ring: &KeyRing, events: mpsc::Sender<()>) -> Option<notify::Recomme
     Some(watcher)
 }
 
+/// The SIGHUP stream, if it could be registered.
 #[cfg(unix)]
-type Hangups = Option<tokio::signal::unix::Signal>;
+pub(crate) type Hangups = Option<tokio::signal::unix::Signal>;
+/// No SIGHUP off Unix.
 #[cfg(not(unix))]
-type Hangups = Option<()>;
+pub(crate) type Hangups = Option<()>;
 
 #[cfg(unix)]
 fn hangup_signals() -> Hangups {

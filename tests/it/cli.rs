@@ -55,6 +55,22 @@ pub(crate) async fn serve(mut cmd: Command) -> Served {
 }
 
 impl Served {
+    /// The process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id().unwrap()
+    }
+
+    /// Waits (at most 10 s) until a log line contains `needle`.
+    pub(crate) async fn wait_for_log(&self, needle: &str) -> bool {
+        for _ in 0..200 {
+            if self.log.lock().unwrap().iter().any(|l| l.contains(needle)) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    }
+
     /// SIGTERM, then the exit status (graceful shutdown must end with success).
     pub(crate) async fn stop(mut self) -> (bool, Vec<String>) {
         let pid = self.child.id().unwrap();

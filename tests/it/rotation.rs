@@ -322,3 +322,37 @@ async fn settings_that_would_break_verifiers_are_refused_with_the_reason() {
     assert_eq!(code, 64);
     assert!(err.contains("auto_rotate = true needs keys.rotate_every"), "{err}");
 }
+
+#[tokio::test]
+async fn sighup_re_reads_the_key_directory_and_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), "");
+    let served: Served = serve(replica(dir.path(), false)).await;
+    let http = test_http();
+    let kid = signing_kid(&http, &served.addr).await;
+    // A key that signs at once, then SIGHUP: the process reloads instead of exiting (the
+    // default action of SIGHUP).
+    let (code, _, err) = run(
+        dir.path(),
+        &["--config", "tokenmint.toml", "keys", "generate", "--alg", "EdDSA", "--activate-in", "0s"],
+        None,
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let status =
+        std::process::Command::new("kill").args(["-HUP", &served.pid().to_string()]).status().unwrap();
+    assert!(status.success());
+    let mut switched = false;
+    for _ in 0..100 {
+        if signing_kid(&http, &served.addr).await != kid {
+            switched = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(switched, "the new key was not picked up");
+    assert!(served.wait_for_log("SIGHUP: re-reading the key directory").await);
+    assert_eq!(basic_token(&http, &served.addr, "svc-a", SECRET_A).await.status(), 200);
+    let (graceful, _) = served.stop().await;
+    assert!(graceful, "SIGHUP must not end the process");
+}
