@@ -15,7 +15,8 @@
 #   5. runs wrk pinned to core 1 (keep-alive, one thread) against every target, RUNS rounds
 #      of DURATION seconds, interleaving the targets so slow drift on a shared machine
 #      hits them all alike; reports medians;
-#   6. prints a markdown table of rps and latency, and the ratios issue 5 sets as targets.
+#   6. prints a markdown table of rps and latency, and the ratios issue 5 sets as targets
+#      (the report goes to stdout, progress and build output to stderr).
 #
 # Environment: DURATION (seconds per run, default 10), RUNS (default 3), WARMUP (seconds,
 # default 2), COLD_STARTS (default 5), KEEP_WORKDIR=1 keeps the temp dir (configs, logs,
@@ -88,8 +89,8 @@ as_root() {
 install_tools() {
     if ! command -v wrk >/dev/null; then
         log "installing wrk"
-        as_root apt-get update
-        as_root apt-get install -y wrk
+        as_root apt-get update >&2
+        as_root apt-get install -y wrk >&2
     fi
     command -v taskset >/dev/null || die "taskset (util-linux) is missing"
     command -v curl >/dev/null || die "curl is missing"
@@ -98,14 +99,14 @@ install_tools() {
     if [[ ! -d bench/node-oidc/node_modules/oidc-provider ||
         bench/node-oidc/package-lock.json -nt bench/node-oidc/node_modules/.package-lock.json ]]; then
         log "installing node-oidc-provider (npm ci)"
-        npm ci --prefix bench/node-oidc
+        npm ci --prefix bench/node-oidc >&2
     fi
 }
 
 build() {
     log "building release binaries"
-    cargo build --release
-    cargo build --release --example bare_reference
+    cargo build --release >&2
+    cargo build --release --example bare_reference >&2
 }
 
 # Writes the one-client configuration to $WORK/one.toml.
