@@ -17,9 +17,9 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use figment::Figment;
-use figment::providers::{Env, Format as _, Serialized, Toml};
+use figment::providers::{Env, Serialized};
 use figment::value::Value;
+use figment::{Figment, Provider as _};
 use serde::Deserialize;
 
 use crate::clients::{Client, ClientSettings, GrantType};
@@ -38,7 +38,8 @@ pub const ENV_PREFIX: &str = "TOKENMINT_";
 pub const MAX_LEEWAY: Duration = Duration::from_secs(300);
 
 /// The top-level keys a configuration may have.
-const SECTIONS: &[&str] = &["issuer", "server", "tokens", "keys", "grants", "clients", "users"];
+/// (`clients` and `users` are read from the file directly, and from their own variables.)
+const SECTIONS: &[&str] = &["issuer", "server", "tokens", "keys", "grants"];
 
 /// A configuration that failed validation: every problem found, one per entry.
 #[derive(Debug, thiserror::Error)]
@@ -116,18 +117,17 @@ impl Config {
     /// With `path`, that file must exist. Without, [`DEFAULT_CONFIG_PATH`] is read if it
     /// exists and skipped if not.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
-        let mut figment = defaults();
-        match path {
+        let file = match path {
             Some(p) if !p.is_file() => {
                 return Err(ConfigError::new(vec![format!("config file {} not found", p.display())]));
             }
-            Some(p) => figment = figment.merge(Toml::file_exact(p)),
+            Some(p) => FileLayer::read(p)?,
             None if Path::new(DEFAULT_CONFIG_PATH).is_file() => {
-                figment = figment.merge(Toml::file_exact(DEFAULT_CONFIG_PATH));
+                FileLayer::read(Path::new(DEFAULT_CONFIG_PATH))?
             }
-            None => {}
-        }
-        let figment = figment.merge(
+            None => FileLayer::default(),
+        };
+        let figment = defaults().merge(&file).merge(
             Env::prefixed(ENV_PREFIX)
                 .filter(|k| {
                     let k = k.as_str().to_ascii_lowercase();
@@ -139,33 +139,35 @@ impl Config {
             clients: Figment::from(Env::prefixed(&format!("{ENV_PREFIX}CLIENTS__")).split("__")),
             users: Figment::from(Env::prefixed(&format!("{ENV_PREFIX}USERS__")).split("__")),
         };
-        Self::build(&figment, Some(&env))
+        Self::build(&figment, file, Some(&env))
     }
 
     /// Defaults < the given TOML text; the environment is not read. For tests and tools.
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
-        Self::build(&defaults().merge(Toml::string(text)), None)
+        let file = FileLayer::parse(text, None)?;
+        Self::build(&defaults().merge(&file), file, None)
     }
 
-    fn build(figment: &Figment, env: Option<&EnvGroups>) -> Result<Config, ConfigError> {
+    fn build(figment: &Figment, file: FileLayer, env: Option<&EnvGroups>) -> Result<Config, ConfigError> {
         let mut errors = Vec::new();
-        match figment.extract::<BTreeMap<String, Value>>() {
-            Ok(root) => {
-                for key in root.keys().filter(|k| !SECTIONS.contains(&k.as_str())) {
-                    let source =
-                        figment.find_metadata(key).map(|m| format!(" (from {})", m.name)).unwrap_or_default();
-                    errors.push(format!("unknown setting `{key}`{source}"));
-                }
+        // Merge the layers once: every `extract_inner` would merge and clone the whole tree
+        // again, which with 100,000 clients costs seconds.
+        let root = match figment.data() {
+            Ok(mut profiles) => profiles.remove(&figment::Profile::Default).unwrap_or_default(),
+            Err(e) => {
+                errors.extend(e.into_iter().map(|e| e.to_string()));
+                figment::value::Dict::new()
             }
-            Err(e) => errors.extend(e.into_iter().map(|e| e.to_string())),
+        };
+        for (key, value) in root.iter().filter(|(k, _)| !SECTIONS.contains(&k.as_str())) {
+            errors.push(format!("unknown setting `{key}`{}", source(figment, value)));
         }
-        let issuer: Option<String> = section(figment, "issuer", &mut errors);
-        let server: ServerSettings = section(figment, "server", &mut errors).unwrap_or_default();
-        let tokens: TokenSettings = section(figment, "tokens", &mut errors).unwrap_or_default();
-        let keys: KeySettings = section(figment, "keys", &mut errors).unwrap_or_default();
-        let grants: GrantSettings = section(figment, "grants", &mut errors).unwrap_or_default();
-        let file_clients: Vec<Value> = section(figment, "clients", &mut errors).unwrap_or_default();
-        let file_users: Vec<Value> = section(figment, "users", &mut errors).unwrap_or_default();
+        let sections = Sections { figment, root: &root };
+        let issuer: Option<String> = sections.get("issuer", &mut errors);
+        let server: ServerSettings = sections.get("server", &mut errors).unwrap_or_default();
+        let tokens: TokenSettings = sections.get("tokens", &mut errors).unwrap_or_default();
+        let keys: KeySettings = sections.get("keys", &mut errors).unwrap_or_default();
+        let grants: GrantSettings = sections.get("grants", &mut errors).unwrap_or_default();
 
         if let Some(issuer) = &issuer {
             errors.extend(check_issuer(issuer));
@@ -180,8 +182,9 @@ impl Config {
         }
         let enabled_grants = enabled_grants(&grants, &mut errors);
 
-        let mut clients = from_file(&file_clients, "clients", "id", ClientSettings::into_client, &mut errors);
-        let mut users = from_file(&file_users, "users", "username", UserSettings::into_user, &mut errors);
+        errors.extend(file.errors);
+        let mut clients = from_file(file.clients, "clients", "id", ClientSettings::into_client, &mut errors);
+        let mut users = from_file(file.users, "users", "username", UserSettings::into_user, &mut errors);
         if let Some(env) = env {
             let set_id = |s: &mut ClientSettings, key: String| {
                 s.id.get_or_insert(key);
@@ -283,34 +286,97 @@ impl Config {
     }
 }
 
-/// Extracts one top-level section. On failure it records the problems and returns `None`,
-/// so validation goes on and reports the rest. serde stops at a section's first bad field,
-/// so a failed section is re-checked one setting at a time to report every bad one.
-fn section<T: serde::de::DeserializeOwned>(
-    figment: &Figment,
-    key: &str,
-    errors: &mut Vec<String>,
-) -> Option<T> {
-    let first = match figment.extract_inner::<T>(key) {
-        Ok(value) => return Some(value),
-        Err(e) => e,
-    };
-    let before = errors.len();
-    if let Ok(Value::Dict(_, dict)) = figment.find_value(key) {
-        for (name, value) in dict {
-            let single = Value::from(BTreeMap::from([(name.clone(), value)]));
-            if let Err(e) = single.deserialize::<T>() {
-                let path = format!("{key}.{name}");
-                let source =
-                    figment.find_metadata(&path).map(|m| format!(" (from {})", m.name)).unwrap_or_default();
-                errors.extend(e.into_iter().map(|e| format!("{path}: {e}{source}")));
+/// The merged configuration tree, read section by section.
+struct Sections<'a> {
+    figment: &'a Figment,
+    root: &'a figment::value::Dict,
+}
+
+impl Sections<'_> {
+    /// Deserializes one top-level section. On failure it records the problems and returns
+    /// `None`, so validation goes on and reports the rest. serde stops at a section's first
+    /// bad field, so a failed section is re-checked one setting at a time to report every
+    /// bad one.
+    fn get<T: serde::de::DeserializeOwned>(&self, key: &str, errors: &mut Vec<String>) -> Option<T> {
+        let empty = Value::from(figment::value::Dict::new());
+        let value = self.root.get(key).unwrap_or(&empty);
+        let first = match value.deserialize::<T>() {
+            Ok(v) => return Some(v),
+            Err(e) => e,
+        };
+        let before = errors.len();
+        if let Value::Dict(_, dict) = value {
+            for (name, setting) in dict {
+                let single = Value::from(BTreeMap::from([(name.clone(), setting.clone())]));
+                if let Err(e) = single.deserialize::<T>() {
+                    let source = source(self.figment, setting);
+                    errors.extend(e.into_iter().map(|e| format!("{key}.{name}: {e}{source}")));
+                }
             }
         }
+        if errors.len() == before {
+            let source = source(self.figment, value);
+            errors.extend(first.into_iter().map(|e| format!("{key}: {e}{source}")));
+        }
+        None
     }
-    if errors.len() == before {
-        errors.extend(first.into_iter().map(|e| e.to_string()));
+}
+
+/// " (from <source>)" for a value, naming the file or environment it came from.
+fn source(figment: &Figment, value: &Value) -> String {
+    figment.get_metadata(value.tag()).map(|m| format!(" (from {})", m.name)).unwrap_or_default()
+}
+
+/// The configuration file, parsed once. Its `[[clients]]` and `[[users]]` lists are taken out
+/// and deserialized straight from the TOML tree: passing 100,000 clients through figment's
+/// value tree (convert, merge, clone) costs seconds. The rest of the file is a figment layer.
+#[derive(Debug, Default)]
+struct FileLayer {
+    table: toml::Table,
+    clients: Vec<toml::Value>,
+    users: Vec<toml::Value>,
+    /// Problems with the shape of the lists themselves.
+    errors: Vec<String>,
+    path: Option<std::path::PathBuf>,
+}
+
+impl FileLayer {
+    fn read(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new(vec![format!("{}: {e}", path.display())]))?;
+        Self::parse(&text, Some(path.to_path_buf()))
     }
-    None
+
+    fn parse(text: &str, path: Option<std::path::PathBuf>) -> Result<Self, ConfigError> {
+        let name = path.as_ref().map_or_else(|| "configuration".to_owned(), |p| p.display().to_string());
+        let mut table: toml::Table =
+            text.parse().map_err(|e: toml::de::Error| ConfigError::new(vec![format!("{name}: {e}")]))?;
+        let mut errors = Vec::new();
+        let mut list = |key: &str| match table.remove(key) {
+            None => Vec::new(),
+            Some(toml::Value::Array(items)) => items,
+            Some(_) => {
+                errors.push(format!("`{key}` must be a list of tables ([[{key}]]) in {name}"));
+                Vec::new()
+            }
+        };
+        let (clients, users) = (list("clients"), list("users"));
+        Ok(FileLayer { table, clients, users, errors, path })
+    }
+}
+
+impl figment::Provider for FileLayer {
+    fn metadata(&self) -> figment::Metadata {
+        let named = figment::Metadata::named("TOML file");
+        match &self.path {
+            Some(p) => named.source(figment::Source::File(p.clone())),
+            None => named,
+        }
+    }
+
+    fn data(&self) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        Serialized::defaults(&self.table).data()
+    }
 }
 
 /// The built-in defaults: every section present, so serde defaults fill each one.
@@ -321,8 +387,6 @@ fn defaults() -> Figment {
         "tokens": {},
         "keys": {},
         "grants": {},
-        "clients": [],
-        "users": [],
     })))
 }
 
@@ -377,22 +441,22 @@ fn enabled_grants(grants: &GrantSettings, errors: &mut Vec<String>) -> Vec<Grant
 /// Validates the `[[clients]]` or `[[users]]` entries of the file; `name_field` labels
 /// each entry in error messages.
 fn from_file<S: serde::de::DeserializeOwned, T>(
-    values: &[Value],
+    values: Vec<toml::Value>,
     section: &str,
     name_field: &str,
     into: impl Fn(S, &str) -> Result<T, Vec<String>>,
     errors: &mut Vec<String>,
 ) -> Vec<T> {
-    let mut out = Vec::new();
-    for (i, value) in values.iter().enumerate() {
-        let name = value.find_ref(name_field).and_then(|v| v.as_str()).unwrap_or("?");
+    let mut out = Vec::with_capacity(values.len());
+    for (i, value) in values.into_iter().enumerate() {
+        let name = value.get(name_field).and_then(|v| v.as_str()).unwrap_or("?");
         let label = format!("{section}[{i}] ({name_field} `{name}`)");
-        match value.deserialize::<S>() {
+        match S::deserialize(value) {
             Ok(settings) => match into(settings, &label) {
                 Ok(t) => out.push(t),
                 Err(es) => errors.extend(es),
             },
-            Err(e) => errors.extend(e.into_iter().map(|e| format!("{label}: {e}"))),
+            Err(e) => errors.push(format!("{label}: {}", e.message())),
         }
     }
     out

@@ -92,7 +92,8 @@ struct AddClient {
 /// Runs a parsed command line. Errors that come from configuration are [`crate::config::ConfigError`],
 /// which `main` turns into exit code [`EXIT_CONFIG`].
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    telemetry::init(cli.log_format);
+    // Held until the command ends, so every log line is written out.
+    let _log = telemetry::init(cli.log_format);
     match cli.command {
         Command::Serve { bind } => serve(cli.config, bind),
         Command::Config(ConfigCommand::Check) => {
