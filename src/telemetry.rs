@@ -9,7 +9,7 @@
 use tracing_subscriber::EnvFilter;
 
 /// Log lines buffered on their way to stderr.
-pub const BUFFERED_LINES: usize = 128 * 1024;
+pub const BUFFERED_LINES: usize = 8 * 1024;
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]

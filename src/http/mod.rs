@@ -39,6 +39,8 @@ struct Inner {
     clock: Arc<dyn Clock>,
     metadata: Metadata,
     jwks_max_age: std::time::Duration,
+    /// `Cache-Control` for the configured max-age, precomputed.
+    jwks_cache_control: HeaderValue,
     max_body_bytes: usize,
 }
 
@@ -65,6 +67,8 @@ impl AppState {
             clock,
             metadata,
             jwks_max_age,
+            jwks_cache_control: HeaderValue::from_str(&format!("public, max-age={}", jwks_max_age.as_secs()))
+                .unwrap_or_else(|_| HeaderValue::from_static("no-cache")),
             max_body_bytes,
         }))
     }
@@ -99,8 +103,12 @@ impl AppState {
 
     /// `Cache-Control` of the JWKS now: never past the key set's next known change.
     fn jwks_cache_control(&self, keys: &crate::keys::KeySet) -> HeaderValue {
-        let age = keys.jwks_max_age(self.0.jwks_max_age, self.now()).as_secs();
-        HeaderValue::from_str(&format!("public, max-age={age}"))
+        let age = keys.jwks_max_age(self.0.jwks_max_age, self.now());
+        if age == self.0.jwks_max_age {
+            // The common case: no key change due within the configured max-age.
+            return self.0.jwks_cache_control.clone();
+        }
+        HeaderValue::from_str(&format!("public, max-age={}", age.as_secs()))
             .unwrap_or_else(|_| HeaderValue::from_static("no-cache"))
     }
 

@@ -23,14 +23,15 @@ pub(crate) const INTROSPECT_PATH: &str = "/oauth2/introspect";
 pub(crate) async fn jwks(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let keys = state.keys().current_at(state.now());
     let doc = &keys.jwks;
-    let etag = HeaderValue::from_str(&doc.etag).unwrap_or_else(|_| HeaderValue::from_static("\"\""));
+    let etag =
+        HeaderValue::from_maybe_shared(doc.etag.clone()).unwrap_or_else(|_| HeaderValue::from_static("\"\""));
     let not_modified = headers
         .get_all(header::IF_NONE_MATCH)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .map(|t| t.trim().trim_start_matches("W/"))
-        .any(|t| t == doc.etag || t == "*");
+        .any(|t| t.as_bytes() == doc.etag.as_ref() || t == "*");
     let cache = state.jwks_cache_control(&keys);
     if not_modified {
         return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag), (header::CACHE_CONTROL, cache)])

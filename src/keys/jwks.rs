@@ -17,7 +17,7 @@ pub(crate) struct JwksDocument {
     /// `{"keys":[...]}` as sent on the wire.
     pub(crate) bytes: Bytes,
     /// A strong ETag (RFC 9110 §8.8.3) over the bytes, quotes included.
-    pub(crate) etag: String,
+    pub(crate) etag: Bytes,
 }
 
 impl JwksDocument {
@@ -26,7 +26,7 @@ impl JwksDocument {
         let set = JwkSet { keys: keys.into_iter().map(|k| k.jwk().clone()).collect() };
         let bytes = serde_json::to_vec(&set)?;
         let d = digest::digest(&digest::SHA256, &bytes);
-        let etag = format!("\"{}\"", URL_SAFE_NO_PAD.encode(&d.as_ref()[..16]));
+        let etag = Bytes::from(format!("\"{}\"", URL_SAFE_NO_PAD.encode(&d.as_ref()[..16])));
         Ok(JwksDocument { bytes: Bytes::from(bytes), etag })
     }
 }
