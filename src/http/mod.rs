@@ -122,6 +122,10 @@ pub(crate) fn router(state: AppState, limits: Limits) -> Router {
     Router::new()
         .route(wellknown::TOKEN_PATH, post(token::token))
         .route(wellknown::INTROSPECT_PATH, post(introspect::introspect))
+        // Header-size and time limits guard the endpoints that read a request body. The
+        // read-only documents below skip them: no body to wait for, and no per-request timer
+        // on the JWKS path that every verifier polls.
+        .route_layer(axum::middleware::from_fn_with_state(limits, limits::enforce))
         .route(wellknown::JWKS_PATH, get(wellknown::jwks))
         .route("/.well-known/oauth-authorization-server", get(wellknown::oauth_metadata))
         .route("/.well-known/openid-configuration", get(wellknown::openid_metadata))
@@ -130,5 +134,4 @@ pub(crate) fn router(state: AppState, limits: Limits) -> Router {
         .fallback(limits::not_found)
         .method_not_allowed_fallback(limits::method_not_allowed)
         .with_state(state)
-        .layer(axum::middleware::from_fn_with_state(limits, limits::enforce))
 }
