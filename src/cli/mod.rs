@@ -84,8 +84,9 @@ struct AddClient {
     /// A scope the client may be granted (repeatable).
     #[arg(long = "scope", value_name = "S")]
     scopes: Vec<String>,
-    /// An audience the client may ask for; the first is the default (repeatable, at least one).
-    #[arg(long = "audience", value_name = "A", required = true)]
+    /// An audience the client may ask for; the first is the default (repeatable). Without
+    /// one, the client's id is its audience (RFC 9068 §3 needs a default `aud`).
+    #[arg(long = "audience", value_name = "A")]
     audiences: Vec<String>,
 }
 
@@ -143,7 +144,15 @@ struct ClientEntry<'a> {
     audiences: &'a [String],
 }
 
-fn add_client(add: AddClient) -> anyhow::Result<ExitCode> {
+fn add_client(mut add: AddClient) -> anyhow::Result<ExitCode> {
+    if add.audiences.is_empty() {
+        eprintln!(
+            "note: no --audience given; the client's tokens will carry aud = \"{}\". \
+             Edit `audiences` to name the resource servers it calls.",
+            add.id
+        );
+        add.audiences.push(add.id.clone());
+    }
     let secret = Secret::generate()?;
     let block = ClientBlock {
         clients: [ClientEntry {

@@ -393,3 +393,17 @@ async fn hash_password_output_is_accepted_as_a_user_password_hash() {
     let form = [("grant_type", "password"), ("username", "carol"), ("password", "s3cret pass")];
     assert_eq!(app.token_basic("app", SECRET_A, &form).await.status(), 200);
 }
+
+#[tokio::test]
+async fn clients_add_without_an_audience_uses_the_client_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = run(dir.path(), &["clients", "add", "nightly-job"], None).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("no --audience given"), "{err}");
+    let secret = out.lines().find_map(|l| l.strip_prefix("client_secret = ")).unwrap().to_owned();
+    let block = &out[out.find("[[clients]]").unwrap()..];
+    let app = TestApp::spawn_config(block, std::sync::Arc::new(tokenmint::clock::SystemClock)).await;
+    let res = app.token_basic("nightly-job", &secret, &[("grant_type", "client_credentials")]).await;
+    let body: Value = res.json().await.unwrap();
+    app.verify(body["access_token"].as_str().unwrap(), "nightly-job").await;
+}
