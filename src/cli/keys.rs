@@ -9,8 +9,9 @@ use anyhow::Context as _;
 use clap::Subcommand;
 
 use crate::config::Config;
-use crate::keys::admin::{self, KeyRow};
-use crate::keys::store::Created;
+use crate::keys::admin;
+use crate::keys::schedule::KeyState;
+use crate::keys::store::{Created, StoredKey};
 use crate::keys::{Algorithm, KeyStore};
 
 /// `tokenmint keys` subcommands.
@@ -61,7 +62,7 @@ pub(super) fn run(config: Option<PathBuf>, command: KeysCommand) -> anyhow::Resu
             for e in errors {
                 eprintln!("warning: {e}");
             }
-            print_rows(rows.iter().map(|(r, _)| r));
+            print_rows(&rows);
         }
         KeysCommand::Generate { alg, activate_in } => {
             let alg = match alg {
@@ -101,8 +102,8 @@ pub(super) fn run(config: Option<PathBuf>, command: KeysCommand) -> anyhow::Resu
             if pruned.is_empty() {
                 println!("nothing to prune");
             }
-            for row in pruned {
-                println!("deleted {} ({})", row.kid, row.path.display());
+            for key in pruned {
+                println!("deleted {} ({})", key.key.kid(), key.path.display());
             }
         }
     }
@@ -124,19 +125,18 @@ fn report(created: &Created) {
     }
 }
 
-fn print_rows<'a>(rows: impl Iterator<Item = &'a KeyRow>) {
+fn print_rows(rows: &[(KeyState, StoredKey)]) {
     println!("{:<44}  {:<5}  {:<8}  {:<20}  UNPUBLISH_AT", "KID", "ALG", "STATE", "ACTIVATE_AT");
-    for r in rows {
-        let unpublish = r
-            .state
+    for (state, k) in rows {
+        let unpublish = state
             .unpublish_at()
             .map_or_else(|| "-".to_owned(), |t| humantime::format_rfc3339_seconds(t).to_string());
         println!(
             "{:<44}  {:<5}  {:<8}  {:<20}  {unpublish}",
-            r.kid,
-            r.alg.as_str(),
-            r.state.name(),
-            humantime::format_rfc3339_seconds(r.activate_at).to_string()
+            k.key.kid(),
+            k.key.alg().as_str(),
+            state.name(),
+            humantime::format_rfc3339_seconds(k.dates.activate_at).to_string()
         );
     }
 }

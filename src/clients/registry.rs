@@ -119,13 +119,7 @@ impl Registry {
         if self.remembered().contains(&key) {
             return true;
         }
-        let Ok(_permit) = self.argon2_permits.acquire().await else {
-            return false;
-        };
-        let (phc_owned, secret_owned) = (phc.clone(), presented.clone());
-        let ok = tokio::task::spawn_blocking(move || secret::verify_argon2id(&phc_owned, &secret_owned))
-            .await
-            .unwrap_or(false);
+        let ok = secret::verify_argon2id_bounded(&self.argon2_permits, phc, presented).await;
         if ok {
             let mut cache = self.remembered();
             if cache.len() >= ARGON2_CACHE_CAPACITY {

@@ -169,6 +169,21 @@ pub(crate) fn verify_argon2id(phc: &str, secret: &Secret) -> bool {
     }
 }
 
+/// Checks `secret` against an argon2id PHC string on the blocking pool, holding one of
+/// `permits` meanwhile, so argon2 never runs on the async workers and never on more cores
+/// than the permits allow. Used for client secrets and user passwords alike.
+pub(crate) async fn verify_argon2id_bounded(
+    permits: &tokio::sync::Semaphore,
+    phc: &str,
+    secret: &Secret,
+) -> bool {
+    let Ok(_permit) = permits.acquire().await else {
+        return false;
+    };
+    let (phc, secret) = (phc.to_owned(), secret.clone());
+    tokio::task::spawn_blocking(move || verify_argon2id(&phc, &secret)).await.unwrap_or(false)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -115,16 +115,24 @@ impl OAuthError {
     }
 }
 
+/// A JSON body that must never be cached: every token, introspection and error answer
+/// (RFC 6749 §5.1, §5.2: `Cache-Control: no-store`, `Pragma: no-cache`).
+pub(crate) fn no_store_json(status: StatusCode, body: Vec<u8>) -> Response {
+    let mut res = (status, body).into_response();
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    res
+}
+
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         let body =
             serde_json::to_vec(&Body { error: self.code.as_str(), error_description: &self.description })
                 .unwrap_or_else(|_| b"{\"error\":\"server_error\"}".to_vec());
-        let mut res = (self.status, body).into_response();
+        let mut res = no_store_json(self.status, body);
         let h = res.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
         if let Some(secs) = self.retry_after {
             h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }

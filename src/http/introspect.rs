@@ -5,12 +5,12 @@
 //! given (RFC 7662 §2.2).
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::AppState;
-use super::error::OAuthError;
+use super::error::{ErrorCode, OAuthError, no_store_json};
 use super::params::{Params, client_credentials};
 use crate::claims::AccessClaims;
 
@@ -39,19 +39,15 @@ async fn handle(state: &AppState, request: Request) -> Result<Response, OAuthErr
     let Some(token) = params.get("token") else {
         return Err(OAuthError::invalid_request("missing `token` (RFC 7662 §2.1)"));
     };
-    let keys = state.keys().current_at(state.now());
-    let body = match state.issuer().introspect(token, &keys, state.registry(), state.now()) {
+    let now = state.now();
+    let keys = state.keys().current_at(now);
+    let body = match state.issuer().introspect(token, &keys, state.registry(), now) {
         Ok(claims) => serde_json::to_vec(&Active { active: true, token_type: "Bearer", claims: &claims }),
         Err(reason) => {
             tracing::debug!(caller = %creds.client_id, reason = %reason, "introspected an inactive token");
             Ok(br#"{"active":false}"#.to_vec())
         }
     }
-    .map_err(|_| OAuthError::new(super::error::ErrorCode::ServerError, "response encoding failed"))?;
-    let mut res = body.into_response();
-    let h = res.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    Ok(res)
+    .map_err(|_| OAuthError::new(ErrorCode::ServerError, "response encoding failed"))?;
+    Ok(no_store_json(StatusCode::OK, body))
 }

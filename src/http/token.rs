@@ -6,12 +6,12 @@ use std::time::Instant;
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::AppState;
-use super::error::{ErrorCode, OAuthError};
+use super::error::{ErrorCode, OAuthError, no_store_json};
 use super::params::{Params, client_credentials};
 use crate::clients::{GrantType, Secret};
 use crate::token::{IssuedToken, TokenRequest};
@@ -66,10 +66,11 @@ async fn handle(
     let (parts, body) = request.into_parts();
     let body = read_body(body, state.max_body_bytes()).await?;
     let params = Params::parse(&parts.headers, parts.uri.query(), &body)?;
-    attempt.grant_type = params.get("grant_type").map(loggable);
+    let grant_type = params.get("grant_type");
+    attempt.grant_type = grant_type.map(loggable);
     let creds = client_credentials(&parts.headers, &params)?;
     attempt.client_id = Some(loggable(&creds.client_id));
-    let Some(grant_type) = params.get("grant_type") else {
+    let Some(grant_type) = grant_type else {
         return Err(OAuthError::invalid_request("missing `grant_type`"));
     };
 
@@ -162,16 +163,8 @@ fn success(issued: &IssuedToken) -> Response {
         refresh_token: issued.refresh_token.as_deref(),
         id_token: issued.id_token.as_deref(),
     };
-    let mut res = match serde_json::to_vec(&body) {
-        Ok(bytes) => bytes.into_response(),
-        Err(_) => {
-            return OAuthError::new(super::error::ErrorCode::ServerError, "response encoding failed")
-                .into_response();
-        }
-    };
-    let h = res.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    res
+    match serde_json::to_vec(&body) {
+        Ok(bytes) => no_store_json(StatusCode::OK, bytes),
+        Err(_) => OAuthError::new(ErrorCode::ServerError, "response encoding failed").into_response(),
+    }
 }

@@ -10,46 +10,20 @@ use super::schedule::{self, KeyState, KeyTimes};
 use super::store::{Created, StoredKey};
 use super::{Algorithm, KeyError, KeyPolicy, KeyStore, SigningKey};
 
-/// One key as `keys list` shows it.
-#[derive(Debug)]
-pub(crate) struct KeyRow {
-    /// The key id.
-    pub(crate) kid: String,
-    /// Its algorithm.
-    pub(crate) alg: Algorithm,
-    /// Its state now.
-    pub(crate) state: KeyState,
-    /// When it signs (or signed).
-    pub(crate) activate_at: SystemTime,
-    /// Its file.
-    pub(crate) path: PathBuf,
-}
-
 /// The directory's keys with their state at `now`, by activation time, and the files that
 /// could not be read.
 pub(crate) fn list(
     store: &KeyStore,
     policy: &KeyPolicy,
     now: SystemTime,
-) -> (Vec<(KeyRow, StoredKey)>, Vec<KeyError>) {
+) -> (Vec<(KeyState, StoredKey)>, Vec<KeyError>) {
     let (keys, errors) = store.load();
     let times: Vec<KeyTimes> = keys.iter().map(|k| k.times()).collect();
     let plan = schedule::evaluate(&times, now, policy.retire_after);
-    let mut rows: Vec<(KeyRow, StoredKey)> = keys
-        .into_iter()
-        .zip(plan.states)
-        .map(|(k, state)| {
-            let row = KeyRow {
-                kid: k.key.kid().to_owned(),
-                alg: k.key.alg(),
-                state,
-                activate_at: k.dates.activate_at,
-                path: k.path.clone(),
-            };
-            (row, k)
-        })
-        .collect();
-    rows.sort_by(|a, b| a.0.activate_at.cmp(&b.0.activate_at).then_with(|| a.0.kid.cmp(&b.0.kid)));
+    let mut rows: Vec<(KeyState, StoredKey)> = plan.states.into_iter().zip(keys).collect();
+    rows.sort_by(|(_, a), (_, b)| {
+        a.dates.activate_at.cmp(&b.dates.activate_at).then_with(|| a.key.kid().cmp(b.key.kid()))
+    });
     (rows, errors)
 }
 
@@ -87,7 +61,7 @@ pub(crate) fn rotate(
     now: SystemTime,
 ) -> Result<Option<Created>, KeyError> {
     let (rows, _) = list(store, policy, now);
-    if rows.iter().any(|(r, _)| r.state == KeyState::Pending) {
+    if rows.iter().any(|(state, _)| *state == KeyState::Pending) {
         return Ok(None);
     }
     store.create(policy.alg, now, now + policy.publish_ahead).map(Some)
@@ -125,14 +99,14 @@ pub(crate) fn revoke(
     now: SystemTime,
 ) -> Result<Revoked, KeyError> {
     let (rows, _) = list(store, policy, now);
-    let Some((row, stored)) = rows.iter().find(|(r, _)| r.kid == kid) else {
+    let Some((state, stored)) = rows.iter().find(|(_, k)| k.key.kid() == kid) else {
         return Err(KeyError::UnknownKid(kid.to_owned()));
     };
-    if row.state == KeyState::Revoked {
+    if *state == KeyState::Revoked {
         return Ok(Revoked { was_signing: false, replacement: None });
     }
     store.revoke(stored, now)?;
-    let was_signing = row.state == KeyState::Signing;
+    let was_signing = *state == KeyState::Signing;
     let replacement = if was_signing {
         match store.create(policy.alg, now, after_latest(store, now))? {
             Created::New(k) => Some(k.key),
@@ -146,15 +120,19 @@ pub(crate) fn revoke(
 
 /// Deletes the files of expired and revoked keys; returns what it deleted. A key that may
 /// still have signed a valid refresh token is kept even when it is out of the JWKS.
-pub(crate) fn prune(store: &KeyStore, policy: &KeyPolicy, now: SystemTime) -> Result<Vec<KeyRow>, KeyError> {
+pub(crate) fn prune(
+    store: &KeyStore,
+    policy: &KeyPolicy,
+    now: SystemTime,
+) -> Result<Vec<StoredKey>, KeyError> {
     let keep =
         KeyPolicy { retire_after: policy.retire_after.max(policy.refresh_retire_after), ..policy.clone() };
     let (rows, _) = list(store, &keep, now);
     let mut pruned = Vec::new();
-    for (row, stored) in rows {
-        if matches!(row.state, KeyState::Expired { .. } | KeyState::Revoked) {
+    for (state, stored) in rows {
+        if matches!(state, KeyState::Expired { .. } | KeyState::Revoked) {
             store.delete(&stored)?;
-            pruned.push(row);
+            pruned.push(stored);
         }
     }
     Ok(pruned)

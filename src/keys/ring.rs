@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 use jsonwebtoken::DecodingKey;
@@ -32,6 +32,16 @@ pub(crate) struct KeyPolicy {
     pub(crate) refresh_retire_after: Duration,
     /// Automatic rotation period.
     pub(crate) rotate_every: Option<Duration>,
+}
+
+impl KeyPolicy {
+    /// With rotation on: the end of the period of a key that signs from `signing_since`,
+    /// and the instant its successor must be created so it is published `publish_ahead`
+    /// before then.
+    fn rotation(&self, signing_since: SystemTime) -> Option<(SystemTime, SystemTime)> {
+        let period_end = signing_since + self.rotate_every?;
+        Some((period_end, period_end.checked_sub(self.publish_ahead).unwrap_or(UNIX_EPOCH)))
+    }
 }
 
 /// One consistent view of the keys at one instant.
@@ -81,11 +91,8 @@ impl KeySet {
             .find(|k| k.kid() == keys[signing_index].key.kid())
             .cloned()
             .ok_or(KeyError::NoSigningKey)?;
-        if let Some(every) = policy.rotate_every {
-            let create_at = (signing_since + every).checked_sub(policy.publish_ahead);
-            if let Some(t) = create_at.filter(|t| *t > now) {
-                jwks_changes_at = earliest(jwks_changes_at, t);
-            }
+        if let Some((_, create_at)) = policy.rotation(signing_since).filter(|(_, t)| *t > now) {
+            jwks_changes_at = earliest(jwks_changes_at, create_at);
         }
         let jwks = JwksDocument::build(published.iter().map(|k| k.as_ref()))?;
         let verify = verification_keys(published.iter())?;
@@ -158,22 +165,22 @@ impl KeyRing {
     /// sign (a fresh deployment: it signs at once), or none of the configured algorithm (an
     /// algorithm switch: it is published `publish_ahead` before it signs).
     pub(crate) fn open(store: KeyStore, policy: KeyPolicy, now: SystemTime) -> Result<Self, KeyError> {
-        let (keys, errors) = store.load();
-        for e in &errors {
-            tracing::error!(error = %e, "skipping unusable key file");
-        }
+        let mut loaded = Loaded::default();
+        read_dir_into(&store, &mut loaded, fingerprint(&store)?);
         let live = |alg: Option<Algorithm>| {
-            keys.iter().any(|k| k.dates.revoked_at.is_none() && alg.is_none_or(|a| k.key.alg() == a))
+            loaded.keys.iter().any(|k| k.dates.revoked_at.is_none() && alg.is_none_or(|a| k.key.alg() == a))
         };
-        if !live(None) {
-            create_logged(&store, policy.alg, now, now, "no usable signing key: created one that signs now")?;
+        let created = if !live(None) {
+            create_logged(&store, policy.alg, now, now, "no usable signing key: created one that signs now")?
         } else if !live(Some(policy.alg)) {
             let at = now + policy.publish_ahead;
-            create_logged(&store, policy.alg, now, at, "no key of the configured algorithm: created one")?;
+            create_logged(&store, policy.alg, now, at, "no key of the configured algorithm: created one")?
+        } else {
+            false
+        };
+        if created {
+            read_dir_into(&store, &mut loaded, fingerprint(&store)?);
         }
-        let mut loaded = Loaded::default();
-        read_dir_into(&store, &mut loaded, Vec::new());
-        loaded.fingerprint = fingerprint(&store)?;
         let set = KeySet::build(&loaded.keys, &policy, now)?;
         let ring = KeyRing { store, policy, current: ArcSwap::from_pointee(set), loaded: Mutex::new(loaded) };
         let set = ring.current();
@@ -237,14 +244,14 @@ impl KeyRing {
     /// the end of the period (or `publish_ahead` from now, if that is later), in a file
     /// named after that instant, so two writers at once create one key.
     pub(crate) fn rotate_if_due(&self, now: SystemTime) -> Result<bool, KeyError> {
-        let Some(every) = self.policy.rotate_every else { return Ok(false) };
-        let set = self.current();
+        let Some((period_end, create_at)) = self.policy.rotation(self.current().signing_since) else {
+            return Ok(false);
+        };
         let pending = {
             let loaded = self.loaded.lock().unwrap_or_else(PoisonError::into_inner);
             loaded.keys.iter().any(|k| k.dates.revoked_at.is_none() && k.dates.activate_at > now)
         };
-        let period_end = set.signing_since + every;
-        if pending || now + self.policy.publish_ahead < period_end {
+        if pending || now < create_at {
             return Ok(false);
         }
         let activate_at = period_end.max(now + self.policy.publish_ahead);
@@ -257,10 +264,7 @@ impl KeyRing {
     /// When the maintenance task should next wake without any event.
     pub(crate) fn next_wake(&self) -> Option<SystemTime> {
         let set = self.current();
-        let rotation = self
-            .policy
-            .rotate_every
-            .and_then(|every| (set.signing_since + every).checked_sub(self.policy.publish_ahead));
+        let rotation = self.policy.rotation(set.signing_since).map(|(_, create_at)| create_at);
         match (set.next_change, rotation) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -268,24 +272,14 @@ impl KeyRing {
     }
 }
 
-/// Reads every key file into `loaded`, reusing already loaded keys whose file did not
-/// change, and logs the files that cannot be used.
+/// Reads every key file into `loaded` (taken at `stamps`) and logs the files that cannot
+/// be used.
 fn read_dir_into(store: &KeyStore, loaded: &mut Loaded, stamps: Vec<FileStamp>) {
     let (keys, errors) = store.load();
     for e in &errors {
         tracing::error!(error = %e, "skipping unusable key file");
     }
-    loaded.keys = keys
-        .into_iter()
-        .map(|k| {
-            loaded
-                .keys
-                .iter()
-                .find(|o| o.key.kid() == k.key.kid() && o.dates == k.dates)
-                .cloned()
-                .unwrap_or_else(|| Arc::new(k))
-        })
-        .collect();
+    loaded.keys = keys.into_iter().map(Arc::new).collect();
     loaded.fingerprint = stamps;
 }
 

@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 use tokio::sync::Semaphore;
 
 use crate::claims::RESERVED_CLAIMS;
-use crate::clients::{Secret, SecretHash, is_scope_token};
+use crate::clients::{Secret, SecretHash, is_scope_token, verify_argon2id_bounded};
 
 /// A configured user.
 pub(crate) struct User {
@@ -131,7 +131,7 @@ pub(crate) struct Users {
     users: HashMap<String, Arc<User>>,
     /// Bounds concurrent password checks to half the cores (at least one): a flood of
     /// logins can take at most half the CPU from machine clients.
-    permits: Arc<Semaphore>,
+    permits: Semaphore,
 }
 
 impl fmt::Debug for Users {
@@ -155,7 +155,7 @@ impl Users {
             return Err(errors);
         }
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Ok(Users { users: map, permits: Arc::new(Semaphore::new((cores / 2).max(1))) })
+        Ok(Users { users: map, permits: Semaphore::new((cores / 2).max(1)) })
     }
 
     /// Whether any user is configured.
@@ -177,18 +177,10 @@ impl Users {
     ) -> Result<Arc<User>, UserError> {
         let user = self.users.get(username).cloned();
         let hash = match &user {
-            Some(u) if u.enabled => u.password_hash.clone(),
-            _ => DUMMY_HASH.to_owned(),
+            Some(u) if u.enabled => u.password_hash.as_str(),
+            _ => DUMMY_HASH,
         };
-        let matched = {
-            let Ok(_permit) = Arc::clone(&self.permits).acquire_owned().await else {
-                return Err(UserError::BadPassword);
-            };
-            let password = password.clone();
-            tokio::task::spawn_blocking(move || crate::clients::verify_argon2id(&hash, &password))
-                .await
-                .unwrap_or(false)
-        };
+        let matched = verify_argon2id_bounded(&self.permits, hash, password).await;
         match user {
             None => Err(UserError::Unknown),
             Some(u) if !u.enabled => Err(UserError::Disabled),

@@ -218,6 +218,32 @@ pub(crate) fn check(
     leeway: Duration,
     now: SystemTime,
 ) -> Result<AccessClaims, VerifyError> {
+    let claims: AccessClaims = decode_signed(token, header, key, algorithms, issuer, audience)?;
+    let now = now.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs();
+    let leeway = leeway.as_secs();
+    if claims.exp.saturating_add(leeway) <= now {
+        return Err(VerifyError::new(ErrorKind::Expired, "token has expired"));
+    }
+    if claims.nbf.is_some_and(|nbf| nbf > now.saturating_add(leeway)) {
+        return Err(VerifyError::new(ErrorKind::NotYetValid, "token is not valid yet (nbf)"));
+    }
+    if claims.iat > now.saturating_add(leeway) {
+        return Err(VerifyError::new(ErrorKind::NotYetValid, "token was issued in the future (iat)"));
+    }
+    Ok(claims)
+}
+
+/// The key decides the algorithm, then jsonwebtoken checks the signature, `iss` and `aud`
+/// and decodes the claims. Times are left to the caller, who checks them against its own
+/// `now` (jsonwebtoken would use the system clock). Shared by access and refresh tokens.
+pub(crate) fn decode_signed<T: serde::de::DeserializeOwned>(
+    token: &str,
+    header: &TokenHeader,
+    key: &VerifyKey,
+    algorithms: &[Algorithm],
+    issuer: Option<&str>,
+    audience: Option<&str>,
+) -> Result<T, VerifyError> {
     if header.alg != key.alg {
         return Err(VerifyError::new(
             ErrorKind::UnsupportedAlgorithm,
@@ -228,7 +254,6 @@ pub(crate) fn check(
         return Err(VerifyError::new(ErrorKind::UnsupportedAlgorithm, "algorithm not allowed"));
     }
     let mut v = Validation::new(key.alg);
-    // Time is checked below against the given `now`, not the system clock.
     v.validate_exp = false;
     v.validate_nbf = false;
     v.leeway = 0;
@@ -244,18 +269,5 @@ pub(crate) fn check(
         Some(a) => v.set_audience(&[a]),
         None => v.validate_aud = false,
     }
-    let claims =
-        jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &v).map_err(VerifyError::from_jwt)?.claims;
-    let now = now.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs();
-    let leeway = leeway.as_secs();
-    if claims.exp.saturating_add(leeway) <= now {
-        return Err(VerifyError::new(ErrorKind::Expired, "token has expired"));
-    }
-    if claims.nbf.is_some_and(|nbf| nbf > now.saturating_add(leeway)) {
-        return Err(VerifyError::new(ErrorKind::NotYetValid, "token is not valid yet (nbf)"));
-    }
-    if claims.iat > now.saturating_add(leeway) {
-        return Err(VerifyError::new(ErrorKind::NotYetValid, "token was issued in the future (iat)"));
-    }
-    Ok(claims)
+    Ok(jsonwebtoken::decode::<T>(token, &key.decoding, &v).map_err(VerifyError::from_jwt)?.claims)
 }
