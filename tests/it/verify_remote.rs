@@ -62,6 +62,11 @@ impl Endpoint {
         (e, url, stop)
     }
 
+    /// An endpoint serving `app`'s JWKS as it is now.
+    async fn serving(app: &TestApp) -> (Endpoint, String, tokio::sync::oneshot::Sender<()>) {
+        Self::spawn(jwks_bytes(&app.http, &app.addr.to_string()).await).await
+    }
+
     fn fetches(&self) -> usize {
         self.fetches.load(Ordering::SeqCst)
     }
@@ -87,7 +92,7 @@ fn options(cooldown: Duration) -> RemoteOptions {
 #[tokio::test]
 async fn a_flood_of_unknown_kids_costs_no_fetch_within_the_cooldown() {
     let app = TestApp::spawn().await;
-    let (endpoint, url, _stop) = Endpoint::spawn(jwks_bytes(&app.http, &app.addr.to_string()).await).await;
+    let (endpoint, url, _stop) = Endpoint::serving(&app).await;
     let remote = RemoteJwks::new(&url, options(Duration::from_secs(60))).unwrap();
     let verifier = Arc::new(Verifier::remote(requirements(vec![Algorithm::ES256]), remote).unwrap());
     let (token, _) = app.access_token(&[]).await;
@@ -111,7 +116,7 @@ async fn a_flood_of_unknown_kids_costs_no_fetch_within_the_cooldown() {
 #[tokio::test]
 async fn concurrent_misses_share_one_fetch() {
     let app = TestApp::spawn().await;
-    let (endpoint, url, _stop) = Endpoint::spawn(jwks_bytes(&app.http, &app.addr.to_string()).await).await;
+    let (endpoint, url, _stop) = Endpoint::serving(&app).await;
     let remote = RemoteJwks::new(&url, options(Duration::from_secs(60))).unwrap();
     let verifier = Arc::new(Verifier::remote(requirements(vec![Algorithm::ES256]), remote).unwrap());
     // Nothing cached yet: 50 simultaneous verifications trigger exactly one fetch.
@@ -130,7 +135,7 @@ async fn concurrent_misses_share_one_fetch() {
 #[tokio::test]
 async fn a_key_that_signs_at_once_is_fetched_on_first_use_and_no_valid_token_fails() {
     let app = TestApp::spawn().await;
-    let (endpoint, url, _stop) = Endpoint::spawn(jwks_bytes(&app.http, &app.addr.to_string()).await).await;
+    let (endpoint, url, _stop) = Endpoint::serving(&app).await;
     *endpoint.upstream.write().unwrap() = Some(app.url("/.well-known/jwks.json"));
     let remote = RemoteJwks::new(&url, options(Duration::ZERO)).unwrap();
     let verifier = Verifier::remote(requirements(vec![Algorithm::ES256, Algorithm::EdDSA]), remote).unwrap();
@@ -173,7 +178,7 @@ async fn a_key_that_signs_at_once_is_fetched_on_first_use_and_no_valid_token_fai
 #[tokio::test]
 async fn cached_keys_keep_working_when_the_endpoint_is_down() {
     let app = TestApp::spawn().await;
-    let (endpoint, url, _stop) = Endpoint::spawn(jwks_bytes(&app.http, &app.addr.to_string()).await).await;
+    let (endpoint, url, _stop) = Endpoint::serving(&app).await;
     let remote = RemoteJwks::new(&url, options(Duration::ZERO)).unwrap();
     let verifier = Verifier::remote(requirements(vec![Algorithm::ES256]), remote).unwrap();
     let (token, _) = app.access_token(&[]).await;
@@ -204,7 +209,7 @@ async fn an_endpoint_down_from_the_start_means_keys_unavailable() {
 #[tokio::test]
 async fn max_age_drives_a_background_refresh() {
     let app = TestApp::spawn().await;
-    let (endpoint, url, _stop) = Endpoint::spawn(jwks_bytes(&app.http, &app.addr.to_string()).await).await;
+    let (endpoint, url, _stop) = Endpoint::serving(&app).await;
     *endpoint.cache_control.write().unwrap() = "public, max-age=1".into();
     let opts = RemoteOptions { min_max_age: Duration::from_secs(1), ..options(Duration::from_secs(60)) };
     let remote = RemoteJwks::new(&url, opts).unwrap();
