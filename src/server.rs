@@ -78,6 +78,11 @@ impl Server {
         let registry = Registry::new(config.clients).map_err(|e| ServerError::Clients(e.join("; ")))?;
         let users = Users::new(config.users).map_err(|e| ServerError::Clients(e.join("; ")))?;
         let issuer = Issuer::new(config.issuer, config.tokens.clone(), config.enabled_grants);
+        let limits = Limits {
+            max_header_bytes: config.server.max_header_bytes,
+            max_body_bytes: config.server.max_body_bytes,
+            request_timeout: config.server.request_timeout,
+        };
         let state = AppState::new(
             registry,
             users,
@@ -85,13 +90,9 @@ impl Server {
             Arc::clone(&ring),
             Arc::clone(&clock),
             config.keys.jwks_max_age,
-            config.server.max_body_bytes,
+            limits,
         );
-        let limits = Limits {
-            max_header_bytes: config.server.max_header_bytes,
-            request_timeout: config.server.request_timeout,
-        };
-        Ok(Server { listener, router: http::router(state, limits), ring, clock, maintenance })
+        Ok(Server { listener, router: http::router(state), ring, clock, maintenance })
     }
 
     /// The address actually bound (useful with port 0).

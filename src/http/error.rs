@@ -118,7 +118,8 @@ impl OAuthError {
 /// A JSON body that must never be cached: every token, introspection and error answer
 /// (RFC 6749 §5.1, §5.2: `Cache-Control: no-store`, `Pragma: no-cache`).
 pub(crate) fn no_store_json(status: StatusCode, body: Vec<u8>) -> Response {
-    let mut res = (status, body).into_response();
+    let mut res = Response::new(axum::body::Body::from(body));
+    *res.status_mut() = status;
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -31,8 +31,7 @@ pub(crate) async fn introspect(State(state): State<AppState>, request: Request) 
 }
 
 async fn handle(state: &AppState, request: Request) -> Result<Response, OAuthError> {
-    let (parts, body) = request.into_parts();
-    let body = super::token::read_body(body, state.max_body_bytes()).await?;
+    let (parts, body) = state.limits().read(request).await?;
     let params = Params::parse(&parts.headers, None, &body)?;
     let creds = client_credentials(&parts.headers, &params)?;
     state.registry().authenticate(&creds.client_id, &creds.secret).await?;

@@ -41,7 +41,7 @@ struct Inner {
     jwks_max_age: std::time::Duration,
     /// `Cache-Control` for the configured max-age, precomputed.
     jwks_cache_control: HeaderValue,
-    max_body_bytes: usize,
+    limits: Limits,
 }
 
 impl AppState {
@@ -54,7 +54,7 @@ impl AppState {
         keys: Arc<KeyRing>,
         clock: Arc<dyn Clock>,
         jwks_max_age: std::time::Duration,
-        max_body_bytes: usize,
+        limits: Limits,
     ) -> Self {
         let alg = keys.current().signing.alg();
         let metadata = Metadata::build(&issuer, &registry, &users, alg.as_str());
@@ -69,7 +69,7 @@ impl AppState {
             jwks_max_age,
             jwks_cache_control: HeaderValue::from_str(&format!("public, max-age={}", jwks_max_age.as_secs()))
                 .unwrap_or_else(|_| HeaderValue::from_static("no-cache")),
-            max_body_bytes,
+            limits,
         }))
     }
 
@@ -112,20 +112,16 @@ impl AppState {
             .unwrap_or_else(|_| HeaderValue::from_static("no-cache"))
     }
 
-    fn max_body_bytes(&self) -> usize {
-        self.0.max_body_bytes
+    fn limits(&self) -> &Limits {
+        &self.0.limits
     }
 }
 
 /// The application's routes. No I/O: tests can drive it in-process.
-pub(crate) fn router(state: AppState, limits: Limits) -> Router {
+pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .route(wellknown::TOKEN_PATH, post(token::token))
         .route(wellknown::INTROSPECT_PATH, post(introspect::introspect))
-        // Header-size and time limits guard the endpoints that read a request body. The
-        // read-only documents below skip them: no body to wait for, and no per-request timer
-        // on the JWKS path that every verifier polls.
-        .route_layer(axum::middleware::from_fn_with_state(limits, limits::enforce))
         .route(wellknown::JWKS_PATH, get(wellknown::jwks))
         .route("/.well-known/oauth-authorization-server", get(wellknown::oauth_metadata))
         .route("/.well-known/openid-configuration", get(wellknown::openid_metadata))

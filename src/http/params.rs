@@ -1,9 +1,13 @@
 //! Token-request parameters and client credentials, from a form body, a JSON body or
 //! (for `grant_type` only) the query string.
 //!
+//! Values borrow from the body where no decoding is needed, so a usual form request is
+//! parsed without copying.
+//!
 //! Rules enforced here, before any policy runs:
 //! - a repeated parameter is `invalid_request` (RFC 6749 §3.2), except `resource` and
 //!   `audience`, which RFC 8707 §2 allows more than once;
+//! - at most [`MAX_PARAMS`] parameters;
 //! - client credentials never come from the query string;
 //! - one authentication method per request (RFC 6749 §2.3).
 
@@ -22,6 +26,13 @@ use crate::clients::Secret;
 /// Parameters that may be repeated (RFC 8707 §2).
 const MULTI_VALUED: &[&str] = &["resource", "audience"];
 
+/// Most parameters one request may carry. A token request has a handful; the bound keeps
+/// the repeated-parameter check (pairwise) cheap whatever a client sends.
+pub(crate) const MAX_PARAMS: usize = 64;
+
+/// One parameter: name and value, borrowed from the request where possible.
+type Pair<'a> = (Cow<'a, str>, Cow<'a, str>);
+
 /// Standard base64, padding optional: some clients strip it from Basic credentials.
 const BASIC_B64: GeneralPurpose = GeneralPurpose::new(
     &base64::alphabet::STANDARD,
@@ -30,26 +41,33 @@ const BASIC_B64: GeneralPurpose = GeneralPurpose::new(
 
 /// The request's parameters as name/value pairs, duplicates already refused.
 #[derive(Debug, Default)]
-pub(crate) struct Params {
-    pairs: Vec<(String, String)>,
+pub(crate) struct Params<'a> {
+    pairs: Vec<Pair<'a>>,
 }
 
-impl Params {
+impl<'a> Params<'a> {
     /// The single value of `name`, if present.
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
-        self.pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_ref())
     }
 
     /// Every value of `name`.
-    pub(crate) fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.pairs.iter().filter(move |(k, _)| k == name).map(|(_, v)| v.as_str())
+    pub(crate) fn all<'p>(&'p self, name: &'p str) -> impl Iterator<Item = &'p str> + 'p {
+        self.pairs.iter().filter(move |(k, _)| k == name).map(|(_, v)| v.as_ref())
     }
 
     /// Parses a body by its content type, then adds `grant_type` from the query string.
-    pub(crate) fn parse(headers: &HeaderMap, query: Option<&str>, body: &[u8]) -> Result<Params, OAuthError> {
-        let mut pairs = match media_type(headers).as_deref() {
-            None | Some("application/x-www-form-urlencoded") => parse_form(body),
-            Some("application/json") => parse_json(body)?,
+    pub(crate) fn parse(
+        headers: &HeaderMap,
+        query: Option<&'a str>,
+        body: &'a [u8],
+    ) -> Result<Params<'a>, OAuthError> {
+        let mut pairs = match media_type(headers) {
+            None => form_urlencoded::parse(body).collect(),
+            Some(t) if t.eq_ignore_ascii_case("application/x-www-form-urlencoded") => {
+                form_urlencoded::parse(body).collect()
+            }
+            Some(t) if t.eq_ignore_ascii_case("application/json") => parse_json(body)?,
             Some(other) => {
                 return Err(OAuthError::invalid_request(format!(
                     "unsupported content type `{}`: send application/x-www-form-urlencoded or application/json",
@@ -60,7 +78,7 @@ impl Params {
         if let Some(q) = query {
             for (k, v) in form_urlencoded::parse(q.as_bytes()) {
                 match k.as_ref() {
-                    "grant_type" => pairs.push((k.into_owned(), v.into_owned())),
+                    "grant_type" => pairs.push((k, v)),
                     "client_id" | "client_secret" => {
                         return Err(OAuthError::invalid_request(
                             "client credentials must not be sent in the query string",
@@ -70,33 +88,39 @@ impl Params {
                 }
             }
         }
-        let mut seen = std::collections::HashSet::with_capacity(pairs.len());
-        for (name, _) in &pairs {
-            if !MULTI_VALUED.contains(&name.as_str()) && !seen.insert(name.as_str()) {
-                return Err(OAuthError::invalid_request(format!(
-                    "parameter `{}` is repeated (RFC 6749 §3.2)",
-                    name.escape_debug()
-                )));
-            }
+        if pairs.len() > MAX_PARAMS {
+            return Err(OAuthError::invalid_request(format!(
+                "more than {MAX_PARAMS} parameters in one request"
+            )));
+        }
+        if let Some(name) = first_repeated(&pairs) {
+            return Err(OAuthError::invalid_request(format!(
+                "parameter `{}` is repeated (RFC 6749 §3.2)",
+                name.escape_debug()
+            )));
         }
         Ok(Params { pairs })
     }
 }
 
-/// The media type of `Content-Type`, lowercased, parameters dropped.
-fn media_type(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get(header::CONTENT_TYPE)?.to_str().unwrap_or("invalid");
-    Some(value.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+/// The first parameter name given twice, among those that may appear only once.
+fn first_repeated<'p>(pairs: &'p [Pair<'_>]) -> Option<&'p str> {
+    pairs.iter().enumerate().find_map(|(i, (name, _))| {
+        let repeated = !MULTI_VALUED.contains(&name.as_ref()) && pairs[..i].iter().any(|(n, _)| n == name);
+        repeated.then_some(name.as_ref())
+    })
 }
 
-fn parse_form(body: &[u8]) -> Vec<(String, String)> {
-    form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+/// The media type of `Content-Type`, parameters and surrounding space dropped.
+fn media_type(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::CONTENT_TYPE)?.to_str().unwrap_or("invalid");
+    Some(value.split(';').next().unwrap_or("").trim())
 }
 
 /// A JSON object whose values are strings (numbers and booleans are taken as their text;
 /// arrays of strings only for multi-valued parameters). Duplicate keys are kept, so the
 /// repeated-parameter rule applies to JSON too.
-fn parse_json(body: &[u8]) -> Result<Vec<(String, String)>, OAuthError> {
+fn parse_json(body: &[u8]) -> Result<Vec<Pair<'static>>, OAuthError> {
     let bad = |m: String| OAuthError::invalid_request(m);
     let mut de = serde_json::Deserializer::from_slice(body);
     let raw = de
@@ -106,16 +130,16 @@ fn parse_json(body: &[u8]) -> Result<Vec<(String, String)>, OAuthError> {
     let mut pairs = Vec::with_capacity(raw.len());
     for (k, v) in raw {
         match v {
-            Value::String(s) => pairs.push((k, s)),
-            Value::Number(n) => pairs.push((k, n.to_string())),
-            Value::Bool(b) => pairs.push((k, b.to_string())),
+            Value::String(s) => pairs.push((k.into(), s.into())),
+            Value::Number(n) => pairs.push((k.into(), n.to_string().into())),
+            Value::Bool(b) => pairs.push((k.into(), b.to_string().into())),
             Value::Null => {}
             Value::Array(items) if MULTI_VALUED.contains(&k.as_str()) => {
                 for item in items {
                     let Value::String(s) = item else {
                         return Err(bad(format!("`{k}` must be a string or an array of strings")));
                     };
-                    pairs.push((k.clone(), s));
+                    pairs.push((k.clone().into(), s.into()));
                 }
             }
             _ => return Err(bad(format!("`{}` must be a string", k.escape_debug()))),

@@ -1,18 +1,19 @@
 //! `POST /oauth2/token` (RFC 6749 §4.3, §4.4, §5, §6): parse, authenticate, issue, answer.
 
+use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::body::{Body, to_bytes};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::AppState;
 use super::error::{ErrorCode, OAuthError, no_store_json};
-use super::params::{Params, client_credentials};
+use super::params::{ClientCredentials, Params, client_credentials};
 use crate::clients::{GrantType, Secret};
 use crate::token::{IssuedToken, TokenRequest};
 use crate::users::User;
@@ -31,21 +32,42 @@ struct TokenResponse<'a> {
     id_token: Option<&'a str>,
 }
 
-/// What the request log line says about one token request.
-#[derive(Default)]
-struct Attempt {
-    client_id: Option<String>,
-    grant_type: Option<String>,
-}
-
 /// The token endpoint. Logs one line per request: client, grant, outcome, latency.
 pub(crate) async fn token(State(state): State<AppState>, request: Request) -> Response {
     let started = Instant::now();
-    let mut attempt = Attempt::default();
-    let result = handle(&state, request, &mut attempt).await;
+    let (parts, body) = match state.limits().read(request).await {
+        Ok(read) => read,
+        Err(err) => return answer(Err(err), None, None, started),
+    };
+    let params = match Params::parse(&parts.headers, parts.uri.query(), &body) {
+        Ok(params) => params,
+        Err(err) => return answer(Err(err), None, None, started),
+    };
+    let grant_type = params.get("grant_type");
+    let creds = match client_credentials(&parts.headers, &params) {
+        Ok(creds) => creds,
+        Err(err) => return answer(Err(err), None, grant_type, started),
+    };
+    let result = match grant_type {
+        None => Err(OAuthError::invalid_request("missing `grant_type`")),
+        Some(grant_type) => issue(&state, &parts, &params, &creds, grant_type).await,
+    };
+    answer(result, Some(&creds.client_id), grant_type, started)
+}
+
+/// Logs the request's outcome and turns it into the response.
+fn answer(
+    result: Result<IssuedToken, OAuthError>,
+    client_id: Option<&str>,
+    grant_type: Option<&str>,
+    started: Instant,
+) -> Response {
     let latency_us = started.elapsed().as_micros() as u64;
-    let client_id = attempt.client_id.as_deref().unwrap_or("-");
-    let grant_type = attempt.grant_type.as_deref().unwrap_or("-");
+    // Client-supplied strings are logged as `&str` fields, which the formatter quotes and
+    // escapes: no line breaks or control characters reach the log from a request.
+    let client_id = loggable(client_id.unwrap_or("-"));
+    let grant_type = loggable(grant_type.unwrap_or("-"));
+    let (client_id, grant_type) = (client_id.as_ref(), grant_type.as_ref());
     match result {
         Ok(issued) => {
             tracing::info!(client_id, grant_type, outcome = "issued", kid = %issued.kid, latency_us, "token request");
@@ -58,24 +80,16 @@ pub(crate) async fn token(State(state): State<AppState>, request: Request) -> Re
     }
 }
 
-async fn handle(
+/// Authenticates the client and runs its grant.
+async fn issue(
     state: &AppState,
-    request: Request,
-    attempt: &mut Attempt,
+    parts: &Parts,
+    params: &Params<'_>,
+    creds: &ClientCredentials,
+    grant_type: &str,
 ) -> Result<IssuedToken, OAuthError> {
-    let (parts, body) = request.into_parts();
-    let body = read_body(body, state.max_body_bytes()).await?;
-    let params = Params::parse(&parts.headers, parts.uri.query(), &body)?;
-    let grant_type = params.get("grant_type");
-    attempt.grant_type = grant_type.map(loggable);
-    let creds = client_credentials(&parts.headers, &params)?;
-    attempt.client_id = Some(loggable(&creds.client_id));
-    let Some(grant_type) = grant_type else {
-        return Err(OAuthError::invalid_request("missing `grant_type`"));
-    };
-
     let client = state.registry().authenticate(&creds.client_id, &creds.secret).await.map_err(|e| {
-        tracing::debug!(client_id = %creds.client_id, reason = %e, "client authentication failed");
+        tracing::debug!(client_id = %creds.client_id.escape_debug(), reason = %e, "client authentication failed");
         OAuthError::from(e)
     })?;
     let grant = state.issuer().grant(grant_type, &client)?;
@@ -90,7 +104,7 @@ async fn handle(
         GrantType::ClientCredentials => Ok(state.issuer().client_credentials(&client, &req, &keys, now)?),
         GrantType::Password => {
             let address = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-            let user = password_login(state, &params, address).await?;
+            let user = password_login(state, params, address).await?;
             Ok(state.issuer().password(&client, &user, &req, &keys, now)?)
         }
         GrantType::RefreshToken => {
@@ -106,7 +120,7 @@ async fn handle(
 /// Unknown user, disabled user and wrong password give the same answer.
 async fn password_login(
     state: &AppState,
-    params: &Params,
+    params: &Params<'_>,
     address: Option<IpAddr>,
 ) -> Result<Arc<User>, OAuthError> {
     let (Some(username), Some(password)) = (params.get("username"), params.get("password")) else {
@@ -139,19 +153,11 @@ async fn password_login(
 const MAX_LOGGED_CHARS: usize = 64;
 
 /// A client-supplied value as it may appear in the log: at most [`MAX_LOGGED_CHARS`].
-fn loggable(value: &str) -> String {
+fn loggable(value: &str) -> Cow<'_, str> {
     match value.char_indices().nth(MAX_LOGGED_CHARS) {
-        Some((cut, _)) => format!("{}…", &value[..cut]),
-        None => value.to_owned(),
+        Some((cut, _)) => Cow::Owned(format!("{}…", &value[..cut])),
+        None => Cow::Borrowed(value),
     }
-}
-
-/// Reads a request body of at most `limit` bytes; larger is 413 `invalid_request`.
-pub(super) async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, OAuthError> {
-    to_bytes(body, limit).await.map_err(|_| {
-        OAuthError::invalid_request(format!("request body larger than {limit} bytes"))
-            .with_status(StatusCode::PAYLOAD_TOO_LARGE)
-    })
 }
 
 fn success(issued: &IssuedToken) -> Response {
@@ -163,8 +169,11 @@ fn success(issued: &IssuedToken) -> Response {
         refresh_token: issued.refresh_token.as_deref(),
         id_token: issued.id_token.as_deref(),
     };
-    match serde_json::to_vec(&body) {
-        Ok(bytes) => no_store_json(StatusCode::OK, bytes),
+    // Sized for the tokens plus the fixed fields, so the JSON is written without regrowing.
+    let tokens = [Some(&issued.access_token), issued.refresh_token.as_ref(), issued.id_token.as_ref()];
+    let mut bytes = Vec::with_capacity(tokens.iter().flatten().map(|t| t.len()).sum::<usize>() + 160);
+    match serde_json::to_writer(&mut bytes, &body) {
+        Ok(()) => no_store_json(StatusCode::OK, bytes),
         Err(_) => OAuthError::new(ErrorCode::ServerError, "response encoding failed").into_response(),
     }
 }

@@ -4,6 +4,7 @@
 //! serialization, one base64url pass and one signature.
 
 use std::fmt;
+use std::sync::Arc;
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
@@ -29,7 +30,7 @@ enum Pair {
 
 /// A loaded signing key. Its Debug output shows the `kid` and algorithm only.
 pub(crate) struct SigningKey {
-    kid: String,
+    kid: Arc<str>,
     alg: Algorithm,
     pair: Pair,
     /// PKCS#8 v1 DER of the private key, for writing to the key store.
@@ -170,13 +171,18 @@ impl SigningKey {
             encode_header(alg, &kid, TokenKind::Refresh.typ())?,
             encode_header(alg, &kid, TokenKind::Id.typ())?,
         ];
-        Ok(SigningKey { kid, alg, pair, pkcs8, jwk, headers })
+        Ok(SigningKey { kid: kid.into(), alg, pair, pkcs8, jwk, headers })
     }
 
     /// The key id: the RFC 7638 JWK thumbprint (SHA-256) of the public key, so the same key
     /// gets the same `kid` on every replica and after every restart.
     pub(crate) fn kid(&self) -> &str {
         &self.kid
+    }
+
+    /// The `kid`, shared (a reference count, no copy).
+    pub(crate) fn shared_kid(&self) -> Arc<str> {
+        Arc::clone(&self.kid)
     }
 
     /// The algorithm this key signs with.
@@ -202,7 +208,9 @@ impl SigningKey {
     /// Signs `claims` as a compact JWS of `kind`.
     pub(crate) fn sign<T: Serialize>(&self, kind: TokenKind, claims: &T) -> Result<String, KeyError> {
         let header = &self.headers[kind as usize];
-        let payload = serde_json::to_vec(claims)?;
+        // Room for a usual claims set, so serialization does not regrow the buffer.
+        let mut payload = Vec::with_capacity(512);
+        serde_json::to_writer(&mut payload, claims)?;
         let mut token = String::with_capacity(header.len() + payload.len() * 4 / 3 + 360);
         token.push_str(header);
         token.push('.');

@@ -77,7 +77,7 @@ pub(crate) struct IssuedToken {
     /// Granted scopes, space-delimited; empty when none.
     pub(crate) scope: String,
     /// The `kid` that signed it.
-    pub(crate) kid: String,
+    pub(crate) kid: std::sync::Arc<str>,
     /// A refresh token (password grant, for clients that also have `refresh_token`).
     pub(crate) refresh_token: Option<String>,
     /// An OpenID Connect ID token, when `openid` was granted to a user.
@@ -162,7 +162,7 @@ impl Issuer {
             access_token,
             expires_in: ttl,
             scope,
-            kid: keys.signing.kid().to_owned(),
+            kid: keys.signing.shared_kid(),
             refresh_token: None,
             id_token: None,
         })

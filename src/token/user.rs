@@ -123,7 +123,7 @@ impl Issuer {
             access_token,
             expires_in: ttl,
             scope: scope.to_owned(),
-            kid: keys.signing.kid().to_owned(),
+            kid: keys.signing.shared_kid(),
             refresh_token,
             id_token,
         })

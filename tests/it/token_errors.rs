@@ -28,6 +28,20 @@ async fn unknown_parameters_are_ignored_rfc6749_3_2() {
 }
 
 #[tokio::test]
+async fn more_than_64_parameters_is_invalid_request_and_64_is_fine() {
+    let app = TestApp::spawn().await;
+    let names: Vec<String> = (0..63).map(|i| format!("x{i}")).collect();
+    let mut params: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "1")).collect();
+    params.push(CC);
+    let res = app.token_basic("svc-a", SECRET_A, &params).await;
+    assert_eq!(res.status(), 200, "64 parameters must be accepted");
+    params.push(("one_too_many", "1"));
+    let res = app.token_basic("svc-a", SECRET_A, &params).await;
+    let body = assert_oauth_error(res, 400, "invalid_request").await;
+    assert!(body["error_description"].as_str().unwrap().contains("64 parameters"));
+}
+
+#[tokio::test]
 async fn an_unknown_grant_type_is_unsupported_grant_type_rfc6749_5_2() {
     let app = TestApp::spawn().await;
     for grant in ["implicit", "authorization_code", "urn:ietf:params:oauth:grant-type:jwt-bearer", ""] {
