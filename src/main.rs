@@ -7,11 +7,6 @@ use clap::Parser as _;
 use tokenmint::cli::{self, Cli, EXIT_CONFIG};
 use tokenmint::config::ConfigError;
 
-/// mimalloc: the token path allocates a few dozen short-lived buffers per request, and
-/// glibc's malloc spent twice as long on them (BENCHMARKS.md, "Where the time per token goes").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     match cli::run(Cli::parse()) {
         Ok(code) => code,

@@ -70,7 +70,8 @@ fn answer(
     let (client_id, grant_type) = (client_id.as_ref(), grant_type.as_ref());
     match result {
         Ok(issued) => {
-            tracing::info!(client_id, grant_type, outcome = "issued", kid = %issued.kid, latency_us, "token request");
+            let outcome = if issued.reused { "reused" } else { "issued" };
+            tracing::info!(client_id, grant_type, outcome, kid = %issued.kid, latency_us, "token request");
             success(&issued)
         }
         Err(err) => {

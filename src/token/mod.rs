@@ -4,6 +4,7 @@
 //! [`TokenRequest`] and `now`, and maps [`IssueError`] to OAuth error codes.
 
 mod claims;
+mod reuse;
 mod user;
 
 use std::time::{Duration, SystemTime};
@@ -20,6 +21,7 @@ use crate::clock::unix_seconds;
 use crate::keys::{Algorithm, KeyError, KeySet};
 use crate::verify::{self, VerifyError};
 use claims::{AccessTokenClaims, AudienceRef};
+use reuse::{Reusable, ReuseCache};
 
 /// Random bytes in a `jti`: 128 bits, so identifiers never collide in practice.
 const JTI_BYTES: usize = 16;
@@ -42,6 +44,9 @@ pub(crate) struct TokenSettings {
     /// Lifetime of a refresh token (password grant), counted from the login.
     #[serde(with = "humantime_serde")]
     pub(crate) refresh_ttl: Duration,
+    /// How long an identical client-credentials request gets the same token (0: off).
+    #[serde(with = "humantime_serde")]
+    pub(crate) reuse_window: Duration,
 }
 
 impl Default for TokenSettings {
@@ -52,6 +57,7 @@ impl Default for TokenSettings {
             algorithm: Algorithm::ES256,
             leeway: Duration::from_secs(30),
             refresh_ttl: Duration::from_secs(24 * 3600),
+            reuse_window: Duration::ZERO,
         }
     }
 }
@@ -82,6 +88,8 @@ pub(crate) struct IssuedToken {
     pub(crate) refresh_token: Option<String>,
     /// An OpenID Connect ID token, when `openid` was granted to a user.
     pub(crate) id_token: Option<String>,
+    /// Handed out again from the reuse window rather than newly signed.
+    pub(crate) reused: bool,
 }
 
 /// Why a token was refused. Each variant maps to one RFC 6749 §5.2 / RFC 8707 error code.
@@ -116,12 +124,15 @@ pub(crate) struct Issuer {
     issuer: String,
     settings: TokenSettings,
     enabled_grants: Vec<GrantType>,
+    /// Tokens kept for identical requests, when `tokens.reuse_window` is set.
+    reuse: Option<ReuseCache>,
 }
 
 impl Issuer {
     /// An issuer for `issuer` (the `iss` claim) that accepts `enabled_grants`.
     pub(crate) fn new(issuer: String, settings: TokenSettings, enabled_grants: Vec<GrantType>) -> Self {
-        Issuer { issuer, settings, enabled_grants }
+        let reuse = ReuseCache::new(settings.reuse_window);
+        Issuer { issuer, settings, enabled_grants, reuse }
     }
 
     /// The grant types the service accepts.
@@ -156,16 +167,40 @@ impl Issuer {
         let scope = granted_scope(client, req.scope)?;
         let audiences = granted_audiences(client, &req.resources)?;
         let ttl = self.lifetime(client, req.expires_in)?;
-        let access_token =
-            self.access_token(&client.id, client, &scope, &audiences, ttl, &client.claims, keys, now)?;
-        Ok(IssuedToken {
+        let issued = |access_token, expires_in, scope| IssuedToken {
             access_token,
-            expires_in: ttl,
+            expires_in,
             scope,
             kid: keys.signing.shared_kid(),
             refresh_token: None,
             id_token: None,
-        })
+            reused: false,
+        };
+        let Some(reuse) = &self.reuse else {
+            let access_token =
+                self.access_token(&client.id, client, &scope, &audiences, ttl, &client.claims, keys, now)?;
+            return Ok(issued(access_token, ttl, scope));
+        };
+        // Checked after authentication and every policy decision: a reused token is one
+        // this request would have been granted anyway.
+        let request = reuse::Request {
+            kid: keys.signing.kid(),
+            client_id: &client.id,
+            scope: &scope,
+            audiences: &audiences,
+            ttl,
+        };
+        let now_secs = unix_seconds(now);
+        if let Some(kept) = reuse.get(&request, now_secs) {
+            let remaining = kept.expires_at - now_secs;
+            return Ok(IssuedToken { reused: true, ..issued(kept.access_token.clone(), remaining, scope) });
+        }
+        let access_token =
+            self.access_token(&client.id, client, &scope, &audiences, ttl, &client.claims, keys, now)?;
+        let kept =
+            Reusable { access_token: access_token.clone(), issued_at: now_secs, expires_at: now_secs + ttl };
+        reuse.put(&request, kept);
+        Ok(issued(access_token, ttl, scope))
     }
 
     /// Signs an RFC 9068 access token for `sub`.

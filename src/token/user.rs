@@ -126,6 +126,7 @@ impl Issuer {
             kid: keys.signing.shared_kid(),
             refresh_token,
             id_token,
+            reused: false,
         })
     }
 

@@ -13,6 +13,7 @@ mod interop_libs;
 mod jwks;
 mod password;
 mod resource_server;
+mod reuse;
 mod rotation;
 mod token_auth;
 mod token_errors;

@@ -48,7 +48,7 @@ impl CachingVerifier {
     }
 }
 
-async fn signing_kid(http: &reqwest::Client, addr: &str) -> String {
+pub(crate) async fn signing_kid(http: &reqwest::Client, addr: &str) -> String {
     let ready: Value = get_json(http, &format!("http://{addr}/readyz")).await;
     ready["kid"].as_str().unwrap().to_owned()
 }
@@ -215,7 +215,7 @@ async fn with_no_usable_key_left_the_last_good_set_stays() {
 }
 
 /// Runs `tokenmint keys ...` against `app`'s key directory.
-async fn keys_cli(app: &TestApp, args: &[&str]) -> (i32, String, String) {
+pub(crate) async fn keys_cli(app: &TestApp, args: &[&str]) -> (i32, String, String) {
     let dir = tempfile::tempdir().unwrap();
     let config = format!("[keys]\ndir = \"{}\"\npublish_ahead = \"1h\"\n", app.keys_dir.path().display());
     std::fs::write(dir.path().join("c.toml"), config).unwrap();
