@@ -273,8 +273,12 @@ impl Config {
 
     /// A one-paragraph summary for `config check` and the startup log.
     pub fn summary(&self) -> String {
+        let reuse = match self.tokens.reuse_window {
+            w if w.is_zero() => String::new(),
+            w => format!(", token reuse window {}", humantime::format_duration(w)),
+        };
         format!(
-            "issuer {}, bind {}, algorithm {}, token ttl {} (max {}), {} client(s), grants: {}",
+            "issuer {}, bind {}, algorithm {}, token ttl {} (max {}){reuse}, {} client(s), grants: {}",
             self.issuer,
             self.server.bind,
             self.tokens.algorithm,

@@ -44,7 +44,9 @@ pub(super) enum KeysCommand {
     /// Emergency: take a key out of the JWKS and never sign with it again. If it was the
     /// signing key, a replacement that signs at once is created.
     Revoke {
-        /// The key id.
+        /// The key id. A `kid` is base64url and may start with `-`: it is taken as the id,
+        /// not as an option.
+        #[arg(allow_hyphen_values = true)]
         kid: String,
     },
     /// Delete the files of expired and revoked keys.

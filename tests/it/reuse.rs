@@ -8,6 +8,7 @@ use serde_json::Value;
 use tokenmint::claims::AccessClaims;
 use tokenmint::clock::Clock;
 
+use crate::cli::run;
 use crate::helpers::{CLIENTS, SECRET_A, TestApp, fixed_instant};
 use crate::rotation::{keys_cli, signing_kid};
 
@@ -99,6 +100,23 @@ async fn no_token_is_reused_with_less_than_half_its_lifetime_left() {
     let third: Value = get().await.json().await.unwrap();
     assert_ne!(third["access_token"], first["access_token"]);
     assert_eq!(third["expires_in"], 90);
+}
+
+#[tokio::test]
+async fn config_check_shows_the_window_and_refuses_a_malformed_one() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("on.toml"), format!("{REUSE}{CLIENTS}")).unwrap();
+    let (code, out, _) = run(dir.path(), &["config", "check", "--config", "on.toml"], None).await;
+    assert_eq!(code, 0);
+    assert!(out.contains("token reuse window 30s"), "{out}");
+    std::fs::write(dir.path().join("off.toml"), CLIENTS).unwrap();
+    let (_, out, _) = run(dir.path(), &["config", "check", "--config", "off.toml"], None).await;
+    assert!(!out.contains("reuse"), "{out}");
+    std::fs::write(dir.path().join("bad.toml"), format!("[tokens]\nreuse_window = \"soon\"\n{CLIENTS}"))
+        .unwrap();
+    let (code, _, err) = run(dir.path(), &["config", "check", "--config", "bad.toml"], None).await;
+    assert_eq!(code, 64, "{err}");
+    assert!(err.contains("reuse_window"), "{err}");
 }
 
 #[tokio::test]

@@ -276,6 +276,10 @@ async fn keys_revoke_removes_the_signing_key_at_once() {
     let (code, _, err) = keys_cli(&app, &["revoke", "no-such-kid"]).await;
     assert_ne!(code, 0);
     assert!(err.contains("no-such-kid"), "{err}");
+    // A kid is base64url and may start with `-` (one in 64 does): still a kid, not an option.
+    let (code, _, err) = keys_cli(&app, &["revoke", "-p-no-such-kid"]).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("-p-no-such-kid") && !err.contains("unexpected argument"), "{err}");
 }
 
 #[tokio::test]
