@@ -24,7 +24,7 @@ struct Active<'a> {
 
 /// The introspection endpoint.
 pub(crate) async fn introspect(State(state): State<AppState>, request: Request) -> Response {
-    match handle(&state, request).await {
+    match state.limits().in_time(handle(&state, request)).await.and_then(|handled| handled) {
         Ok(response) => response,
         Err(err) => err.into_response(),
     }

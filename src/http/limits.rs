@@ -1,5 +1,5 @@
-//! Request limits with OAuth-shaped answers: header size, body size and body time for the
-//! endpoints that read a body, and JSON bodies for unknown paths and methods.
+//! Request limits with OAuth-shaped answers: header size, body size and a time limit for
+//! the endpoints that read a body, and JSON bodies for unknown paths and methods.
 
 use std::future::Future;
 use std::pin::pin;
@@ -21,16 +21,12 @@ pub(crate) struct Limits {
     pub(crate) max_header_bytes: usize,
     /// Largest request body.
     pub(crate) max_body_bytes: usize,
-    /// How long the body may take to arrive once the headers are in.
+    /// Time limit for producing a response, once the headers are in.
     pub(crate) request_timeout: Duration,
 }
 
 impl Limits {
-    /// Checks the header size (431), then reads the body within the size (413) and time
-    /// (408) limits.
-    ///
-    /// A token request's body nearly always arrives with its headers, so the body is read
-    /// once before any timer is armed: only a body still in flight costs a timer.
+    /// Checks the header size (431), then reads the body within the size limit (413).
     pub(crate) async fn read(&self, request: Request) -> Result<(Parts, Bytes), OAuthError> {
         let (parts, body) = request.into_parts();
         let header_bytes: usize = parts.headers.iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
@@ -41,20 +37,26 @@ impl Limits {
             ))
             .with_status(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE));
         }
-        let mut reading = pin!(to_bytes(body, self.max_body_bytes));
-        let first = std::future::poll_fn(|cx| Poll::Ready(reading.as_mut().poll(cx))).await;
-        let read = match first {
-            Poll::Ready(read) => read,
-            Poll::Pending => tokio::time::timeout(self.request_timeout, reading).await.map_err(|_| {
-                OAuthError::invalid_request("request body not received in time")
-                    .with_status(StatusCode::REQUEST_TIMEOUT)
-            })?,
-        };
-        let body = read.map_err(|_| {
+        let body = to_bytes(body, self.max_body_bytes).await.map_err(|_| {
             OAuthError::invalid_request(format!("request body larger than {} bytes", self.max_body_bytes))
                 .with_status(StatusCode::PAYLOAD_TOO_LARGE)
         })?;
         Ok((parts, body))
+    }
+
+    /// Runs a handler under the request time limit: 408 if it takes longer.
+    ///
+    /// The first poll runs without a timer. A token request whose body came with its
+    /// headers and whose client needs no slow hash check is answered within it, so only a
+    /// request that has to wait (for its body, or for an argon2 check) arms a timer.
+    pub(crate) async fn in_time<T>(&self, handler: impl Future<Output = T>) -> Result<T, OAuthError> {
+        let mut handler = pin!(handler);
+        match std::future::poll_fn(|cx| Poll::Ready(handler.as_mut().poll(cx))).await {
+            Poll::Ready(done) => Ok(done),
+            Poll::Pending => tokio::time::timeout(self.request_timeout, handler).await.map_err(|_| {
+                OAuthError::invalid_request("request timed out").with_status(StatusCode::REQUEST_TIMEOUT)
+            }),
+        }
     }
 }
 

@@ -35,6 +35,14 @@ struct TokenResponse<'a> {
 /// The token endpoint. Logs one line per request: client, grant, outcome, latency.
 pub(crate) async fn token(State(state): State<AppState>, request: Request) -> Response {
     let started = Instant::now();
+    match state.limits().in_time(handle(&state, request, started)).await {
+        Ok(response) => response,
+        Err(timed_out) => answer(Err(timed_out), None, None, started),
+    }
+}
+
+/// Reads, authenticates, issues and answers.
+async fn handle(state: &AppState, request: Request, started: Instant) -> Response {
     let (parts, body) = match state.limits().read(request).await {
         Ok(read) => read,
         Err(err) => return answer(Err(err), None, None, started),
@@ -50,7 +58,7 @@ pub(crate) async fn token(State(state): State<AppState>, request: Request) -> Re
     };
     let result = match grant_type {
         None => Err(OAuthError::invalid_request("missing `grant_type`")),
-        Some(grant_type) => issue(&state, &parts, &params, &creds, grant_type).await,
+        Some(grant_type) => issue(state, &parts, &params, &creds, grant_type).await,
     };
     answer(result, Some(&creds.client_id), grant_type, started)
 }

@@ -182,6 +182,14 @@ async fn garbage_never_yields_a_server_error() {
 }
 
 #[tokio::test]
+async fn the_time_limit_covers_a_slow_secret_check_not_only_the_body() {
+    // 5 ms is less than one argon2id check (m=19 MiB, t=2).
+    let app = TestApp::spawn_with("[server]\nrequest_timeout = \"5ms\"").await;
+    let res = app.token_basic("argon", ARGON_SECRET, &[CC]).await;
+    assert_oauth_error(res, 408, "invalid_request").await;
+}
+
+#[tokio::test]
 async fn a_stalled_request_gets_408_with_oauth_json() {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let app = TestApp::spawn_with("[server]\nrequest_timeout = \"1s\"").await;
