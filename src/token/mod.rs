@@ -176,30 +176,33 @@ impl Issuer {
             id_token: None,
             reused: false,
         };
-        let Some(reuse) = &self.reuse else {
-            let access_token =
-                self.access_token(&client.id, client, &scope, &audiences, ttl, &client.claims, keys, now)?;
-            return Ok(issued(access_token, ttl, scope));
-        };
         // Checked after authentication and every policy decision: a reused token is one
         // this request would have been granted anyway.
-        let request = reuse::Request {
-            kid: keys.signing.kid(),
-            client_id: &client.id,
-            scope: &scope,
-            audiences: &audiences,
-            ttl,
-        };
         let now_secs = unix_seconds(now);
-        if let Some(kept) = reuse.get(&request, now_secs) {
-            let remaining = kept.expires_at - now_secs;
+        let reuse = self.reuse.as_ref().map(|cache| {
+            let request = reuse::Request {
+                kid: keys.signing.kid(),
+                client_id: &client.id,
+                scope: &scope,
+                audiences: &audiences,
+                ttl,
+            };
+            (cache, request)
+        });
+        if let Some(kept) = reuse.as_ref().and_then(|(cache, request)| cache.get(request, now_secs)) {
+            let remaining = kept.expires_at.saturating_sub(now_secs);
             return Ok(IssuedToken { reused: true, ..issued(kept.access_token.clone(), remaining, scope) });
         }
         let access_token =
             self.access_token(&client.id, client, &scope, &audiences, ttl, &client.claims, keys, now)?;
-        let kept =
-            Reusable { access_token: access_token.clone(), issued_at: now_secs, expires_at: now_secs + ttl };
-        reuse.put(&request, kept);
+        if let Some((cache, request)) = &reuse {
+            let kept = Reusable {
+                access_token: access_token.clone(),
+                issued_at: now_secs,
+                expires_at: now_secs + ttl,
+            };
+            cache.put(request, kept);
+        }
         Ok(issued(access_token, ttl, scope))
     }
 
