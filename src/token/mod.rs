@@ -187,21 +187,21 @@ impl Issuer {
                 audiences: &audiences,
                 ttl,
             };
-            (cache, request)
+            (cache, request.key())
         });
-        if let Some(kept) = reuse.as_ref().and_then(|(cache, request)| cache.get(request, now_secs)) {
+        if let Some(kept) = reuse.as_ref().and_then(|(cache, key)| cache.get(key, now_secs)) {
             let remaining = kept.expires_at.saturating_sub(now_secs);
             return Ok(IssuedToken { reused: true, ..issued(kept.access_token.clone(), remaining, scope) });
         }
         let access_token =
             self.access_token(&client.id, client, &scope, &audiences, ttl, &client.claims, keys, now)?;
-        if let Some((cache, request)) = &reuse {
+        if let Some((cache, key)) = reuse {
             let kept = Reusable {
                 access_token: access_token.clone(),
                 issued_at: now_secs,
                 expires_at: now_secs + ttl,
             };
-            cache.put(request, kept);
+            cache.put(key, kept);
         }
         Ok(issued(access_token, ttl, scope))
     }

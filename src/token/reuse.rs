@@ -63,16 +63,20 @@ pub(crate) struct Request<'a> {
     pub(crate) ttl: u64,
 }
 
+/// A request's cache key, built once per request and used for both lookup and insert.
+#[derive(Debug)]
+pub(crate) struct ReuseKey(String);
+
 impl Request<'_> {
     /// An unambiguous cache key: every part prefixed with its length.
-    fn key(&self) -> String {
+    pub(crate) fn key(&self) -> ReuseKey {
         let parts = [self.kid, self.client_id, self.scope].into_iter().chain(self.audiences.iter().copied());
         let mut key = String::with_capacity(96);
         for part in parts {
             let _ = write!(key, "{}:{part}", part.len());
         }
         let _ = write!(key, "{}", self.ttl);
-        key
+        ReuseKey(key)
     }
 }
 
@@ -83,19 +87,19 @@ impl ReuseCache {
         (window > 0).then(|| ReuseCache { window, tokens: quick_cache::sync::Cache::new(REUSE_CAPACITY) })
     }
 
-    /// The token an identical earlier request got, if it may still be handed out at `now`
+    /// The token an identical earlier request (same `key`) got, if it may still be handed out at `now`
     /// (seconds since the epoch).
-    pub(crate) fn get(&self, request: &Request<'_>, now: u64) -> Option<Arc<Reusable>> {
-        let token = self.tokens.get(request.key().as_str())?;
+    pub(crate) fn get(&self, key: &ReuseKey, now: u64) -> Option<Arc<Reusable>> {
+        let token = self.tokens.get(key.0.as_str())?;
         let lifetime = token.expires_at.saturating_sub(token.issued_at);
         let fresh = now >= token.issued_at && now < token.issued_at + self.window;
         let half_left = token.expires_at.saturating_sub(now) * 2 >= lifetime;
         (fresh && half_left).then_some(token)
     }
 
-    /// Remembers a token just issued for `request`.
-    pub(crate) fn put(&self, request: &Request<'_>, token: Reusable) {
-        self.tokens.insert(request.key(), Arc::new(token));
+    /// Remembers a token just issued for the request with this `key`.
+    pub(crate) fn put(&self, key: ReuseKey, token: Reusable) {
+        self.tokens.insert(key.0, Arc::new(token));
     }
 }
 
@@ -113,23 +117,23 @@ mod tests {
     #[test]
     fn reused_within_the_window_and_never_past_half_the_lifetime() {
         let cache = ReuseCache::new(Duration::from_secs(30)).unwrap();
-        cache.put(&REQ, token(1000, 300));
-        assert!(cache.get(&REQ, 1000).is_some());
-        assert!(cache.get(&REQ, 1029).is_some());
-        assert!(cache.get(&REQ, 1030).is_none(), "past the window");
-        assert!(cache.get(&REQ, 999).is_none(), "clock went backwards");
+        cache.put(REQ.key(), token(1000, 300));
+        assert!(cache.get(&REQ.key(), 1000).is_some());
+        assert!(cache.get(&REQ.key(), 1029).is_some());
+        assert!(cache.get(&REQ.key(), 1030).is_none(), "past the window");
+        assert!(cache.get(&REQ.key(), 999).is_none(), "clock went backwards");
 
         // A window longer than half the lifetime is cut at half the lifetime.
         let long = ReuseCache::new(Duration::from_secs(600)).unwrap();
-        long.put(&REQ, token(1000, 300));
-        assert!(long.get(&REQ, 1150).is_some());
-        assert!(long.get(&REQ, 1151).is_none(), "less than half the lifetime left");
+        long.put(REQ.key(), token(1000, 300));
+        assert!(long.get(&REQ.key(), 1150).is_some());
+        assert!(long.get(&REQ.key(), 1151).is_none(), "less than half the lifetime left");
     }
 
     #[test]
     fn any_difference_in_the_request_misses() {
         let cache = ReuseCache::new(Duration::from_secs(30)).unwrap();
-        cache.put(&REQ, token(1000, 300));
+        cache.put(REQ.key(), token(1000, 300));
         let others = [
             Request { kid: "k2", ..REQ },
             Request { client_id: "svc2", ..REQ },
@@ -141,7 +145,7 @@ mod tests {
             Request { client_id: "svcr", scope: "ead", ..REQ },
         ];
         for other in others {
-            assert!(cache.get(&other, 1001).is_none(), "{other:?}");
+            assert!(cache.get(&other.key(), 1001).is_none(), "{other:?}");
         }
     }
 
