@@ -11,7 +11,7 @@ use std::time::SystemTime;
 
 use crate::clients::{Registry, Secret};
 use crate::config::Config;
-use crate::keys::{KeyRing, KeyStore};
+use crate::keys::{KeyRing, KeySource, KeyStore};
 use crate::token::{Issuer, TokenRequest};
 
 /// The client id and secret of the SHA-256 client.
@@ -44,7 +44,8 @@ impl IssuancePath {
         let mut config = Config::from_toml(&toml).expect("bench config");
         let dir = std::env::temp_dir().join(format!("tokenmint-bench-{}-{alg}", std::process::id()));
         config.set_keys_dir(&dir);
-        let ring = KeyRing::open(KeyStore::new(&dir), config.key_policy(), SystemTime::now()).expect("keys");
+        let ring = KeyRing::open(KeySource::Dir(KeyStore::new(&dir)), config.key_policy(), SystemTime::now())
+            .expect("keys");
         let registry = Registry::new(std::mem::take(&mut config.clients)).expect("clients");
         let issuer = Issuer::new(config.issuer.clone(), config.tokens.clone(), config.enabled_grants.clone());
         IssuancePath { registry, issuer, ring: Arc::new(ring), dir }

@@ -23,7 +23,7 @@ use figment::{Figment, Provider as _};
 use serde::Deserialize;
 
 use crate::clients::{Client, ClientSettings, GrantType};
-use crate::keys::KeySettings;
+use crate::keys::{Deriver, KeyError, KeySettings, KeySource, KeyStore, MasterSecret, SourceKind};
 use crate::token::TokenSettings;
 use crate::users::{User, UserSettings};
 
@@ -173,7 +173,9 @@ impl Config {
             errors.extend(check_issuer(issuer));
         }
         errors.extend(check_tokens(&tokens));
-        errors.extend(crate::keys::check_settings(&keys, tokens.leeway));
+        let mut keys = keys;
+        errors.extend(crate::keys::check_settings(&keys, &key_policy(&tokens, &keys), tokens.leeway));
+        errors.extend(resolve_master_secret(&mut keys, &file));
         if server.max_body_bytes == 0 || server.max_header_bytes == 0 {
             errors.push("server.max_body_bytes and server.max_header_bytes must be greater than zero".into());
         }
@@ -262,12 +264,22 @@ impl Config {
 
     /// The key ring's policy, derived from `[tokens]` and `[keys]`.
     pub(crate) fn key_policy(&self) -> crate::keys::KeyPolicy {
-        crate::keys::KeyPolicy {
-            alg: self.tokens.algorithm,
-            publish_ahead: self.keys.publish_ahead,
-            retire_after: crate::keys::retire_after(self.tokens.max_ttl, self.tokens.leeway),
-            refresh_retire_after: crate::keys::retire_after(self.tokens.refresh_ttl, self.tokens.leeway),
-            rotate_every: self.keys.rotate_every,
+        key_policy(&self.tokens, &self.keys)
+    }
+
+    /// Where the key ring's keys come from: the key directory, or derivation from the
+    /// master secret (`keys.source = "derived"`).
+    pub(crate) fn key_source(&self) -> Result<KeySource, KeyError> {
+        match (self.keys.source, &self.keys.master_secret, self.keys.rotate_every) {
+            (SourceKind::Derived, Some(secret), Some(period)) => {
+                Ok(KeySource::Derived(Deriver::new(secret, self.tokens.algorithm, &self.issuer, period)?))
+            }
+            // Configuration refuses derived keys without a secret or a period.
+            (SourceKind::Derived, ..) => Err(KeyError::Rejected {
+                alg: self.tokens.algorithm,
+                reason: "derived keys need a master secret and keys.rotate_every".into(),
+            }),
+            (SourceKind::Dir, ..) => Ok(KeySource::Dir(KeyStore::new(self.keys.dir.clone()))),
         }
     }
 
@@ -277,8 +289,17 @@ impl Config {
             w if w.is_zero() => String::new(),
             w => format!(", token reuse window {}", humantime::format_duration(w)),
         };
+        let derived = match (self.keys.source, self.keys.rotate_every) {
+            (SourceKind::Derived, Some(every)) => {
+                format!(
+                    ", keys derived from the master secret (one per {})",
+                    humantime::format_duration(every)
+                )
+            }
+            _ => String::new(),
+        };
         format!(
-            "issuer {}, bind {}, algorithm {}, token ttl {} (max {}){reuse}, {} client(s), grants: {}",
+            "issuer {}, bind {}, algorithm {}{derived}, token ttl {} (max {}){reuse}, {} client(s), grants: {}",
             self.issuer,
             self.server.bind,
             self.tokens.algorithm,
@@ -324,6 +345,40 @@ impl Sections<'_> {
         }
         None
     }
+}
+
+/// The key ring's policy from `[tokens]` and `[keys]`.
+fn key_policy(tokens: &TokenSettings, keys: &KeySettings) -> crate::keys::KeyPolicy {
+    crate::keys::KeyPolicy {
+        alg: tokens.algorithm,
+        publish_ahead: keys.publish_ahead,
+        retire_after: crate::keys::retire_after(tokens.max_ttl, tokens.leeway),
+        refresh_retire_after: crate::keys::retire_after(tokens.refresh_ttl, tokens.leeway),
+        rotate_every: keys.rotate_every,
+    }
+}
+
+/// Refuses a master secret written in the configuration file (a plaintext secret in a file
+/// that is often committed), and reads `keys.master_secret_file` into `keys.master_secret`.
+fn resolve_master_secret(keys: &mut KeySettings, file: &FileLayer) -> Vec<String> {
+    let mut errors = Vec::new();
+    if file.table.get("keys").and_then(|k| k.get("master_secret")).is_some() {
+        errors.push(
+            "keys.master_secret must not be written in the configuration file: put the secret in a file \
+             (keys.master_secret_file) or in the environment variable TOKENMINT_KEYS__MASTER_SECRET"
+                .into(),
+        );
+    }
+    if keys.source == SourceKind::Derived
+        && keys.master_secret.is_none()
+        && let Some(path) = &keys.master_secret_file
+    {
+        match MasterSecret::read(path) {
+            Ok(secret) => keys.master_secret = Some(secret),
+            Err(e) => errors.push(format!("keys.master_secret_file: {e}")),
+        }
+    }
+    errors
 }
 
 /// " (from <source>)" for a value, naming the file or environment it came from.

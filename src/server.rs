@@ -15,8 +15,8 @@ use crate::clients::Registry;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::http::{self, AppState, Limits};
+use crate::keys::KeyRing;
 use crate::keys::watch::{Maintenance, maintain};
-use crate::keys::{KeyRing, KeyStore};
 use crate::token::Issuer;
 use crate::users::Users;
 
@@ -65,11 +65,11 @@ impl Server {
         listener: TcpListener,
         clock: Arc<dyn Clock>,
     ) -> Result<Server, ServerError> {
-        let store = KeyStore::new(config.keys.dir.clone());
+        let source = config.key_source().map_err(|e| ServerError::Keys(e.to_string()))?;
         let policy = config.key_policy();
         let now = clock.now();
         // Key generation (RSA especially) and file I/O stay off the async workers.
-        let ring = tokio::task::spawn_blocking(move || KeyRing::open(store, policy, now))
+        let ring = tokio::task::spawn_blocking(move || KeyRing::open(source, policy, now))
             .await
             .map_err(|e| ServerError::Keys(e.to_string()))?
             .map_err(|e| ServerError::Keys(e.to_string()))?;

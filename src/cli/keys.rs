@@ -11,8 +11,8 @@ use clap::Subcommand;
 use crate::config::Config;
 use crate::keys::admin;
 use crate::keys::schedule::KeyState;
-use crate::keys::store::{Created, StoredKey};
-use crate::keys::{Algorithm, KeyStore};
+use crate::keys::store::{Created, DatedKey};
+use crate::keys::{Algorithm, Deriver, KeyPolicy, KeySource};
 
 /// `tokenmint keys` subcommands.
 #[derive(Debug, Subcommand)]
@@ -55,15 +55,19 @@ pub(super) enum KeysCommand {
 
 pub(super) fn run(config: Option<PathBuf>, command: KeysCommand) -> anyhow::Result<ExitCode> {
     let config = Config::load(config.as_deref())?;
-    let store = KeyStore::new(config.keys_dir());
     let policy = config.key_policy();
     let now = SystemTime::now();
+    let store = match config.key_source()? {
+        KeySource::Dir(store) => store,
+        KeySource::Derived(deriver) => return derived(&deriver, &policy, &command, now),
+    };
     match command {
         KeysCommand::List => {
             let (rows, errors) = admin::list(&store, &policy, now);
             for e in errors {
                 eprintln!("warning: {e}");
             }
+            let rows: Vec<(KeyState, DatedKey)> = rows.iter().map(|(s, k)| (*s, k.dated())).collect();
             print_rows(&rows);
         }
         KeysCommand::Generate { alg, activate_in } => {
@@ -112,6 +116,25 @@ pub(super) fn run(config: Option<PathBuf>, command: KeysCommand) -> anyhow::Resu
     Ok(ExitCode::SUCCESS)
 }
 
+/// `keys.source = "derived"`: `list` shows the derived keys; the other commands have nothing
+/// to act on.
+fn derived(
+    deriver: &Deriver,
+    policy: &KeyPolicy,
+    command: &KeysCommand,
+    now: SystemTime,
+) -> anyhow::Result<ExitCode> {
+    if let KeysCommand::List = command {
+        print_rows(&admin::list_derived(deriver, policy, now)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    anyhow::bail!(
+        "keys.source = \"derived\": every key is derived from the master secret, so there is no key to \
+         generate, rotate, import, revoke or prune. To replace every key at once, change the master secret \
+         on all replicas (README, \"Derived keys\")"
+    )
+}
+
 fn report(created: &Created) {
     match created {
         Created::New(k) => println!(
@@ -127,7 +150,7 @@ fn report(created: &Created) {
     }
 }
 
-fn print_rows(rows: &[(KeyState, StoredKey)]) {
+fn print_rows(rows: &[(KeyState, DatedKey)]) {
     println!("{:<44}  {:<5}  {:<8}  {:<20}  UNPUBLISH_AT", "KID", "ALG", "STATE", "ACTIVATE_AT");
     for (state, k) in rows {
         let unpublish = state

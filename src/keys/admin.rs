@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::schedule::{self, KeyState, KeyTimes};
-use super::store::{Created, StoredKey};
-use super::{Algorithm, KeyError, KeyPolicy, KeyStore, SigningKey};
+use super::store::{Created, DatedKey, StoredKey};
+use super::{Algorithm, Deriver, KeyError, KeyPolicy, KeyStore, SigningKey};
 
 /// The directory's keys with their state at `now`, by activation time, and the files that
 /// could not be read.
@@ -25,6 +25,20 @@ pub(crate) fn list(
         a.dates.activate_at.cmp(&b.dates.activate_at).then_with(|| a.key.kid().cmp(b.key.kid()))
     });
     (rows, errors)
+}
+
+/// The derived keys needed at `now` with their states, by activation time (`keys.source =
+/// "derived"`: what a running replica publishes and signs with at that instant).
+pub(crate) fn list_derived(
+    deriver: &Deriver,
+    policy: &KeyPolicy,
+    now: SystemTime,
+) -> Result<Vec<(KeyState, DatedKey)>, KeyError> {
+    let keys =
+        deriver.needed(now, policy).map(|n| deriver.dated_key(n)).collect::<Result<Vec<_>, KeyError>>()?;
+    let times: Vec<KeyTimes> = keys.iter().map(DatedKey::times).collect();
+    let plan = schedule::evaluate(&times, now, policy.retire_after);
+    Ok(plan.states.into_iter().zip(keys).collect())
 }
 
 /// Creates a key of `alg` that signs `activate_in` from now.

@@ -5,6 +5,7 @@
 //! module except as a signature or, when written to the key store, as a PKCS#8 file.
 
 pub(crate) mod admin;
+pub(crate) mod derive;
 pub(crate) mod jwks;
 pub(crate) mod ring;
 pub(crate) mod schedule;
@@ -12,7 +13,8 @@ pub(crate) mod signing;
 pub(crate) mod store;
 pub(crate) mod watch;
 
-pub(crate) use ring::{KeyPolicy, KeyRing, KeySet};
+pub(crate) use derive::{Deriver, MasterSecret};
+pub(crate) use ring::{KeyPolicy, KeyRing, KeySet, KeySource};
 pub(crate) use signing::{REFRESH_TOKEN_TYPE, SigningKey, TokenKind};
 pub(crate) use store::KeyStore;
 
@@ -119,10 +121,29 @@ pub(crate) enum KeyError {
     Jwk(#[from] jsonwebtoken::errors::Error),
 }
 
+/// Where signing keys come from (`keys.source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum SourceKind {
+    /// Key files in `keys.dir`, shared by the replicas.
+    #[default]
+    Dir,
+    /// Derived per rotation period from a master secret ([`derive`]); no files.
+    Derived,
+}
+
 /// `[keys]` in configuration.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct KeySettings {
+    /// Where keys come from: the directory (default) or derivation from a master secret.
+    pub(crate) source: SourceKind,
+    /// With `source = "derived"`: a file holding the master secret.
+    pub(crate) master_secret_file: Option<PathBuf>,
+    /// With `source = "derived"`: the master secret itself, from the environment only
+    /// (`TOKENMINT_KEYS__MASTER_SECRET`); configuration refuses it in the TOML file. After
+    /// loading it also holds the secret read from `master_secret_file`.
+    pub(crate) master_secret: Option<MasterSecret>,
     /// The key directory.
     pub(crate) dir: PathBuf,
     /// Longest `Cache-Control: max-age` of the JWKS response (it is shorter when the key set
@@ -148,6 +169,9 @@ pub(crate) struct KeySettings {
 impl Default for KeySettings {
     fn default() -> Self {
         KeySettings {
+            source: SourceKind::Dir,
+            master_secret_file: None,
+            master_secret: None,
             dir: PathBuf::from("keys"),
             jwks_max_age: Duration::from_secs(300),
             publish_ahead: Duration::from_secs(3600),
@@ -183,7 +207,10 @@ pub(crate) fn retire_after(max_ttl: Duration, leeway: Duration) -> Duration {
 ///    a key published for less than their sum could sign before some verifier has it.
 /// 2. `rotate_every > publish_ahead`: each key must be published before the next one is made.
 /// 3. `auto_rotate` needs `rotate_every`.
-pub(crate) fn check_settings(keys: &KeySettings, leeway: Duration) -> Vec<String> {
+/// 4. Derived keys need `rotate_every` (their periods), a master secret from one place, an
+///    algorithm that can be derived, no `auto_rotate` (there is nothing to create), and few
+///    enough periods per token lifetime ([`derive::MAX_DERIVED_KEYS`]).
+pub(crate) fn check_settings(keys: &KeySettings, policy: &KeyPolicy, leeway: Duration) -> Vec<String> {
     let f = |d: Duration| humantime::format_duration(d).to_string();
     let mut errors = Vec::new();
     let needed = keys.jwks_max_age + keys.poll_interval + leeway;
@@ -213,6 +240,54 @@ pub(crate) fn check_settings(keys: &KeySettings, leeway: Duration) -> Vec<String
     }
     if keys.poll_interval.is_zero() {
         errors.push("keys.poll_interval must be longer than zero".into());
+    }
+    if keys.source == SourceKind::Derived {
+        errors.extend(check_derived(keys, policy));
+    }
+    errors
+}
+
+/// Invariant 4 of [`check_settings`].
+fn check_derived(keys: &KeySettings, policy: &KeyPolicy) -> Vec<String> {
+    let mut errors = Vec::new();
+    match keys.rotate_every {
+        None => errors.push(
+            "keys.source = \"derived\" needs keys.rotate_every (e.g. \"24h\"): one key is derived per period"
+                .into(),
+        ),
+        Some(every) => {
+            let keep = policy.retire_after.max(policy.refresh_retire_after);
+            let needed = keep.as_millis() / every.as_millis().max(1) + 2;
+            if needed > u128::from(derive::MAX_DERIVED_KEYS) {
+                errors.push(format!(
+                    "keys.rotate_every ({}) is too short for derived keys: tokens live up to {} (the longest of \
+                     tokens.max_ttl and tokens.refresh_ttl, plus tokens.leeway), which would keep {needed} keys \
+                     (at most {})",
+                    humantime::format_duration(every),
+                    humantime::format_duration(keep),
+                    derive::MAX_DERIVED_KEYS
+                ));
+            }
+        }
+    }
+    match (&keys.master_secret, &keys.master_secret_file) {
+        (None, None) => errors.push(
+            "keys.source = \"derived\" needs a master secret: keys.master_secret_file, or the environment \
+             variable TOKENMINT_KEYS__MASTER_SECRET"
+                .into(),
+        ),
+        (Some(_), Some(_)) => errors.push(
+            "give the master secret once: TOKENMINT_KEYS__MASTER_SECRET or keys.master_secret_file, not both"
+                .into(),
+        ),
+        _ => {}
+    }
+    if policy.alg == Algorithm::RS256 {
+        errors
+            .push("keys.source = \"derived\" derives ES256 or EdDSA keys only; RS256 needs keys.dir".into());
+    }
+    if keys.auto_rotate {
+        errors.push("keys.auto_rotate has no effect with keys.source = \"derived\": remove it".into());
     }
     errors
 }

@@ -1,11 +1,12 @@
 //! The key ring: the signing key and the published set, swapped atomically, kept in step
-//! with the key directory and with the passing of time.
+//! with the key source (the key directory, or derivation from a master secret) and with the
+//! passing of time.
 //!
 //! Readers (every token request, every JWKS request) take a cheap snapshot with no lock.
 //! A new [`KeySet`] is built completely before it is swapped in, so no request ever sees a
 //! half-built set; a reload that would leave no usable signing key keeps the last good set.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -14,8 +15,8 @@ use jsonwebtoken::DecodingKey;
 
 use super::jwks::JwksDocument;
 use super::schedule::{self, KeyState, KeyTimes};
-use super::store::{Created, StoredKey};
-use super::{Algorithm, KeyError, KeyStore, SigningKey};
+use super::store::{Created, DatedKey};
+use super::{Algorithm, Deriver, KeyError, KeyStore, SigningKey};
 use crate::verify::Jwks;
 
 /// What the ring needs from configuration.
@@ -32,6 +33,15 @@ pub(crate) struct KeyPolicy {
     pub(crate) refresh_retire_after: Duration,
     /// Automatic rotation period.
     pub(crate) rotate_every: Option<Duration>,
+}
+
+/// Where the ring's keys come from.
+#[derive(Debug)]
+pub(crate) enum KeySource {
+    /// Key files in a directory, shared by the replicas.
+    Dir(KeyStore),
+    /// One key per rotation period, derived from a master secret; nothing is read or written.
+    Derived(Deriver),
 }
 
 impl KeyPolicy {
@@ -68,7 +78,7 @@ pub(crate) struct KeySet {
 
 impl KeySet {
     /// Evaluates the schedule over `keys` at `now` and builds the set.
-    fn build(keys: &[Arc<StoredKey>], policy: &KeyPolicy, now: SystemTime) -> Result<Self, KeyError> {
+    fn build(keys: &[DatedKey], policy: &KeyPolicy, now: SystemTime) -> Result<Self, KeyError> {
         let times: Vec<KeyTimes> = keys.iter().map(|k| k.times()).collect();
         let plan = schedule::evaluate(&times, now, policy.retire_after);
         let signing_index = plan.signing.ok_or(KeyError::NoSigningKey)?;
@@ -133,10 +143,10 @@ fn earliest(a: Option<SystemTime>, b: SystemTime) -> Option<SystemTime> {
     Some(a.map_or(b, |a| a.min(b)))
 }
 
-/// What was last read from the directory.
+/// The keys last read from the directory, or derived.
 #[derive(Debug, Default)]
 struct Loaded {
-    keys: Vec<Arc<StoredKey>>,
+    keys: Vec<DatedKey>,
     fingerprint: Vec<FileStamp>,
 }
 
@@ -153,7 +163,7 @@ struct FileStamp {
 /// The live key set, shared by every request, and the state needed to refresh it.
 #[derive(Debug)]
 pub(crate) struct KeyRing {
-    store: KeyStore,
+    source: KeySource,
     policy: KeyPolicy,
     current: ArcSwap<KeySet>,
     /// Guarded by a std mutex: held only by the maintenance task and never across an await.
@@ -161,28 +171,19 @@ pub(crate) struct KeyRing {
 }
 
 impl KeyRing {
-    /// Loads the store and builds the first set. Creates a key when there is none that can
-    /// sign (a fresh deployment: it signs at once), or none of the configured algorithm (an
-    /// algorithm switch: it is published `publish_ahead` before it signs).
-    pub(crate) fn open(store: KeyStore, policy: KeyPolicy, now: SystemTime) -> Result<Self, KeyError> {
+    /// Loads or derives the keys and builds the first set. From a directory, creates a key
+    /// when there is none that can sign (a fresh deployment: it signs at once), or none of
+    /// the configured algorithm (an algorithm switch: it is published `publish_ahead` before
+    /// it signs).
+    pub(crate) fn open(source: KeySource, policy: KeyPolicy, now: SystemTime) -> Result<Self, KeyError> {
         let mut loaded = Loaded::default();
-        read_dir_into(&store, &mut loaded, fingerprint(&store)?);
-        let live = |alg: Option<Algorithm>| {
-            loaded.keys.iter().any(|k| k.dates.revoked_at.is_none() && alg.is_none_or(|a| k.key.alg() == a))
-        };
-        let created = if !live(None) {
-            create_logged(&store, policy.alg, now, now, "no usable signing key: created one that signs now")?
-        } else if !live(Some(policy.alg)) {
-            let at = now + policy.publish_ahead;
-            create_logged(&store, policy.alg, now, at, "no key of the configured algorithm: created one")?
-        } else {
-            false
-        };
-        if created {
-            read_dir_into(&store, &mut loaded, fingerprint(&store)?);
+        match &source {
+            KeySource::Dir(store) => open_dir(store, &policy, &mut loaded, now)?,
+            KeySource::Derived(deriver) => derive_into(deriver, &policy, &mut loaded, now)?,
         }
         let set = KeySet::build(&loaded.keys, &policy, now)?;
-        let ring = KeyRing { store, policy, current: ArcSwap::from_pointee(set), loaded: Mutex::new(loaded) };
+        let ring =
+            KeyRing { source, policy, current: ArcSwap::from_pointee(set), loaded: Mutex::new(loaded) };
         let set = ring.current();
         tracing::info!(kid = set.signing.kid(), alg = %set.signing.alg(), published = set.published.len(), "signing key selected");
         Ok(ring)
@@ -214,19 +215,27 @@ impl KeyRing {
         }
     }
 
-    /// The key store.
-    pub(crate) fn store(&self) -> &KeyStore {
-        &self.store
+    /// The key directory, when keys come from one.
+    pub(crate) fn key_dir(&self) -> Option<&Path> {
+        match &self.source {
+            KeySource::Dir(store) => Some(store.dir()),
+            KeySource::Derived(_) => None,
+        }
     }
 
-    /// Re-reads the directory if it changed (or if `force`), re-evaluates the schedule at
-    /// `now`, and swaps in the result. If no key could sign, the current set stays and the
-    /// error is returned.
+    /// Re-reads the directory if it changed (or if `force`), or derives the keys the window
+    /// at `now` newly needs; re-evaluates the schedule at `now`, and swaps in the result. If
+    /// no key could sign, the current set stays and the error is returned.
     pub(crate) fn refresh(&self, now: SystemTime, force: bool) -> Result<(), KeyError> {
         let mut loaded = self.loaded.lock().unwrap_or_else(PoisonError::into_inner);
-        let stamps = fingerprint(&self.store)?;
-        if force || stamps != loaded.fingerprint {
-            read_dir_into(&self.store, &mut loaded, stamps);
+        match &self.source {
+            KeySource::Dir(store) => {
+                let stamps = fingerprint(store)?;
+                if force || stamps != loaded.fingerprint {
+                    read_dir_into(store, &mut loaded, stamps);
+                }
+            }
+            KeySource::Derived(deriver) => derive_into(deriver, &self.policy, &mut loaded, now)?,
         }
         let set = KeySet::build(&loaded.keys, &self.policy, now).inspect_err(|e| {
             tracing::error!(error = %e, "keeping the previous key set: the key directory has no usable signing key");
@@ -242,8 +251,10 @@ impl KeyRing {
     /// Creates the next key when automatic rotation calls for it: when no key is pending
     /// and the signing key's period ends within `publish_ahead`. The new key activates at
     /// the end of the period (or `publish_ahead` from now, if that is later), in a file
-    /// named after that instant, so two writers at once create one key.
+    /// named after that instant, so two writers at once create one key. Derived keys are
+    /// never created: [`KeyRing::refresh`] derives the next one when it is due.
     pub(crate) fn rotate_if_due(&self, now: SystemTime) -> Result<bool, KeyError> {
+        let KeySource::Dir(store) = &self.source else { return Ok(false) };
         let Some((period_end, create_at)) = self.policy.rotation(self.current().signing_since) else {
             return Ok(false);
         };
@@ -256,7 +267,7 @@ impl KeyRing {
         }
         let activate_at = period_end.max(now + self.policy.publish_ahead);
         let created =
-            create_logged(&self.store, self.policy.alg, now, activate_at, "rotation: created the next key")?;
+            create_logged(store, self.policy.alg, now, activate_at, "rotation: created the next key")?;
         self.refresh(now, true)?;
         Ok(created)
     }
@@ -272,6 +283,32 @@ impl KeyRing {
     }
 }
 
+/// Reads the directory into `loaded`, first creating a key when there is none that can sign
+/// or none of the configured algorithm (see [`KeyRing::open`]).
+fn open_dir(
+    store: &KeyStore,
+    policy: &KeyPolicy,
+    loaded: &mut Loaded,
+    now: SystemTime,
+) -> Result<(), KeyError> {
+    read_dir_into(store, loaded, fingerprint(store)?);
+    let live = |alg: Option<Algorithm>| {
+        loaded.keys.iter().any(|k| k.dates.revoked_at.is_none() && alg.is_none_or(|a| k.key.alg() == a))
+    };
+    let created = if !live(None) {
+        create_logged(store, policy.alg, now, now, "no usable signing key: created one that signs now")?
+    } else if !live(Some(policy.alg)) {
+        let at = now + policy.publish_ahead;
+        create_logged(store, policy.alg, now, at, "no key of the configured algorithm: created one")?
+    } else {
+        false
+    };
+    if created {
+        read_dir_into(store, loaded, fingerprint(store)?);
+    }
+    Ok(())
+}
+
 /// Reads every key file into `loaded` (taken at `stamps`) and logs the files that cannot
 /// be used.
 fn read_dir_into(store: &KeyStore, loaded: &mut Loaded, stamps: Vec<FileStamp>) {
@@ -279,8 +316,28 @@ fn read_dir_into(store: &KeyStore, loaded: &mut Loaded, stamps: Vec<FileStamp>) 
     for e in &errors {
         tracing::error!(error = %e, "skipping unusable key file");
     }
-    loaded.keys = keys.into_iter().map(Arc::new).collect();
+    loaded.keys = keys.iter().map(|k| k.dated()).collect();
     loaded.fingerprint = stamps;
+}
+
+/// Makes `loaded` hold exactly the derived keys needed at `now`: keeps those already
+/// derived, derives the missing ones, drops those no longer needed.
+fn derive_into(
+    deriver: &Deriver,
+    policy: &KeyPolicy,
+    loaded: &mut Loaded,
+    now: SystemTime,
+) -> Result<(), KeyError> {
+    let mut keys = Vec::new();
+    for n in deriver.needed(now, policy) {
+        let start = deriver.period_start(n);
+        match loaded.keys.iter().find(|k| k.dates.activate_at == start) {
+            Some(known) => keys.push(known.clone()),
+            None => keys.push(deriver.dated_key(n)?),
+        }
+    }
+    loaded.keys = keys;
+    Ok(())
 }
 
 /// The stamps of every key file, to notice changes without reading the keys.

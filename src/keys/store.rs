@@ -62,6 +62,27 @@ pub(crate) struct StoredKey {
 impl StoredKey {
     /// What the schedule needs to know about this key.
     pub(crate) fn times(&self) -> super::schedule::KeyTimes {
+        self.dated().times()
+    }
+
+    /// The key and its dates, without the file.
+    pub(crate) fn dated(&self) -> DatedKey {
+        DatedKey { key: Arc::clone(&self.key), dates: self.dates }
+    }
+}
+
+/// A key and its dates, wherever it came from (a file, or derivation).
+#[derive(Debug, Clone)]
+pub(crate) struct DatedKey {
+    /// The key.
+    pub(crate) key: Arc<SigningKey>,
+    /// Its dates.
+    pub(crate) dates: KeyDates,
+}
+
+impl DatedKey {
+    /// What the schedule needs to know about this key.
+    pub(crate) fn times(&self) -> super::schedule::KeyTimes {
         super::schedule::KeyTimes {
             kid: self.key.kid().to_owned(),
             activate_at: self.dates.activate_at,

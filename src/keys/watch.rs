@@ -84,8 +84,9 @@ pub(crate) async fn maintain(
 }
 
 /// Watches the key directory; events only wake the loop, which then compares stamps.
+/// Derived keys have no directory to watch.
 fn watch_dir(ring: &KeyRing, events: mpsc::Sender<()>) -> Option<notify::RecommendedWatcher> {
-    let dir = ring.store().dir().to_path_buf();
+    let dir = ring.key_dir()?.to_path_buf();
     let watcher = notify::recommended_watcher(move |_event: notify::Result<notify::Event>| {
         // A full channel already holds a wake-up; dropping this one loses nothing.
         let _ = events.try_send(());
