@@ -14,7 +14,8 @@
 //! - [`verify`]: offline verification for resource servers (a library; no server inside).
 //! - `clock`: time as an injected value; everything below the HTTP layer takes `now`.
 //! - `clients`: the client registry and client authentication (secret hashes).
-//! - `keys`: signing keys: the key store on disk, the in-memory key ring, the JWKS.
+//! - `keys`: signing keys: the key store on disk (or keys derived from a master secret), the
+//!   in-memory key ring, the JWKS.
 //! - `token`: the issuing policy: grant, scope, audience and lifetime decisions, then signing.
 //! - `http`: the thin axum edge: extractors, handlers, OAuth error responses.
 //! - [`config`]: figment layering (defaults, TOML, `TOKENMINT_*`) and validation.

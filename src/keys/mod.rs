@@ -1,5 +1,6 @@
-//! Signing keys: files on disk ([`store`]), the key pair and its public JWK ([`signing`]),
-//! and the in-memory set the service signs and publishes with ([`ring`]).
+//! Signing keys: files on disk ([`store`]) or keys derived from a master secret ([`derive`]),
+//! the key pair and its public JWK ([`signing`]), and the in-memory set the service signs and
+//! publishes with ([`ring`]).
 //!
 //! Never imports `http`, `config` or `server`. Private key material never leaves this
 //! module except as a signature or, when written to the key store, as a PKCS#8 file.

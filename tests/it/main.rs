@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cli;
+mod derived;
 mod discovery;
 mod forge;
 mod helpers;

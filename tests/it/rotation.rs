@@ -30,12 +30,17 @@ rotate_every = "4s"
 /// A verifier that caches each server's JWKS for the full max-age it was given and never
 /// refetches early: the strictest client a rotation has to satisfy.
 #[derive(Default)]
-struct CachingVerifier {
+pub(crate) struct CachingVerifier {
     cache: HashMap<String, (JwkSet, Instant, Duration)>,
 }
 
 impl CachingVerifier {
-    async fn verify(&mut self, http: &reqwest::Client, addr: &str, token: &str) -> Result<(), String> {
+    pub(crate) async fn verify(
+        &mut self,
+        http: &reqwest::Client,
+        addr: &str,
+        token: &str,
+    ) -> Result<(), String> {
         let fresh = self.cache.get(addr).is_some_and(|(_, at, age)| at.elapsed() < *age);
         if !fresh {
             let res = send(http.get(format!("http://{addr}/.well-known/jwks.json"))).await;
