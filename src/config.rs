@@ -13,13 +13,14 @@
 //! them all at once. Only this module imports figment.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
 use figment::providers::{Env, Serialized};
 use figment::value::Value;
 use figment::{Figment, Provider as _};
+use ipnet::IpNet;
 use serde::Deserialize;
 
 use crate::clients::{Client, ClientSettings, GrantType};
@@ -68,6 +69,23 @@ pub(crate) struct ServerSettings {
     /// Time limit for one request, reading the body included.
     #[serde(with = "humantime_serde")]
     pub(crate) request_timeout: Duration,
+    /// Reverse proxies whose `X-Forwarded-For` is believed, as addresses or CIDR ranges.
+    #[serde(deserialize_with = "ip_ranges")]
+    pub(crate) trusted_proxies: Vec<IpNet>,
+}
+
+/// A list of addresses (`"10.0.0.7"`) and CIDR ranges (`"10.0.0.0/8"`).
+fn ip_ranges<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|text| {
+            text.parse::<IpNet>().or_else(|_| text.parse::<IpAddr>().map(IpNet::from)).map_err(|_| {
+                serde::de::Error::custom(format!(
+                    "`{text}` is not an IP address or a CIDR range (10.0.0.0/8)"
+                ))
+            })
+        })
+        .collect()
 }
 
 impl Default for ServerSettings {
@@ -77,6 +95,7 @@ impl Default for ServerSettings {
             max_body_bytes: 16 * 1024,
             max_header_bytes: 16 * 1024,
             request_timeout: Duration::from_secs(10),
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -91,6 +91,7 @@ impl Server {
             Arc::clone(&clock),
             config.keys.jwks_max_age,
             limits,
+            config.server.trusted_proxies.clone(),
         );
         Ok(Server { listener, router: http::router(state), ring, clock, maintenance })
     }

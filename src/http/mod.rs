@@ -4,6 +4,7 @@
 //! Only this module and `server` import axum.
 
 mod error;
+mod forwarded;
 mod introspect;
 mod limits;
 mod params;
@@ -42,6 +43,8 @@ struct Inner {
     /// `Cache-Control` for the configured max-age, precomputed.
     jwks_cache_control: HeaderValue,
     limits: Limits,
+    /// `server.trusted_proxies`.
+    trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl AppState {
@@ -55,6 +58,7 @@ impl AppState {
         clock: Arc<dyn Clock>,
         jwks_max_age: std::time::Duration,
         limits: Limits,
+        trusted_proxies: Vec<ipnet::IpNet>,
     ) -> Self {
         let alg = keys.current().signing.alg();
         let metadata = Metadata::build(&issuer, &registry, &users, alg.as_str());
@@ -70,6 +74,7 @@ impl AppState {
             jwks_cache_control: HeaderValue::from_str(&format!("public, max-age={}", jwks_max_age.as_secs()))
                 .unwrap_or_else(|_| HeaderValue::from_static("no-cache")),
             limits,
+            trusted_proxies,
         }))
     }
 
@@ -114,6 +119,12 @@ impl AppState {
 
     fn limits(&self) -> &Limits {
         &self.0.limits
+    }
+
+    /// The client's address for a request that reached us from `peer`, believing
+    /// `X-Forwarded-For` from trusted proxies only.
+    fn client_address(&self, peer: std::net::IpAddr, headers: &axum::http::HeaderMap) -> std::net::IpAddr {
+        forwarded::client_address(peer, headers, &self.0.trusted_proxies)
     }
 }
 

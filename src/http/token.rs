@@ -112,7 +112,8 @@ async fn issue(
     match grant {
         GrantType::ClientCredentials => Ok(state.issuer().client_credentials(&client, &req, &keys, now)?),
         GrantType::Password => {
-            let address = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+            let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+            let address = peer.map(|peer| state.client_address(peer, &parts.headers));
             let user = password_login(state, params, address).await?;
             Ok(state.issuer().password(&client, &user, &req, &keys, now)?)
         }

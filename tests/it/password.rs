@@ -252,6 +252,45 @@ async fn repeated_failures_back_off_with_429_and_retry_after() {
     assert!(body["error_description"].as_str().unwrap().contains("too many failed attempts"));
 }
 
+/// A failed login for `user` as if sent through a proxy that wrote `forwarded_for`.
+async fn failed_login_via(app: &TestApp, user: &str, forwarded_for: &str) -> u16 {
+    let form = [("grant_type", "password"), ("username", user), ("password", "guess")];
+    let req = app.token_req().basic_auth("app", Some(SECRET_A)).header("x-forwarded-for", forwarded_for);
+    send(req.form(&form)).await.status().as_u16()
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_address_limit_counts_the_forwarded_client() {
+    // The test client connects from 127.0.0.1, playing the proxy.
+    let toml = format!("[server]\ntrusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\"]\n{CLIENTS}{USERS}");
+    let app = TestApp::spawn_config(&toml, std::sync::Arc::new(tokenmint::clock::SystemClock)).await;
+    // Five failures from 203.0.113.5, each for another user (so only the address counts),
+    // some with a spoofed entry on the left and a second trusted hop on the right.
+    for (i, xff) in
+        ["203.0.113.5", "198.51.100.1, 203.0.113.5", "203.0.113.5, 10.1.1.1", "203.0.113.5", "203.0.113.5"]
+            .iter()
+            .enumerate()
+    {
+        assert_eq!(failed_login_via(&app, &format!("nobody-{i}"), xff).await, 400, "{xff}");
+    }
+    // That client now backs off, whatever it writes on the left ...
+    assert_eq!(failed_login_via(&app, "nobody-5", "192.0.2.77, 203.0.113.5").await, 429);
+    // ... and every other client behind the same proxy is unaffected.
+    assert_eq!(failed_login_via(&app, "nobody-6", "203.0.113.6").await, 400);
+    let res = login(&app, "app", "alice", "wonderland", &[]).await;
+    assert_eq!(res.status(), 200, "a user behind the proxy can still log in");
+}
+
+#[tokio::test]
+async fn without_trusted_proxies_x_forwarded_for_is_ignored() {
+    let app = spawn().await;
+    // A client rotating made-up X-Forwarded-For values is still one address.
+    for i in 0..5 {
+        assert_eq!(failed_login_via(&app, &format!("nobody-{i}"), &format!("203.0.113.{i}")).await, 400);
+    }
+    assert_eq!(failed_login_via(&app, "nobody-5", "203.0.113.99").await, 429);
+}
+
 #[tokio::test]
 async fn openid_adds_an_id_token_for_the_client_oidc_core_2() {
     let app = spawn().await;

@@ -1,0 +1,98 @@
+//! The client's address behind trusted reverse proxies (`server.trusted_proxies`), for the
+//! password grant's per-address throttle.
+//!
+//! A proxy appends the address it received the request from to `X-Forwarded-For`, so the
+//! header reads `client, proxy1, proxy2` and only its right end can be believed: the client
+//! writes whatever it likes to the left. Walking from the connection's peer leftwards, every
+//! hop in a trusted range vouches for the entry before it; the first address outside the
+//! trusted ranges is the client. With no trusted proxies (the default) the header is ignored
+//! and the peer is the client.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::http::HeaderMap;
+use axum::http::header::HeaderName;
+use ipnet::IpNet;
+
+/// `X-Forwarded-For` (de facto standard; RFC 7239 `Forwarded` is its successor).
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
+/// The address of the client that sent a request which reached us from `peer`.
+pub(crate) fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    // Every X-Forwarded-For field line, in order, as one list (RFC 9110 §5.3).
+    let hops: Vec<&str> = headers
+        .get_all(&X_FORWARDED_FOR)
+        .iter()
+        .flat_map(|v| v.to_str().unwrap_or("").split(','))
+        .map(str::trim)
+        .collect();
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        // An entry no trusted proxy could have written ends the walk at the last hop known.
+        let Some(ip) = parse_hop(hop) else { return client };
+        client = ip;
+        if !is_trusted(&ip) {
+            break;
+        }
+    }
+    client
+}
+
+/// An address as proxies write it: `203.0.113.7`, `2001:db8::1`, or with a port
+/// (`203.0.113.7:41234`, `[2001:db8::1]:41234`).
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    hop.parse::<IpAddr>().ok().or_else(|| hop.parse::<SocketAddr>().ok().map(|s| s.ip()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn headers(values: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(&X_FORWARDED_FOR, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn only_the_right_end_written_by_trusted_hops_is_believed() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap(), "192.0.2.1/32".parse().unwrap()];
+        let proxy = ip("10.1.1.1");
+        let cases: &[(&[&str], &str)] = &[
+            // No header: the proxy itself.
+            (&[], "10.1.1.1"),
+            (&["203.0.113.7"], "203.0.113.7"),
+            // A spoofed entry on the left is skipped: the proxy appended the real client.
+            (&["198.51.100.9, 203.0.113.7"], "203.0.113.7"),
+            // Two trusted hops, then the client; split over two field lines.
+            (&["198.51.100.9, 203.0.113.7", "192.0.2.1, 10.2.2.2"], "203.0.113.7"),
+            (&["[2001:db8::7]:4711, 10.2.2.2"], "2001:db8::7"),
+            (&["203.0.113.7:4711"], "203.0.113.7"),
+            // Garbage where a trusted hop should have written an address: the last good hop.
+            (&["203.0.113.7, unknown, 10.2.2.2"], "10.2.2.2"),
+            // Only trusted hops: the leftmost of them.
+            (&["10.3.3.3, 10.2.2.2"], "10.3.3.3"),
+        ];
+        for (values, expected) in cases {
+            assert_eq!(client_address(proxy, &headers(values), &trusted), ip(expected), "{values:?}");
+        }
+    }
+
+    #[test]
+    fn an_untrusted_peer_is_the_client_whatever_it_claims() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let h = headers(&["10.9.9.9"]);
+        assert_eq!(client_address(ip("203.0.113.7"), &h, &trusted), ip("203.0.113.7"));
+        assert_eq!(client_address(ip("10.1.1.1"), &h, &[]), ip("10.1.1.1"));
+    }
+}
