@@ -110,10 +110,12 @@ fn refresh_token_without_password_is_refused() {
 
 #[test]
 fn trusted_proxies_take_addresses_and_ranges_and_name_a_bad_entry() {
-    let c = Config::from_toml("[server]\ntrusted_proxies = [\"10.0.0.7\", \"10.0.0.0/8\", \"2001:db8::/32\"]\n")
-        .unwrap();
+    let c =
+        Config::from_toml("[server]\ntrusted_proxies = [\"10.0.0.7\", \"10.0.0.0/8\", \"2001:db8::/32\"]\n")
+            .unwrap();
     let nets: Vec<String> = c.server.trusted_proxies.iter().map(|n| n.to_string()).collect();
     assert_eq!(nets, ["10.0.0.7/32", "10.0.0.0/8", "2001:db8::/32"]);
-    let err = Config::from_toml("[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"proxy.local\"]\n").unwrap_err();
+    let err =
+        Config::from_toml("[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"proxy.local\"]\n").unwrap_err();
     assert!(err.to_string().contains("`proxy.local` is not an IP address or a CIDR range"), "{err}");
 }

@@ -90,39 +90,19 @@ impl MasterSecret {
 /// would: an environment variable of digits arrives as a number).
 impl<'de> Deserialize<'de> for MasterSecret {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Text;
-        impl serde::de::Visitor<'_> for Text {
-            type Value = MasterSecret;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("the master secret as text")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<MasterSecret, E> {
-                MasterSecret::from_text(v.as_bytes()).map_err(E::custom)
-            }
-            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<MasterSecret, E> {
-                let v = Zeroizing::new(v);
-                MasterSecret::from_text(v.as_bytes()).map_err(E::custom)
-            }
-            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<MasterSecret, E> {
-                Err(E::custom(NOT_TEXT))
-            }
-            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<MasterSecret, E> {
-                Err(E::custom(NOT_TEXT))
-            }
-            fn visit_u128<E: serde::de::Error>(self, _: u128) -> Result<MasterSecret, E> {
-                Err(E::custom(NOT_TEXT))
-            }
-            fn visit_i128<E: serde::de::Error>(self, _: i128) -> Result<MasterSecret, E> {
-                Err(E::custom(NOT_TEXT))
-            }
-            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<MasterSecret, E> {
-                Err(E::custom(NOT_TEXT))
-            }
-            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<MasterSecret, E> {
-                Err(E::custom(NOT_TEXT))
-            }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            NotText(serde::de::IgnoredAny),
         }
-        d.deserialize_any(Text)
+        match Raw::deserialize(d)? {
+            Raw::Text(text) => {
+                let text = Zeroizing::new(text);
+                MasterSecret::from_text(text.as_bytes()).map_err(serde::de::Error::custom)
+            }
+            Raw::NotText(_) => Err(serde::de::Error::custom(NOT_TEXT)),
+        }
     }
 }
 
@@ -311,10 +291,16 @@ mod tests {
         let d = Deriver::new(&s, Algorithm::ES256, "https://a.test", Duration::from_secs(60)).unwrap();
         assert!(!format!("{d:?}").contains(SECRET));
         assert!(Deriver::new(&s, Algorithm::RS256, "https://a.test", Duration::from_secs(60)).is_err());
+        // A value that is not text is refused without being quoted.
+        let err = serde_json::from_str::<MasterSecret>("98765432109876543210").unwrap_err().to_string();
+        assert!(err.contains("must be text") && !err.contains("98765"), "{err}");
+        let ok: MasterSecret = serde_json::from_str(&format!("\"{SECRET}\"")).unwrap();
+        let from_json = Deriver::new(&ok, Algorithm::EdDSA, "i", Duration::from_secs(60)).unwrap();
         // Leading and trailing whitespace (a file's final newline) is not part of the secret.
         let plain = Deriver::new(&secret(SECRET), Algorithm::EdDSA, "i", Duration::from_secs(60)).unwrap();
         let padded = Deriver::new(&s, Algorithm::EdDSA, "i", Duration::from_secs(60)).unwrap();
         assert_eq!(plain.key(1).unwrap().kid(), padded.key(1).unwrap().kid());
+        assert_eq!(plain.key(1).unwrap().kid(), from_json.key(1).unwrap().kid());
     }
 
     #[test]

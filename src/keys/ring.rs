@@ -35,15 +35,6 @@ pub(crate) struct KeyPolicy {
     pub(crate) rotate_every: Option<Duration>,
 }
 
-/// Where the ring's keys come from.
-#[derive(Debug)]
-pub(crate) enum KeySource {
-    /// Key files in a directory, shared by the replicas.
-    Dir(KeyStore),
-    /// One key per rotation period, derived from a master secret; nothing is read or written.
-    Derived(Deriver),
-}
-
 impl KeyPolicy {
     /// With rotation on: the end of the period of a key that signs from `signing_since`,
     /// and the instant its successor must be created so it is published `publish_ahead`
@@ -52,6 +43,15 @@ impl KeyPolicy {
         let period_end = signing_since + self.rotate_every?;
         Some((period_end, period_end.checked_sub(self.publish_ahead).unwrap_or(UNIX_EPOCH)))
     }
+}
+
+/// Where the ring's keys come from.
+#[derive(Debug)]
+pub(crate) enum KeySource {
+    /// Key files in a directory, shared by the replicas.
+    Dir(KeyStore),
+    /// One key per rotation period, derived from a master secret; nothing is read or written.
+    Derived(Deriver),
 }
 
 /// One consistent view of the keys at one instant.
@@ -238,7 +238,7 @@ impl KeyRing {
             KeySource::Derived(deriver) => derive_into(deriver, &self.policy, &mut loaded, now)?,
         }
         let set = KeySet::build(&loaded.keys, &self.policy, now).inspect_err(|e| {
-            tracing::error!(error = %e, "keeping the previous key set: the key directory has no usable signing key");
+            tracing::error!(error = %e, "keeping the previous key set: no usable signing key");
         })?;
         let old = self.current();
         if old.signing.kid() != set.signing.kid() {
