@@ -63,7 +63,10 @@ pub(crate) async fn maintain(
                 while events.try_recv().is_ok() {}
             }
             Some(()) = recv_hangup(&mut hangups) => {
-                tracing::info!("SIGHUP: re-reading the key directory");
+                match ring.key_dir() {
+                    Some(_) => tracing::info!("SIGHUP: re-reading the key directory"),
+                    None => tracing::info!("SIGHUP: re-deriving the keys (the master secret is read only at startup)"),
+                }
                 forced = true;
             }
         }

@@ -96,7 +96,12 @@ async fn two_replicas_sharing_only_the_secret_rotate_with_zero_verification_fail
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let (_, log_a) = a.stop().await;
+    // SIGHUP re-derives (the secret is read at startup only) and the replica keeps serving.
+    std::process::Command::new("kill").args(["-HUP", &a.pid().to_string()]).status().unwrap();
+    assert!(a.wait_for_log("SIGHUP: re-deriving the keys").await);
+    assert_eq!(basic_token(&http, &a.addr, "svc-a", SECRET_A).await.status(), 200);
+    let (graceful, log_a) = a.stop().await;
+    assert!(graceful, "SIGHUP must not end the process");
     let (_, log_b) = b.stop().await;
     assert!(checked > 100, "only {checked} verifications");
     assert_eq!(failures, 0, "{failures} of {checked} verifications failed");
