@@ -417,6 +417,13 @@ metric() {
     fi
 }
 
+# best NAME: the highest rps of NAME's runs (the peer at its best, for a conservative ratio).
+best() {
+    local file="$WORK/wrk/$1.parsed"
+    [[ -s "$file" ]] || return 0
+    awk '{ print $1 }' "$file" | sort -g | tail -1
+}
+
 # The ratio targets, measured head to head: name, then the two targets (as in `targets`)
 # whose rps are divided (first ÷ second). Only servers with the same thread layout (a
 # tokio worker each) are paired: node-oidc-provider's extra V8 threads (garbage collector,
@@ -531,8 +538,11 @@ print_report() {
     v="$(h2h tm_vs_mint)"
     echo "| issuance ÷ bare /mint (32 conns) | $v | $(ratio "$tm" "$mint") | ≥ 0.90 (stretch ≥ 1.10) |" \
         "$(verdict "${v%% *}" '>=' 0.90) |"
-    v="$(ratio "$tm" "$node")"
-    echo "| issuance ÷ node-oidc-provider (32 conns) | | $v | ≥ 8 (stretch ≥ 10) | $(verdict "$v" '>=' 8) |"
+    # node-oidc-provider swings by up to 2x between runs on these VMs; the verdict takes its
+    # best run, so that a slowed peer cannot make the target pass.
+    v="$(ratio "$tm" "$(best node_token)")"
+    echo "| issuance ÷ node-oidc-provider (32 conns; verdict against node's best run) | |" \
+        "$(ratio "$tm" "$node"); $v against node's best | ≥ 8 (stretch ≥ 10) | $(verdict "$v" '>=' 8) |"
     echo "| issuance p99 at 32 conns | | $p99 ms | ≤ 3 ms | $(verdict "$p99" '<=' 3) |"
     v="$(h2h jwks_vs_bytes)"
     echo "| JWKS ÷ bare /bytes | $v | $(ratio "$jwks" "$bytes") | ≥ 0.85 | $(verdict "${v%% *}" '>=' 0.85) |"
