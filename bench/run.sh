@@ -25,8 +25,9 @@
 #      output to stderr.
 #
 # Environment: DURATION (seconds per run, default 10), RUNS (default 3), WARMUP (seconds,
-# default 2), COLD_STARTS (default 5), KEEP_WORKDIR=1 keeps the temp dir (configs, logs,
-# raw wrk output).
+# default 2), COLD_STARTS (default 5), NODE_PRELOAD (seconds of unmeasured load before each
+# node-oidc-provider run, default 15), KEEP_WORKDIR=1 keeps the temp dir (configs, logs, raw
+# wrk output).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +35,11 @@ DURATION="${DURATION:-10}"
 RUNS="${RUNS:-3}"
 WARMUP="${WARMUP:-2}"
 COLD_STARTS="${COLD_STARTS:-5}"
+# node-oidc-provider slows down after being idle (V8 shrinks its heap; measured here: 3,959
+# rps before 40 s of idleness, 2,856 just after, back above 3,400 within 10-20 s), and in
+# the interleaved rounds each of its runs follows minutes of idleness. So every node run
+# is preceded by this many seconds of the same load, not measured. 0 turns it off.
+NODE_PRELOAD="${NODE_PRELOAD:-15}"
 KEEP_WORKDIR="${KEEP_WORKDIR:-0}"
 
 SERVER_CORE=0
@@ -394,6 +400,10 @@ load_rounds() {
             if [[ "$name" == tm100k_* && -z "$READY_100K_MS" ]]; then
                 continue
             fi
+            if [[ "$name" == node_* && "$NODE_PRELOAD" -gt 0 ]]; then
+                log "round $round/$RUNS: $label, $conns connections, ${NODE_PRELOAD}s of load first (not measured)"
+                run_wrk "$WORK/preload.txt" "$NODE_PRELOAD" "$conns" "$who" "$url"
+            fi
             log "round $round/$RUNS: $label, $conns connections, ${DURATION}s"
             run_wrk "$WORK/wrk/$name.$round.txt" "$DURATION" "$conns" "$who" "$url"
             parse_wrk "$WORK/wrk/$name.$round.txt" >>"$WORK/wrk/$name.parsed"
@@ -506,7 +516,7 @@ print_report() {
     echo "Versions: $(rustc --version), node $("$NODE" --version)," \
         "oidc-provider $("$NODE" -p "require('./bench/node-oidc/node_modules/oidc-provider/package.json').version")," \
         "$(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2)"
-    echo "Command: DURATION=$DURATION RUNS=$RUNS bench/run.sh  (servers on core $SERVER_CORE, wrk -t1 on core" \
+    echo "Command: DURATION=$DURATION RUNS=$RUNS NODE_PRELOAD=$NODE_PRELOAD bench/run.sh  (servers on core $SERVER_CORE, wrk -t1 on core" \
         "$WRK_CORE, keep-alive; medians of $RUNS run(s) of ${DURATION}s)"
     echo
     echo "| target | conns | rps | p50 ms | p99 ms | non-2xx | socket errors |"
