@@ -35,7 +35,7 @@ DURATION="${DURATION:-10}"
 RUNS="${RUNS:-3}"
 WARMUP="${WARMUP:-2}"
 COLD_STARTS="${COLD_STARTS:-5}"
-# node-oidc-provider slows down after being idle (V8 shrinks its heap; measured here: 3,959
+# node-oidc-provider slows down after being idle (measured here: 3,959
 # rps before 40 s of idleness, 2,856 just after, back above 3,400 within 10-20 s), and in
 # the interleaved rounds each of its runs follows minutes of idleness. So every node run
 # is preceded by this many seconds of the same load, not measured. 0 turns it off.
