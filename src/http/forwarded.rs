@@ -18,7 +18,9 @@ use ipnet::IpNet;
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// The address of the client that sent a request which reached us from `peer`.
+/// IPv4 peers of a dual-stack listener (`::ffff:10.0.0.7`) count as their IPv4 address.
 pub(crate) fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+    let peer = peer.to_canonical();
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(&peer) {
         return peer;
@@ -45,7 +47,8 @@ pub(crate) fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet
 /// An address as proxies write it: `203.0.113.7`, `2001:db8::1`, or with a port
 /// (`203.0.113.7:41234`, `[2001:db8::1]:41234`).
 fn parse_hop(hop: &str) -> Option<IpAddr> {
-    hop.parse::<IpAddr>().ok().or_else(|| hop.parse::<SocketAddr>().ok().map(|s| s.ip()))
+    let ip = hop.parse::<IpAddr>().ok().or_else(|| hop.parse::<SocketAddr>().ok().map(|s| s.ip()))?;
+    Some(ip.to_canonical())
 }
 
 #[cfg(test)]
@@ -94,5 +97,8 @@ mod tests {
         let h = headers(&["10.9.9.9"]);
         assert_eq!(client_address(ip("203.0.113.7"), &h, &trusted), ip("203.0.113.7"));
         assert_eq!(client_address(ip("10.1.1.1"), &h, &[]), ip("10.1.1.1"));
+        // A dual-stack listener sees IPv4 peers as IPv4-mapped IPv6 addresses.
+        assert_eq!(client_address(ip("::ffff:10.1.1.1"), &h, &trusted), ip("10.9.9.9"));
+        assert_eq!(client_address(ip("::ffff:203.0.113.7"), &h, &trusted), ip("203.0.113.7"));
     }
 }
