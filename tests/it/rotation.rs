@@ -30,7 +30,7 @@ rotate_every = "4s"
 /// A verifier that caches each server's JWKS for the full max-age it was given and never
 /// refetches early: the strictest client a rotation has to satisfy.
 #[derive(Default)]
-pub(crate) struct CachingVerifier {
+struct CachingVerifier {
     cache: HashMap<String, (JwkSet, Instant, Duration)>,
 }
 
@@ -72,57 +72,84 @@ fn replica(dir: &Path, auto_rotate: bool) -> tokio::process::Command {
     cmd
 }
 
+/// What two replicas showed under [`observe_rotation`].
+pub(crate) struct Observed {
+    /// Verifications made.
+    checked: usize,
+    /// Verifications that failed.
+    failures: usize,
+    /// Samples where B's signing key matched A's neither just before nor just after.
+    disagreements: usize,
+    /// A's signing keys, in the order they signed.
+    signers: Vec<String>,
+}
+
+impl Observed {
+    /// Zero failures and disagreements, at least `min_checked` verifications, and at least
+    /// three signing keys over ~three periods, none signing twice. `context` goes with the
+    /// signer assertion (for instance a replica's log).
+    pub(crate) fn assert_clean_rotation(&self, min_checked: usize, context: &str) {
+        let Observed { checked, failures, disagreements, signers } = self;
+        assert!(*checked > min_checked, "only {checked} verifications");
+        assert_eq!(*failures, 0, "{failures} of {checked} verifications failed");
+        assert_eq!(*disagreements, 0, "the replicas disagreed on the signing key");
+        assert!(
+            signers.len() >= 3,
+            "expected at least 3 signing keys over ~3 periods, saw {signers:?}\n{context}"
+        );
+        assert_eq!(
+            signers.iter().collect::<HashSet<_>>().len(),
+            signers.len(),
+            "a key signed twice: {signers:?}"
+        );
+    }
+}
+
+/// For 13 s (about three periods of the fast schedules), every 100 ms: a token from each
+/// replica, verified by a [`CachingVerifier`] against the signing replica's JWKS (and, with
+/// `cross`, the other replica's too), and both replicas' signing keys sampled.
+pub(crate) async fn observe_rotation(http: &reqwest::Client, a: &str, b: &str, cross: bool) -> Observed {
+    let mut verifier = CachingVerifier::default();
+    let mut seen = Observed { checked: 0, failures: 0, disagreements: 0, signers: Vec::new() };
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(13) {
+        for (addr, other) in [(a, b), (b, a)] {
+            let body: Value = basic_token(http, addr, "svc-a", SECRET_A).await.json().await.unwrap();
+            let token = body["access_token"].as_str().unwrap();
+            let jwks_of: &[&str] = if cross { &[addr, other] } else { &[addr] };
+            for jwks in jwks_of {
+                seen.checked += 1;
+                if let Err(e) = verifier.verify(http, jwks, token).await {
+                    eprintln!("verification failed at {:?}: {e}", started.elapsed());
+                    seen.failures += 1;
+                }
+            }
+        }
+        // Both report the same signing key: B's answer must match A's just before or after
+        // (the only slack is an activation falling between the two samples).
+        let (a1, kb, a2) =
+            (signing_kid(http, a).await, signing_kid(http, b).await, signing_kid(http, a).await);
+        if kb != a1 && kb != a2 {
+            seen.disagreements += 1;
+        }
+        if seen.signers.last() != Some(&a1) {
+            seen.signers.push(a1);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    seen
+}
+
 #[tokio::test]
 async fn two_replicas_rotate_with_zero_verification_failures() {
     let dir = tempfile::tempdir().unwrap();
     write_config(dir.path(), "");
     let a: Served = serve(replica(dir.path(), true)).await;
     let b: Served = serve(replica(dir.path(), false)).await;
-    let http = test_http();
-    let mut verifier = CachingVerifier::default();
-    let mut signers = Vec::new();
-    let (mut failures, mut checked, mut disagreements) = (0, 0, 0);
-    let started = Instant::now();
-    // About three rotation periods.
-    while started.elapsed() < Duration::from_secs(13) {
-        for addr in [&a.addr, &b.addr] {
-            let body: Value = basic_token(&http, addr, "svc-a", SECRET_A).await.json().await.unwrap();
-            let token = body["access_token"].as_str().unwrap();
-            checked += 1;
-            if let Err(e) = verifier.verify(&http, addr, token).await {
-                eprintln!("verification failed at {:?}: {e}", started.elapsed());
-                failures += 1;
-            }
-        }
-        // Both report the same signing key: B's answer must match A's just before or after
-        // (the only slack is an activation falling between the two samples).
-        let (a1, kb, a2) = (
-            signing_kid(&http, &a.addr).await,
-            signing_kid(&http, &b.addr).await,
-            signing_kid(&http, &a.addr).await,
-        );
-        if kb != a1 && kb != a2 {
-            disagreements += 1;
-        }
-        if signers.last() != Some(&a1) {
-            signers.push(a1);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let seen = observe_rotation(&test_http(), &a.addr, &b.addr, false).await;
     let (_, log_a) = a.stop().await;
     let _ = b.stop().await;
-    assert!(checked > 50, "only {checked} tokens checked");
-    assert_eq!(failures, 0, "{failures} of {checked} tokens failed verification");
-    assert_eq!(disagreements, 0, "the replicas disagreed on the signing key");
-    assert!(
-        signers.len() >= 3,
-        "expected at least 3 signing keys over ~3 periods, saw {signers:?}\n{log_a:#?}"
-    );
-    assert_eq!(
-        signers.iter().collect::<HashSet<_>>().len(),
-        signers.len(),
-        "a key signed twice: {signers:?}"
-    );
+    seen.assert_clean_rotation(50, &format!("{log_a:#?}"));
 }
 
 #[tokio::test]
