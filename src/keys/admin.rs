@@ -139,8 +139,7 @@ pub(crate) fn prune(
     policy: &KeyPolicy,
     now: SystemTime,
 ) -> Result<Vec<StoredKey>, KeyError> {
-    let keep =
-        KeyPolicy { retire_after: policy.retire_after.max(policy.refresh_retire_after), ..policy.clone() };
+    let keep = KeyPolicy { retire_after: policy.verifies_for(), ..policy.clone() };
     let (rows, _) = list(store, &keep, now);
     let mut pruned = Vec::new();
     for (state, stored) in rows {

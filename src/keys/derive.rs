@@ -184,9 +184,9 @@ impl Deriver {
     }
 
     /// The periods whose keys are needed at `now` under `policy`: [`Deriver::periods`] with
-    /// the longest time a retired key may still verify a token (access or refresh).
+    /// [`KeyPolicy::verifies_for`].
     pub(crate) fn needed(&self, now: SystemTime, policy: &KeyPolicy) -> RangeInclusive<u64> {
-        self.periods(now, policy.publish_ahead, policy.retire_after.max(policy.refresh_retire_after))
+        self.periods(now, policy.publish_ahead, policy.verifies_for())
     }
 
     /// The key of period `n` with its dates: created and activated when the period starts.

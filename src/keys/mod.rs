@@ -257,7 +257,7 @@ fn check_derived(keys: &KeySettings, policy: &KeyPolicy) -> Vec<String> {
                 .into(),
         ),
         Some(every) => {
-            let keep = policy.retire_after.max(policy.refresh_retire_after);
+            let keep = policy.verifies_for();
             let needed = keep.as_millis() / every.as_millis().max(1) + 2;
             if needed > u128::from(derive::MAX_DERIVED_KEYS) {
                 errors.push(format!(

@@ -36,6 +36,12 @@ pub(crate) struct KeyPolicy {
 }
 
 impl KeyPolicy {
+    /// How long after its successor activates a key may still verify a token of any kind:
+    /// the longer of `retire_after` (access tokens) and `refresh_retire_after`.
+    pub(crate) fn verifies_for(&self) -> Duration {
+        self.retire_after.max(self.refresh_retire_after)
+    }
+
     /// With rotation on: the end of the period of a key that signs from `signing_since`,
     /// and the instant its successor must be created so it is published `publish_ahead`
     /// before then.
