@@ -12,13 +12,17 @@
 //!   tokenmint's `GET /.well-known/jwks.json`.
 //! - `POST /mint`: mints one ES256 JWT per request (fixed claims, `iat`/`nbf`/`exp` from the
 //!   clock, base64url, signed with an aws-lc-rs `EcdsaKeyPair` generated at startup, the
-//!   crypto library tokenmint uses) with no authentication. The ceiling for issuance.
+//!   crypto library tokenmint uses) with no authentication. The ceiling for issuance with
+//!   tokenmint's own crypto library.
+//! - `POST /mint-ring`: the same, signed with ring's `EcdsaKeyPair`: the "bare axum + ring
+//!   ES256 minting endpoint" that issue 5 names as the reference for issuance.
 //!
 //! ```sh
 //! cargo run --release --example bare_reference -- --bind 127.0.0.1:9090
 //! curl -s -u bench:secret -d grant_type=client_credentials http://127.0.0.1:9090/fixed
 //! curl -s http://127.0.0.1:9090/bytes
 //! curl -s -X POST http://127.0.0.1:9090/mint
+//! curl -s -X POST http://127.0.0.1:9090/mint-ring
 //! ```
 
 use std::net::SocketAddr;
@@ -49,15 +53,76 @@ const FIXED_JWKS: &[u8] = br#"{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF
 /// Lifetime of the minted tokens, in seconds.
 const TTL_SECS: u64 = 300;
 
-/// What every request of `POST /mint` shares: the key pair, the randomness source and the
-/// encoded JWS header segment (which never changes).
+/// An ES256 key pair, generated at startup, in one of the two crypto libraries.
+enum Signer {
+    /// aws-lc-rs, the library tokenmint signs with (`POST /mint`).
+    AwsLc(EcdsaKeyPair, SystemRandom),
+    /// ring (`POST /mint-ring`).
+    Ring(ring::signature::EcdsaKeyPair, ring::rand::SystemRandom),
+}
+
+/// Why a key pair could not be made or a token signed.
+#[derive(Debug)]
+struct CryptoError;
+
+impl From<aws_lc_rs::error::Unspecified> for CryptoError {
+    fn from(_: aws_lc_rs::error::Unspecified) -> Self {
+        CryptoError
+    }
+}
+
+impl From<ring::error::Unspecified> for CryptoError {
+    fn from(_: ring::error::Unspecified) -> Self {
+        CryptoError
+    }
+}
+
+impl From<ring::error::KeyRejected> for CryptoError {
+    fn from(_: ring::error::KeyRejected) -> Self {
+        CryptoError
+    }
+}
+
+impl Signer {
+    /// A fresh aws-lc-rs P-256 key pair.
+    fn aws_lc() -> Result<Self, CryptoError> {
+        Ok(Signer::AwsLc(EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)?, SystemRandom::new()))
+    }
+
+    /// A fresh ring P-256 key pair.
+    fn ring() -> Result<Self, CryptoError> {
+        use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING as RING_P256, EcdsaKeyPair as RingPair};
+        let rng = ring::rand::SystemRandom::new();
+        let pkcs8 = RingPair::generate_pkcs8(&RING_P256, &rng)?;
+        Ok(Signer::Ring(RingPair::from_pkcs8(&RING_P256, pkcs8.as_ref(), &rng)?, rng))
+    }
+
+    /// The fixed-size (r ‖ s) ES256 signature of `input`.
+    fn sign(&self, input: &[u8]) -> Result<[u8; 64], CryptoError> {
+        let mut out = [0; 64];
+        match self {
+            Signer::AwsLc(pair, rng) => out.copy_from_slice(pair.sign(rng, input)?.as_ref()),
+            Signer::Ring(pair, rng) => out.copy_from_slice(pair.sign(rng, input)?.as_ref()),
+        }
+        Ok(out)
+    }
+}
+
+/// What every request of a minting route shares: the key pair and the encoded JWS header
+/// segment (which never changes).
 struct Minter {
-    /// The ES256 key pair, generated at startup.
-    key_pair: EcdsaKeyPair,
-    /// Randomness for the signatures.
-    rng: SystemRandom,
+    /// The ES256 key pair and its randomness source.
+    signer: Signer,
     /// `base64url(header)` followed by a `.`, computed once.
     header_segment: String,
+}
+
+/// The two minting routes' state.
+struct Minters {
+    /// `POST /mint`: aws-lc-rs.
+    aws_lc: Minter,
+    /// `POST /mint-ring`: ring.
+    ring: Minter,
 }
 
 /// The claims of a minted token: fixed values except the times.
@@ -95,16 +160,15 @@ struct TokenReply {
 }
 
 impl Minter {
-    /// Generates a P-256 key pair and encodes the JWS header once.
-    fn new() -> Result<Self, aws_lc_rs::error::Unspecified> {
-        let key_pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)?;
+    /// Takes a key pair and encodes the JWS header once.
+    fn new(signer: Signer) -> Self {
         let header = br#"{"typ":"at+jwt","alg":"ES256","kid":"bare-reference"}"#;
         let header_segment = format!("{}.", URL_SAFE_NO_PAD.encode(header));
-        Ok(Self { key_pair, rng: SystemRandom::new(), header_segment })
+        Self { signer, header_segment }
     }
 
     /// Mints one token: claims to JSON, base64url, ES256 signature, base64url.
-    fn mint(&self) -> Result<String, aws_lc_rs::error::Unspecified> {
+    fn mint(&self) -> Result<String, CryptoError> {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let claims = Claims {
             iss: "http://127.0.0.1:8080",
@@ -117,13 +181,13 @@ impl Minter {
             client_id: "bench",
             scope: "api:read",
         };
-        let json = serde_json::to_vec(&claims).map_err(|_| aws_lc_rs::error::Unspecified)?;
+        let json = serde_json::to_vec(&claims).map_err(|_| CryptoError)?;
         let mut token = String::with_capacity(512);
         token.push_str(&self.header_segment);
         URL_SAFE_NO_PAD.encode_string(&json, &mut token);
-        let signature = self.key_pair.sign(&self.rng, token.as_bytes())?;
+        let signature = self.signer.sign(token.as_bytes())?;
         token.push('.');
-        URL_SAFE_NO_PAD.encode_string(signature.as_ref(), &mut token);
+        URL_SAFE_NO_PAD.encode_string(signature, &mut token);
         Ok(token)
     }
 }
@@ -151,8 +215,18 @@ async fn jwks_bytes() -> Response {
         .into_response()
 }
 
-/// `POST /mint`: one freshly signed ES256 token per request, no authentication.
-async fn mint(State(minter): State<Arc<Minter>>) -> Response {
+/// `POST /mint`: one freshly signed ES256 token per request (aws-lc-rs), no authentication.
+async fn mint(State(minters): State<Arc<Minters>>) -> Response {
+    mint_with(&minters.aws_lc)
+}
+
+/// `POST /mint-ring`: the same as `POST /mint`, signed with ring.
+async fn mint_ring(State(minters): State<Arc<Minters>>) -> Response {
+    mint_with(&minters.ring)
+}
+
+/// Mints one token with `minter` and answers it as a token response.
+fn mint_with(minter: &Minter) -> Response {
     let Ok(access_token) = minter.mint() else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
@@ -198,16 +272,20 @@ fn bind_addr() -> Result<SocketAddr, Box<dyn std::error::Error>> {
     Ok(bind.parse()?)
 }
 
-/// Starts the three routes on one port and serves until killed.
+/// Starts the four routes on one port and serves until killed.
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = bind_addr()?;
-    let minter = Arc::new(Minter::new().map_err(|_| "generating the ES256 key pair")?);
+    let minters = Minters {
+        aws_lc: Minter::new(Signer::aws_lc().map_err(|_| "generating the aws-lc-rs ES256 key pair")?),
+        ring: Minter::new(Signer::ring().map_err(|_| "generating the ring ES256 key pair")?),
+    };
     let app = Router::new()
         .route("/fixed", post(fixed))
         .route("/bytes", get(jwks_bytes))
         .route("/mint", post(mint))
-        .with_state(minter);
+        .route("/mint-ring", post(mint_ring))
+        .with_state(Arc::new(minters));
     let listener = tokio::net::TcpListener::bind(addr).await?;
     println!("bare_reference listening on http://{}", listener.local_addr()?);
     axum::serve(listener, app).await?;
