@@ -7,7 +7,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use notify::{RecursiveMode, Watcher as _};
+use notify::event::{AccessKind, AccessMode};
+use notify::{EventKind, RecursiveMode, Watcher as _};
 use tokio::sync::mpsc;
 
 use super::KeyRing;
@@ -90,9 +91,11 @@ pub(crate) async fn maintain(
 /// Derived keys have no directory to watch.
 fn watch_dir(ring: &KeyRing, events: mpsc::Sender<()>) -> Option<notify::RecommendedWatcher> {
     let dir = ring.key_dir()?.to_path_buf();
-    let watcher = notify::recommended_watcher(move |_event: notify::Result<notify::Event>| {
+    let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         // A full channel already holds a wake-up; dropping this one loses nothing.
-        let _ = events.try_send(());
+        if may_change_keys(&event) {
+            let _ = events.try_send(());
+        }
     });
     let mut watcher = match watcher {
         Ok(w) => w,
@@ -106,6 +109,20 @@ fn watch_dir(ring: &KeyRing, events: mpsc::Sender<()>) -> Option<notify::Recomme
         return None;
     }
     Some(watcher)
+}
+
+/// Whether a file-system event can mean the key files changed. Reads are not: inotify
+/// reports every open of the directory and its files, our own refresh included, so
+/// waking on them would re-read the directory in a loop (every `SETTLE`, forever), and
+/// replicas sharing the directory would wake each other. A failed watch still wakes.
+fn may_change_keys(event: &notify::Result<notify::Event>) -> bool {
+    match event {
+        Ok(event) => match event.kind {
+            EventKind::Access(kind) => kind == AccessKind::Close(AccessMode::Write),
+            _ => true,
+        },
+        Err(_) => true,
+    }
 }
 
 /// The SIGHUP stream, if it could be registered.
@@ -138,4 +155,26 @@ async fn recv_hangup(h: &mut Hangups) -> Option<()> {
 #[cfg(not(unix))]
 async fn recv_hangup(_h: &mut Hangups) -> Option<()> {
     std::future::pending().await
+}
+
+#[cfg(test)]
+mod tests {
+    use notify::event::{CreateKind, ModifyKind, RemoveKind, RenameMode};
+    use notify::{Event, EventKind};
+
+    use super::*;
+
+    #[test]
+    fn reads_do_not_wake_the_loop_but_writes_and_renames_do() {
+        let wakes = |kind| may_change_keys(&Ok(Event::new(kind)));
+        assert!(!wakes(EventKind::Access(AccessKind::Open(AccessMode::Any))));
+        assert!(!wakes(EventKind::Access(AccessKind::Close(AccessMode::Read))));
+        assert!(!wakes(EventKind::Access(AccessKind::Read)));
+        assert!(wakes(EventKind::Access(AccessKind::Close(AccessMode::Write))));
+        assert!(wakes(EventKind::Create(CreateKind::File)));
+        assert!(wakes(EventKind::Remove(RemoveKind::File)));
+        assert!(wakes(EventKind::Modify(ModifyKind::Name(RenameMode::To))));
+        assert!(wakes(EventKind::Any));
+        assert!(may_change_keys(&Err(notify::Error::generic("watch lost"))));
+    }
 }

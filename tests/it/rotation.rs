@@ -392,3 +392,47 @@ async fn sighup_re_reads_the_key_directory_and_keeps_serving() {
     let (graceful, _) = served.stop().await;
     assert!(graceful, "SIGHUP must not end the process");
 }
+
+/// inotify reports every open of a watched directory, reads included. A server that woke
+/// on those re-read its key directory in a loop (its own read waking it again, every
+/// 50 ms), and replicas sharing the directory kept waking each other.
+#[tokio::test]
+async fn an_idle_server_does_not_keep_re_reading_its_key_directory() {
+    use notify::Watcher as _;
+    use notify::event::{AccessKind, EventKind};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let dir = tempfile::tempdir().unwrap();
+    // The default poll interval (10 s): only file-system events could cause a read here.
+    let toml = format!("issuer = \"{ISSUER}\"\n[keys]\ndir = \"keys\"\n{CLIENTS}");
+    std::fs::write(dir.path().join("tokenmint.toml"), toml).unwrap();
+    let served = serve(replica(dir.path(), false)).await;
+    signing_kid(&test_http(), &served.addr).await;
+
+    let keys = dir.path().join("keys");
+    let opens = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&opens);
+    let watched = keys.clone();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        eprintln!("EVENT {event:?}");
+        if let Ok(event) = event
+            && matches!(event.kind, EventKind::Access(AccessKind::Open(_)))
+            && event.paths.iter().any(|p| p == &watched)
+        {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    })
+    .unwrap();
+    watcher.watch(&keys, notify::RecursiveMode::NonRecursive).unwrap();
+    // What an operator's `ls keys/` does: one read of the directory.
+    assert!(std::fs::read_dir(&keys).unwrap().count() >= 1);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    drop(watcher);
+
+    let opens = opens.load(Ordering::Relaxed);
+    // One is our own read_dir; the poll interval allows no more than one more.
+    assert!(opens <= 3, "the idle server opened its key directory {opens} times in 2 s");
+    assert_eq!(basic_token(&test_http(), &served.addr, "svc-a", SECRET_A).await.status(), 200);
+    served.stop().await;
+}
