@@ -12,7 +12,7 @@ pub mod plain;
 use tracing_subscriber::EnvFilter;
 
 use batch::{BatchSink, FlushGuard};
-use plain::PlainText;
+use plain::{PlainFields, PlainText};
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -40,7 +40,7 @@ pub fn init(format: LogFormat) -> std::io::Result<LogGuard> {
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_ansi(ansi);
     let installed = match format {
         LogFormat::Text if ansi => builder.try_init(),
-        LogFormat::Text => builder.event_format(PlainText).try_init(),
+        LogFormat::Text => builder.event_format(PlainText).fmt_fields(PlainFields).try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
     Ok(LogGuard { _writer: installed.ok().map(|()| guard) })
