@@ -9,8 +9,9 @@
 #      the Node.js 22 LTS runtime it supports (npm ci; both from the npm registry);
 #   2. builds tokenmint and examples/bare_reference in release mode;
 #   3. starts, each pinned to core 0: tokenmint with one client, tokenmint with 100,000
-#      clients, the bare axum reference (examples/bare_reference.rs) and node-oidc-provider
-#      (bench/node-oidc); all on 127.0.0.1 only;
+#      clients, the bare axum reference (examples/bare_reference.rs: ES256 minting with ring,
+#      the reference issue 5 names, and with aws-lc-rs, tokenmint's own crypto library) and
+#      node-oidc-provider (bench/node-oidc); all on 127.0.0.1 only;
 #   4. measures cold start to ready (median of COLD_STARTS starts) and the 100k-client
 #      start to ready;
 #   5. runs wrk pinned to core 1 (keep-alive, one thread) against every target, RUNS rounds
@@ -302,6 +303,7 @@ smoke_check() {
     done <<EOF
 tokenmint http://$HOST:$TM_PORT/oauth2/token
 bare-mint http://$HOST:$BARE_PORT/mint
+bare-mint-ring http://$HOST:$BARE_PORT/mint-ring
 bare-fixed http://$HOST:$BARE_PORT/fixed
 EOF
     code="$(curl -s -o "$WORK/smoke.out" -w '%{http_code}' -u "client-050000:$CLIENT_SECRET" \
@@ -321,7 +323,8 @@ EOF
 targets() {
     cat <<EOF
 tm_token     32  bench          http://$HOST:$TM_PORT/oauth2/token          tokenmint POST /oauth2/token
-bare_mint    32  bench          http://$HOST:$BARE_PORT/mint                bare axum POST /mint (ES256)
+bare_ring    32  bench          http://$HOST:$BARE_PORT/mint-ring           bare axum + ring POST /mint-ring (ES256)
+bare_mint    32  bench          http://$HOST:$BARE_PORT/mint                bare axum + aws-lc-rs POST /mint (ES256)
 bare_fixed   32  bench          http://$HOST:$BARE_PORT/fixed               bare axum POST /fixed (no crypto)
 node_token   32  bench          http://$HOST:$NODE_PORT/token               node-oidc-provider POST /token
 tm_jwks      32  GET            http://$HOST:$TM_PORT/.well-known/jwks.json tokenmint GET /.well-known/jwks.json
@@ -382,6 +385,7 @@ warm_up() {
     log "warm-up, ${WARMUP}s per server"
     run_wrk "$WORK/warmup.txt" "$WARMUP" 32 bench "http://$HOST:$TM_PORT/oauth2/token"
     run_wrk "$WORK/warmup.txt" "$WARMUP" 32 bench "http://$HOST:$BARE_PORT/mint"
+    run_wrk "$WORK/warmup.txt" "$WARMUP" 32 bench "http://$HOST:$BARE_PORT/mint-ring"
     run_wrk "$WORK/warmup.txt" "$WARMUP" 32 bench "http://$HOST:$NODE_PORT/token"
     if [[ -n "$READY_100K_MS" ]]; then
         run_wrk "$WORK/warmup.txt" "$WARMUP" 32 client-050000 "http://$HOST:$TM100K_PORT/oauth2/token"
@@ -441,6 +445,7 @@ best() {
 # the separate runs.
 pairs() {
     cat <<EOF
+tm_vs_ring   tm_token     bare_ring
 tm_vs_mint   tm_token     bare_mint
 jwks_vs_bytes tm_jwks     bare_bytes
 100k_vs_one  tm100k_token tm_token
@@ -545,9 +550,15 @@ print_report() {
     echo "| issue 5 target | head to head | separate runs | goal | result |"
     echo "|---|---:|---:|---|---|"
     local v
+    # The issue's reference is a bare axum + ring minter. tokenmint signs with aws-lc-rs,
+    # which is faster at ES256 on the machines measured so far, so the same-library ratio
+    # is printed too (it is what the profile in BENCHMARKS.md explains).
+    v="$(h2h tm_vs_ring)"
+    echo "| issuance ÷ bare axum + ring /mint-ring (32 conns; the issue's reference) | $v |" \
+        "$(ratio "$tm" "$(metric bare_ring 1)") | ≥ 0.90 (stretch ≥ 1.10) | $(verdict "${v%% *}" '>=' 0.90) |"
     v="$(h2h tm_vs_mint)"
-    echo "| issuance ÷ bare /mint (32 conns) | $v | $(ratio "$tm" "$mint") | ≥ 0.90 (stretch ≥ 1.10) |" \
-        "$(verdict "${v%% *}" '>=' 0.90) |"
+    echo "| issuance ÷ bare axum + aws-lc-rs /mint (32 conns; same crypto library as tokenmint) | $v |" \
+        "$(ratio "$tm" "$mint") | for information | |"
     # node-oidc-provider swings by up to 2x between runs on these VMs; the verdict takes its
     # best run, so that a slowed peer cannot make the target pass.
     v="$(ratio "$tm" "$(best node_token)")"
