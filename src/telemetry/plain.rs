@@ -154,6 +154,11 @@ impl Visit for PlainVisitor<'_> {
         self.integer(field, value);
     }
 
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        // tracing-subscriber sanitizes errors and lists their sources: keep its output.
+        self.default_field(field, |v| v.record_error(field, value));
+    }
+
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         match Self::direct_name(field) {
             Some(name) if self.result.is_ok() => {
@@ -205,7 +210,26 @@ mod tests {
         // Messages are the service's own text (only ANSI escapes are sanitized there).
         tracing::info!(client_id = hostile, r#type = "x", ok = true, "message with {}", "\u{1b}[31mred");
         tracing::warn!(error = %std::io::Error::other("disk \"full\""), "plain message");
+        let source = std::io::Error::other("root cause");
+        let error = std::io::Error::other(WithSource(source));
+        tracing::error!(error = &error as &(dyn std::error::Error + 'static), "with a source");
         tracing::info!(empty = "", "");
+    }
+
+    /// An error with a source, as `record_error` lists them.
+    #[derive(Debug)]
+    struct WithSource(std::io::Error);
+
+    impl fmt::Display for WithSource {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("outer")
+        }
+    }
+
+    impl std::error::Error for WithSource {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
     }
 
     /// The log lines with the fields written by `fields`, timestamps cut off.
@@ -229,11 +253,12 @@ mod tests {
     fn fields_come_out_exactly_as_tracing_subscriber_writes_them() {
         let ours = lines_with(PlainFields);
         assert_eq!(ours, lines_with(DefaultFields::new()));
-        assert_eq!(ours.len(), 4);
+        assert_eq!(ours.len(), 5);
         assert!(ours[0].ends_with(
             "token request client_id=\"bench\" grant_type=\"client_credentials\" outcome=\"issued\" \
              kid=Gt7586DskE7KKPO1Ff7IPZ_ypGTxudwfDF4Ka9jjt9M latency_us=18 delta=-3"
         ));
         assert!(ours[1].contains(r#"client_id="a\"b\\c\nd\u{1b}[31mé" type="x" ok=true"#), "{}", ours[1]);
+        assert!(ours[3].contains("error=outer error.sources=[root cause]"), "{}", ours[3]);
     }
 }
