@@ -415,7 +415,6 @@ async fn an_idle_server_does_not_keep_re_reading_its_key_directory() {
     let counter = Arc::clone(&opens);
     let watched = keys.clone();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        eprintln!("EVENT {event:?}");
         if let Ok(event) = event
             && matches!(event.kind, EventKind::Access(AccessKind::Open(_)))
             && event.paths.iter().any(|p| p == &watched)
