@@ -535,10 +535,11 @@ h2h() {
 # Report
 # ---------------------------------------------------------------------------------------
 
-# ratio A B: A / B with two decimals, empty if either is missing.
+# ratio A B: A / B with three decimals, empty if either is missing. Three, not two: with
+# two, a 0.895 read as 0.90 and passed a ≥ 0.90 target it misses.
 ratio() {
     [[ -n "$1" && -n "$2" ]] || return 0
-    awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b }'
+    awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b }'
 }
 
 # verdict VALUE OP LIMIT: "pass" or "**FAIL**" (also when there is no figure).
