@@ -7,6 +7,11 @@ use clap::Parser as _;
 use tokenmint::cli::{self, Cli, EXIT_CONFIG};
 use tokenmint::config::ConfigError;
 
+/// jemalloc instead of the platform's malloc: cheaper per request here (BENCHMARKS.md).
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     match cli::run(Cli::parse()) {
         Ok(code) => code,
