@@ -96,6 +96,19 @@ impl PlainVisitor<'_> {
         }
     }
 
+    /// Writes `field` itself, as `name=` and then what `value` writes, and returns true; or
+    /// returns false, having written nothing, if the field is tracing-subscriber's to write.
+    /// After an earlier write error nothing more is written.
+    fn direct(&mut self, field: &Field, value: impl FnOnce(&mut Writer<'_>) -> fmt::Result) -> bool {
+        let Some(name) = Self::direct_name(field) else {
+            return false;
+        };
+        if self.result.is_ok() {
+            self.result = self.start(name).and_then(|()| value(&mut self.writer));
+        }
+        true
+    }
+
     /// Writes the separator and `name=`.
     fn start(&mut self, name: &str) -> fmt::Result {
         if !std::mem::take(&mut self.first) {
@@ -117,12 +130,8 @@ impl PlainVisitor<'_> {
     }
 
     fn integer(&mut self, field: &Field, value: impl itoa::Integer + fmt::Debug) {
-        match Self::direct_name(field) {
-            Some(name) if self.result.is_ok() => {
-                self.result =
-                    self.start(name).and_then(|()| self.writer.write_str(itoa::Buffer::new().format(value)));
-            }
-            _ => self.default_field(field, |v| v.record_debug(field, &value)),
+        if !self.direct(field, |w| w.write_str(itoa::Buffer::new().format(value))) {
+            self.default_field(field, |v| v.record_debug(field, &value));
         }
     }
 }
@@ -134,15 +143,13 @@ fn is_plain(value: &str) -> bool {
 
 impl Visit for PlainVisitor<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        match Self::direct_name(field) {
-            Some(name) if self.result.is_ok() && is_plain(value) => {
-                self.result = self.start(name).and_then(|()| {
-                    self.writer.write_char('"')?;
-                    self.writer.write_str(value)?;
-                    self.writer.write_char('"')
-                });
-            }
-            _ => self.default_field(field, |v| v.record_str(field, value)),
+        let quoted = |w: &mut Writer<'_>| {
+            w.write_char('"')?;
+            w.write_str(value)?;
+            w.write_char('"')
+        };
+        if !(is_plain(value) && self.direct(field, quoted)) {
+            self.default_field(field, |v| v.record_str(field, value));
         }
     }
 
@@ -160,11 +167,8 @@ impl Visit for PlainVisitor<'_> {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        match Self::direct_name(field) {
-            Some(name) if self.result.is_ok() => {
-                self.result = self.start(name).and_then(|()| write!(self.writer, "{value:?}"));
-            }
-            _ => self.default_field(field, |v| v.record_debug(field, value)),
+        if !self.direct(field, |w| write!(w, "{value:?}")) {
+            self.default_field(field, |v| v.record_debug(field, value));
         }
     }
 }
