@@ -175,21 +175,7 @@ impl Drop for FlushGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// An output the test can read back.
-    #[derive(Clone, Default)]
-    struct Capture(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Capture {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::telemetry::capture::Capture;
 
     #[test]
     fn lines_from_many_threads_arrive_whole_and_in_order_per_thread() {
@@ -207,7 +193,7 @@ mod tests {
             }
         });
         drop(guard);
-        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let text = out.text();
         assert_eq!(text.lines().count(), 4000);
         for t in 0..4 {
             let mine: Vec<usize> = text
@@ -259,7 +245,7 @@ mod tests {
         }
         drop(closed_gate);
         drop(guard);
-        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let text = out.text();
         assert!(text.starts_with("first\n"));
         assert_eq!(text.lines().filter(|l| l.starts_with('x')).count(), fits);
         assert!(text.contains("log lines dropped"), "no drop report in the output");
@@ -269,7 +255,7 @@ mod tests {
     fn arrives(out: &Capture, len: usize) -> bool {
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if out.0.lock().unwrap().len() >= len {
+            if out.bytes().len() >= len {
                 return true;
             }
             std::thread::sleep(Duration::from_millis(5));
@@ -298,6 +284,6 @@ mod tests {
         assert!(arrives(&out, 4096), "4 KiB waited for the window instead of going early");
         (&sink).write_all(b"tail\n").unwrap();
         drop(guard);
-        assert!(out.0.lock().unwrap().ends_with(b"tail\n"), "closing did not write the last lines");
+        assert!(out.bytes().ends_with(b"tail\n"), "closing did not write the last lines");
     }
 }

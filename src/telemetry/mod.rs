@@ -7,6 +7,8 @@
 //! logging records client ids, grant types, outcomes and latencies only.
 
 pub mod batch;
+#[cfg(test)]
+mod capture;
 pub mod plain;
 
 use tracing_subscriber::EnvFilter;

@@ -175,35 +175,10 @@ impl Visit for PlainVisitor<'_> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
-
-    use tracing_subscriber::fmt::MakeWriter;
     use tracing_subscriber::fmt::format::DefaultFields;
 
     use super::*;
-
-    /// Collects what a subscriber writes.
-    #[derive(Clone, Default)]
-    struct Capture(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Capture {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl<'a> MakeWriter<'a> for Capture {
-        type Writer = Capture;
-
-        fn make_writer(&'a self) -> Capture {
-            self.clone()
-        }
-    }
+    use crate::telemetry::capture::Capture;
 
     /// Every kind of field the service logs, plus values that need escaping.
     fn log_everything() {
@@ -249,7 +224,7 @@ mod tests {
             .fmt_fields(fields)
             .finish();
         tracing::subscriber::with_default(subscriber, log_everything);
-        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let text = out.text();
         text.lines().map(|l| l.split_once(' ').unwrap().1.to_owned()).collect()
     }
 
