@@ -16,6 +16,7 @@ mod password;
 mod resource_server;
 mod reuse;
 mod rotation;
+mod sweep;
 mod token_auth;
 mod token_errors;
 mod token_policy;
