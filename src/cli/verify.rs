@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Args;
 
-use crate::verify::{Algorithm, Jwks, Requirements, Verifier};
+use crate::verify::{Algorithm, ErrorKind, Jwks, RemoteOptions, Requirements, Verifier};
 
 /// Exit code for an invalid token.
 const EXIT_INVALID: u8 = 1;
@@ -32,6 +32,10 @@ pub(super) struct VerifyArgs {
     /// Accepted algorithm (repeatable) [default: ES256, EdDSA and RS256].
     #[arg(long = "algorithm", value_name = "ALG")]
     algorithms: Vec<String>,
+    /// Fetch the issuer's metadata and keys over plain http from a host other than loopback
+    /// (anyone on the network path could swap the keys).
+    #[arg(long)]
+    allow_http: bool,
     /// Clock-skew allowance.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
     leeway: Duration,
@@ -62,30 +66,43 @@ pub(super) fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         leeway: args.leeway,
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let usage = |message: String| {
+        eprintln!("error: {message}");
+        Ok(ExitCode::from(EXIT_USAGE))
+    };
     let verifier = match &args.jwks {
         Some(path) => {
-            let bytes = match std::fs::read(path) {
-                Ok(b) => b,
-                Err(e) => {
-                    eprintln!("error: cannot read {}: {e}", path.display());
-                    return Ok(ExitCode::from(EXIT_USAGE));
-                }
+            let jwks = match std::fs::read(path) {
+                Ok(bytes) => Jwks::from_json(&bytes),
+                Err(e) => return usage(format!("cannot read {}: {e}", path.display())),
             };
-            let jwks = Jwks::from_json(&bytes)?;
-            if args.issuer.is_none() {
+            let jwks = match jwks {
+                Ok(jwks) => jwks,
+                Err(e) => return usage(format!("{}: {e}", path.display())),
+            };
+            let verifier = if args.issuer.is_none() {
                 eprintln!("warning: `iss` is not checked; pass --issuer to check it");
-                Verifier::without_issuer_check(requirements, jwks)?
+                Verifier::without_issuer_check(requirements, jwks)
             } else {
-                Verifier::new(requirements, jwks)?
+                Verifier::new(requirements, jwks)
+            };
+            match verifier {
+                Ok(v) => v,
+                Err(e) => return usage(e.to_string()),
             }
         }
-        None => match runtime.block_on(Verifier::discover(requirements)) {
-            Ok(v) => v,
-            Err(e) => {
-                eprintln!("invalid: cannot get the issuer's keys: {e}");
-                return Ok(ExitCode::from(EXIT_INVALID));
+        None => {
+            let options = RemoteOptions { allow_http: args.allow_http, ..RemoteOptions::default() };
+            match runtime.block_on(Verifier::discover_with(requirements, options)) {
+                Ok(v) => v,
+                // A verifier that cannot be set up is the caller's mistake, not the token's.
+                Err(e) if e.kind() == ErrorKind::Configuration => return usage(e.to_string()),
+                Err(e) => {
+                    eprintln!("invalid: cannot get the issuer's keys: {e}");
+                    return Ok(ExitCode::from(EXIT_INVALID));
+                }
             }
-        },
+        }
     };
     match runtime.block_on(verifier.verify(&token)) {
         Ok(claims) => {

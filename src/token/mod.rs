@@ -251,7 +251,7 @@ impl Issuer {
         let header = verify::parse_header(token)?;
         let key = keys
             .verify
-            .get(&header.kid)
+            .get(&header.kid, header.alg)
             .ok_or_else(|| VerifyError::new(verify::ErrorKind::UnknownKey, "kid not published"))?;
         let algs = [key.alg];
         let claims =

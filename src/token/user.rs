@@ -142,7 +142,7 @@ impl Issuer {
         let header = verify::parse_header_of_type(token, REFRESH_TOKEN_TYPE)?;
         let key = keys
             .refresh_verify
-            .get(&header.kid)
+            .get(&header.kid, header.alg)
             .ok_or_else(|| VerifyError::new(ErrorKind::UnknownKey, "unknown kid"))?;
         // Addressed to tokenmint itself: `aud` is the issuer.
         let issuer = Some(self.issuer.as_str());

@@ -24,7 +24,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::{Verifier, VerifyError};
+use super::{ErrorKind, Verifier, VerifyError};
 use crate::claims::AccessClaims;
 
 /// A request whose bearer token verified. Extracting it needs `Arc<Verifier>` in the state.
@@ -61,15 +61,22 @@ where
         let token = bearer_token(parts)?;
         match verifier.verify(token).await {
             Ok(claims) => Ok(Bearer(claims)),
-            Err(e) => Err(BearerRejection::invalid_token(&e)),
+            Err(e) => Err(BearerRejection::from_error(&e)),
         }
     }
 }
 
-/// The token from `Authorization: Bearer <token>` (the scheme is case-insensitive).
+/// The token from `Authorization: Bearer <token>` (the scheme is case-insensitive). More
+/// than one `Authorization` header is a malformed request: a proxy that reads another one
+/// than we do would disagree with us about who the caller is.
 fn bearer_token(parts: &Parts) -> Result<&str, BearerRejection> {
-    let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
-        return Err(BearerRejection::missing());
+    let mut values = parts.headers.get_all(header::AUTHORIZATION).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return Err(if parts.headers.contains_key(header::AUTHORIZATION) {
+            BearerRejection::invalid_request()
+        } else {
+            BearerRejection::missing()
+        });
     };
     let value = value.to_str().map_err(|_| BearerRejection::invalid_request())?;
     match value.split_once(' ') {
@@ -84,6 +91,7 @@ fn bearer_token(parts: &Parts) -> Result<&str, BearerRejection> {
 #[derive(Debug)]
 pub struct BearerRejection {
     status: StatusCode,
+    /// The `WWW-Authenticate` value; empty for answers that are not a Bearer challenge.
     challenge: String,
     error: Option<&'static str>,
     description: String,
@@ -106,6 +114,23 @@ impl BearerRejection {
             challenge: "Bearer error=\"invalid_request\"".into(),
             error: Some("invalid_request"),
             description: "malformed Authorization header".into(),
+        }
+    }
+
+    /// The rejection for a failed verification: `invalid_token` (401) when the token is at
+    /// fault; when the verifier cannot judge it (keys unreachable, misconfiguration), a 503
+    /// or 500 with no Bearer error, so that clients do not throw away a good token.
+    fn from_error(e: &VerifyError) -> Self {
+        let status = match e.kind() {
+            ErrorKind::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::Configuration => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => return Self::invalid_token(e),
+        };
+        BearerRejection {
+            status,
+            challenge: String::new(),
+            error: None,
+            description: format!("the token cannot be checked now ({})", e.kind().as_str()),
         }
     }
 
@@ -137,8 +162,12 @@ impl BearerRejection {
 impl IntoResponse for BearerRejection {
     fn into_response(self) -> Response {
         let body = serde_json::json!({ "error": self.error, "error_description": self.description });
-        let challenge =
-            HeaderValue::from_str(&self.challenge).unwrap_or_else(|_| HeaderValue::from_static("Bearer"));
-        (self.status, [(header::WWW_AUTHENTICATE, challenge)], axum::Json(body)).into_response()
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if !self.challenge.is_empty() {
+            let challenge =
+                HeaderValue::from_str(&self.challenge).unwrap_or_else(|_| HeaderValue::from_static("Bearer"));
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        response
     }
 }

@@ -70,7 +70,8 @@ impl VerifyError {
         self.kind
     }
 
-    /// Maps a jsonwebtoken error. Its messages describe structure, never token contents.
+    /// Maps a jsonwebtoken error. The message describes structure, never token contents:
+    /// serde's messages can quote a claim's value, so those are replaced.
     pub(crate) fn from_jwt(e: jsonwebtoken::errors::Error) -> Self {
         use jsonwebtoken::errors::ErrorKind as K;
         let kind = match e.kind() {
@@ -87,7 +88,17 @@ impl VerifyError {
             K::MissingRequiredClaim(_) | K::InvalidClaimFormat(_) => ErrorKind::MissingClaim,
             _ => ErrorKind::Malformed,
         };
-        VerifyError { kind, detail: e.to_string() }
+        let detail = match e.kind() {
+            // Names one of our fields, nothing of the token's.
+            K::Json(json) if json.to_string().starts_with("missing field") => format!("claims: {json}"),
+            K::Json(json) => format!(
+                "claims: not an access token's claims (a value has the wrong type, or the JSON is malformed near \
+                 column {})",
+                json.column()
+            ),
+            _ => e.to_string(),
+        };
+        VerifyError { kind, detail }
     }
 }
 

@@ -58,10 +58,6 @@ use jwks::VerifyKey;
 /// hostile caller from making the verifier decode megabytes.
 pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
 
-/// Marks a verifier built by [`Verifier::without_issuer_check`]; not a valid URL, so no
-/// real issuer can equal it.
-const UNCHECKED_ISSUER: &str = "\u{0}unchecked";
-
 /// What a token must satisfy. Every field is required: there are no silent defaults.
 #[derive(Debug, Clone)]
 pub struct Requirements {
@@ -88,20 +84,22 @@ enum Keys {
 pub struct Verifier {
     requirements: Requirements,
     keys: Keys,
+    /// False only for [`Verifier::without_issuer_check`].
+    check_issuer: bool,
 }
 
 impl Verifier {
     /// A verifier over a static JWKS (for example one read from a file).
     pub fn new(requirements: Requirements, jwks: Jwks) -> Result<Self, VerifyError> {
-        check_requirements(&requirements)?;
-        Ok(Verifier { requirements, keys: Keys::Static(jwks) })
+        check_requirements(&requirements, true)?;
+        Ok(Verifier { requirements, keys: Keys::Static(jwks), check_issuer: true })
     }
 
     /// A verifier over a remote JWKS that is cached and refreshed (see [`RemoteJwks`]).
     #[cfg(feature = "jwks-fetch")]
     pub fn remote(requirements: Requirements, jwks: RemoteJwks) -> Result<Self, VerifyError> {
-        check_requirements(&requirements)?;
-        Ok(Verifier { requirements, keys: Keys::Remote(jwks) })
+        check_requirements(&requirements, true)?;
+        Ok(Verifier { requirements, keys: Keys::Remote(jwks), check_issuer: true })
     }
 
     /// Discovers `jwks_uri` from the issuer's RFC 8414 metadata (checking that the metadata's
@@ -109,7 +107,17 @@ impl Verifier {
     /// default [`RemoteOptions`].
     #[cfg(feature = "jwks-fetch")]
     pub async fn discover(requirements: Requirements) -> Result<Self, VerifyError> {
-        let jwks = RemoteJwks::discover(&requirements.issuer, RemoteOptions::default()).await?;
+        Self::discover_with(requirements, RemoteOptions::default()).await
+    }
+
+    /// [`Verifier::discover`] with the given [`RemoteOptions`].
+    #[cfg(feature = "jwks-fetch")]
+    pub async fn discover_with(
+        requirements: Requirements,
+        options: RemoteOptions,
+    ) -> Result<Self, VerifyError> {
+        check_requirements(&requirements, true)?;
+        let jwks = RemoteJwks::discover(&requirements.issuer, options).await?;
         Self::remote(requirements, jwks)
     }
 
@@ -117,12 +125,8 @@ impl Verifier {
     /// so to their user (`tokenmint verify --jwks FILE` without `--issuer`).
     #[cfg(feature = "server")]
     pub(crate) fn without_issuer_check(requirements: Requirements, jwks: Jwks) -> Result<Self, VerifyError> {
-        let mut r = requirements;
-        if r.issuer.is_empty() {
-            r.issuer = UNCHECKED_ISSUER.to_owned();
-        }
-        check_requirements(&r)?;
-        Ok(Verifier { requirements: r, keys: Keys::Static(jwks) })
+        check_requirements(&requirements, false)?;
+        Ok(Verifier { requirements, keys: Keys::Static(jwks), check_issuer: false })
     }
 
     /// The requirements this verifier enforces.
@@ -139,21 +143,22 @@ impl Verifier {
     pub async fn verify_at(&self, token: &str, now: SystemTime) -> Result<AccessClaims, VerifyError> {
         let header = parse_header(token)?;
         let key = match &self.keys {
-            Keys::Static(jwks) => jwks.get(&header.kid),
+            Keys::Static(jwks) => jwks.get(&header.kid, header.alg),
             #[cfg(feature = "jwks-fetch")]
-            Keys::Remote(remote) => remote.get(&header.kid).await?,
+            Keys::Remote(remote) => remote.get(&header.kid, header.alg).await?,
         };
         let key =
             key.ok_or_else(|| VerifyError::new(ErrorKind::UnknownKey, "no published key has this kid"))?;
         let r = &self.requirements;
-        let issuer = Some(r.issuer.as_str()).filter(|i| *i != UNCHECKED_ISSUER);
+        let issuer = self.check_issuer.then_some(r.issuer.as_str());
         check(token, &header, &key, &r.algorithms, issuer, Some(&r.audience), r.leeway, now)
     }
 }
 
-fn check_requirements(r: &Requirements) -> Result<(), VerifyError> {
+/// Refuses requirements with a silent gap; `issuer` may be empty only when it is not checked.
+fn check_requirements(r: &Requirements, check_issuer: bool) -> Result<(), VerifyError> {
     let bad = |m: &'static str| Err(VerifyError::new(ErrorKind::Configuration, m));
-    if r.issuer.is_empty() {
+    if check_issuer && r.issuer.is_empty() {
         return bad("requirements: issuer must not be empty");
     }
     if r.audience.is_empty() {
@@ -181,15 +186,19 @@ pub(crate) fn parse_header(token: &str) -> Result<TokenHeader, VerifyError> {
 }
 
 /// Parses and checks a header whose `typ` must be `typ` (or its `application/` media type
-/// form, RFC 9068 §4), case-insensitively.
+/// form, RFC 9068 §4), case-insensitively (media types are, RFC 7515 §4.1.9).
 pub(crate) fn parse_header_of_type(token: &str, typ: &str) -> Result<TokenHeader, VerifyError> {
     if token.len() > MAX_TOKEN_BYTES {
         return Err(VerifyError::new(ErrorKind::Malformed, "token is too long"));
     }
     let header = jsonwebtoken::decode_header(token).map_err(VerifyError::from_jwt)?;
+    const PREFIX: &str = "application/";
     let typ_ok = header.typ.as_deref().is_some_and(|t| {
-        t.eq_ignore_ascii_case(typ)
-            || t.strip_prefix("application/").is_some_and(|short| short.eq_ignore_ascii_case(typ))
+        let short = match t.get(..PREFIX.len()) {
+            Some(p) if p.eq_ignore_ascii_case(PREFIX) => &t[PREFIX.len()..],
+            _ => t,
+        };
+        short.eq_ignore_ascii_case(typ)
     });
     if !typ_ok {
         return Err(VerifyError::new(ErrorKind::WrongType, format!("typ must be {typ} (RFC 9068 §4)")));

@@ -4,8 +4,11 @@
 //! - on an unknown `kid`, refetches at most once per cooldown, and concurrent misses wait
 //!   for that one fetch instead of starting their own (a flood of made-up kids costs at
 //!   most one request per cooldown);
-//! - when a fetch fails, keeps serving the keys it has (stale-if-error).
+//! - when a fetch fails, keeps serving the keys it has (stale-if-error);
+//! - fetches over HTTPS only (plain HTTP to loopback hosts, or when told to): whoever can
+//!   change the keys in transit can forge any token.
 
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, Weak};
 use std::time::Duration;
@@ -14,11 +17,19 @@ use reqwest::Url;
 use serde::Deserialize;
 use tokio::time::Instant;
 
+use super::Algorithm;
 use super::jwks::{Jwks, VerifyKey};
 use super::{ErrorKind, VerifyError};
 
 /// Largest JWKS or metadata document read, in bytes.
 const MAX_DOCUMENT_BYTES: usize = 1024 * 1024;
+
+/// Least time between two background fetches, whatever the options say.
+const MIN_PACE: Duration = Duration::from_secs(1);
+
+/// Longest cache lifetime or wait ever computed, whatever the options say: keeps time
+/// arithmetic far from overflow.
+const FAR_FUTURE: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// Tuning of a [`RemoteJwks`]. The defaults suit most resource servers.
 #[derive(Debug, Clone)]
@@ -27,12 +38,16 @@ pub struct RemoteOptions {
     pub refetch_cooldown: Duration,
     /// Cache lifetime when the response gives no `max-age`. Default 5 min.
     pub default_max_age: Duration,
-    /// Shortest cache lifetime honoured, whatever the server says. Default 30 s.
+    /// Shortest cache lifetime honoured, whatever the server says, and the least time
+    /// between two background fetches (at least 1 s). Default 30 s.
     pub min_max_age: Duration,
     /// Longest cache lifetime honoured, whatever the server says. Default 24 h.
     pub max_max_age: Duration,
     /// Time limit of one fetch. Default 5 s.
     pub fetch_timeout: Duration,
+    /// Fetch metadata and keys over plain `http://` from hosts other than loopback too.
+    /// Default `false`: anyone on the network path could swap in their own keys.
+    pub allow_http: bool,
 }
 
 impl Default for RemoteOptions {
@@ -43,6 +58,7 @@ impl Default for RemoteOptions {
             min_max_age: Duration::from_secs(30),
             max_max_age: Duration::from_secs(24 * 3600),
             fetch_timeout: Duration::from_secs(5),
+            allow_http: false,
         }
     }
 }
@@ -87,6 +103,7 @@ impl RemoteJwks {
     pub fn new(jwks_uri: &str, options: RemoteOptions) -> Result<Self, VerifyError> {
         let url = Url::parse(jwks_uri)
             .map_err(|e| VerifyError::new(ErrorKind::Configuration, format!("jwks_uri: {e}")))?;
+        require_https(&url, &options)?;
         let http = client(&options)?;
         Ok(RemoteJwks {
             inner: Arc::new(Inner {
@@ -102,24 +119,29 @@ impl RemoteJwks {
 
     /// Finds `jwks_uri` in the issuer's metadata: RFC 8414 authorization server metadata,
     /// falling back to OpenID Connect discovery. The metadata's `issuer` must equal `issuer`
-    /// exactly (RFC 8414 §3.3), or the metadata is refused.
+    /// exactly (RFC 8414 §3.3), or the metadata is refused. The issuer and its `jwks_uri`
+    /// must both be HTTPS URLs (see [`RemoteOptions::allow_http`]).
     pub async fn discover(issuer: &str, options: RemoteOptions) -> Result<Self, VerifyError> {
         let http = client(&options)?;
         let base = Url::parse(issuer)
             .map_err(|e| VerifyError::new(ErrorKind::Configuration, format!("issuer: {e}")))?;
+        require_https(&base, &options)?;
         let mut last_error = None;
-        for suffix in ["oauth-authorization-server", "openid-configuration"] {
-            let url = well_known(&base, suffix);
+        for url in [rfc8414_metadata_url(&base), openid_configuration_url(&base)] {
             match fetch(&http, &url).await {
                 Ok((body, _)) => {
                     let meta: Metadata = serde_json::from_slice(&body).map_err(|e| {
-                        VerifyError::new(ErrorKind::KeysUnavailable, format!("{url}: invalid metadata: {e}"))
+                        VerifyError::new(
+                            ErrorKind::KeysUnavailable,
+                            format!("{}: invalid metadata: {e}", shown(&url)),
+                        )
                     })?;
                     if meta.issuer != issuer {
                         return Err(VerifyError::new(
                             ErrorKind::WrongIssuer,
                             format!(
-                                "{url} names issuer `{}`, expected `{issuer}` (RFC 8414 §3.3)",
+                                "{} names issuer `{}`, expected `{issuer}` (RFC 8414 §3.3)",
+                                shown(&url),
                                 meta.issuer
                             ),
                         ));
@@ -138,11 +160,11 @@ impl RemoteJwks {
         self.fetch_locked().await
     }
 
-    /// The key for `kid`, refetching (within the cooldown) when it is unknown.
-    pub(crate) async fn get(&self, kid: &str) -> Result<Option<Arc<VerifyKey>>, VerifyError> {
+    /// The key for `kid` and `alg`, refetching (within the cooldown) when `kid` is unknown.
+    pub(crate) async fn get(&self, kid: &str, alg: Algorithm) -> Result<Option<Arc<VerifyKey>>, VerifyError> {
         let generation = {
             let state = self.state();
-            if let Some(key) = state.keys.get(kid) {
+            if let Some(key) = state.keys.get(kid, alg) {
                 return Ok(Some(key));
             }
             state.generation
@@ -155,7 +177,7 @@ impl RemoteJwks {
             (0, None) => {
                 Err(VerifyError::new(ErrorKind::KeysUnavailable, "the JWKS has not been fetched yet"))
             }
-            _ => Ok(state.keys.get(kid)),
+            _ => Ok(state.keys.get(kid, alg)),
         }
     }
 
@@ -185,28 +207,34 @@ impl RemoteJwks {
                 let max_age = self.max_age(cache_control.as_deref());
                 let mut state = self.state_mut();
                 state.keys = keys;
-                state.fresh_until = Some(started + max_age);
+                state.fresh_until = Some(started + max_age.min(FAR_FUTURE));
                 state.generation += 1;
                 drop(state);
                 self.start_refresher();
                 Ok(())
             }
             Err(e) => {
-                tracing::warn!(url = %self.inner.url, error = %e, "JWKS fetch failed; keeping the cached keys");
+                let url = shown(&self.inner.url);
+                tracing::warn!(%url, error = %e, "JWKS fetch failed; keeping the cached keys");
                 Err(e)
             }
         }
     }
 
+    /// The cache lifetime `Cache-Control` asks for (RFC 9111 §5.2: directive names are
+    /// case-insensitive), within the configured bounds.
     fn max_age(&self, cache_control: Option<&str>) -> Duration {
         let o = &self.inner.options;
         let mut age = o.default_max_age;
         for directive in cache_control.unwrap_or("").split(',').map(str::trim) {
-            if let Some(n) = directive.strip_prefix("max-age=").and_then(|n| n.trim_matches('"').parse().ok())
-            {
-                age = Duration::from_secs(n);
-            } else if directive.eq_ignore_ascii_case("no-store") || directive.eq_ignore_ascii_case("no-cache")
-            {
+            let (name, value) = directive.split_once('=').unwrap_or((directive, ""));
+            let value = value.trim().trim_matches('"');
+            if name.trim().eq_ignore_ascii_case("max-age") {
+                if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+                    // More seconds than a u64 holds is "as long as you like".
+                    age = value.parse().map_or(Duration::MAX, Duration::from_secs);
+                }
+            } else if name.eq_ignore_ascii_case("no-store") || name.eq_ignore_ascii_case("no-cache") {
                 age = Duration::ZERO;
             }
         }
@@ -226,28 +254,28 @@ impl RemoteJwks {
         let weak: Weak<Inner> = Arc::downgrade(&self.inner);
         runtime.spawn(async move {
             loop {
-                let wake = {
+                let (wake, generation) = {
                     let Some(inner) = weak.upgrade() else { return };
                     let this = RemoteJwks { inner };
                     let state = this.state();
-                    let retry = Instant::now() + this.inner.options.refetch_cooldown;
-                    match state.fresh_until {
-                        // Refresh when 90% of the lifetime has passed.
-                        Some(until) if until > Instant::now() => {
-                            let left = until - Instant::now();
-                            Instant::now() + left.mul_f32(0.9)
-                        }
-                        _ => retry,
-                    }
+                    let now = Instant::now();
+                    // Refresh when 90% of the lifetime has passed (at once when it has all
+                    // passed), but never sooner than `min_max_age` after the last attempt,
+                    // so that a failing endpoint is retried at that pace.
+                    let planned = match state.fresh_until {
+                        Some(until) if until > now => now + (until - now).mul_f32(0.9),
+                        _ => now,
+                    };
+                    let pace = this.inner.options.min_max_age.clamp(MIN_PACE, FAR_FUTURE);
+                    let earliest = state.last_attempt.map_or(now, |t| t + pace);
+                    (planned.max(earliest), state.generation)
                 };
                 tokio::time::sleep_until(wake).await;
                 let Some(inner) = weak.upgrade() else { return };
                 let this = RemoteJwks { inner };
                 let _guard = this.inner.fetch_lock.lock().await;
-                let due = this.state().fresh_until.is_none_or(|t| {
-                    t.saturating_duration_since(Instant::now()) < this.inner.options.min_max_age
-                });
-                if due {
+                // A fetch for an unknown kid may have refreshed the keys while we slept.
+                if this.state().generation == generation {
                     let _ = this.fetch_locked().await;
                 }
             }
@@ -272,27 +300,74 @@ fn client(options: &RemoteOptions) -> Result<reqwest::Client, VerifyError> {
         .map_err(|e| VerifyError::new(ErrorKind::Configuration, format!("HTTP client: {e}")))
 }
 
-/// RFC 8414 §3: the well-known segment goes between the host and the issuer's path.
-fn well_known(issuer: &Url, suffix: &str) -> Url {
+/// RFC 8414 §3.1: the well-known segment goes between the host and the issuer's path.
+fn rfc8414_metadata_url(issuer: &Url) -> Url {
     let mut url = issuer.clone();
     let path = issuer.path().trim_end_matches('/');
-    url.set_path(&format!("/.well-known/{suffix}{path}"));
+    url.set_path(&format!("/.well-known/oauth-authorization-server{path}"));
     url
+}
+
+/// OpenID Connect Discovery 1.0 §4: the well-known segment goes after the issuer's path.
+fn openid_configuration_url(issuer: &Url) -> Url {
+    let mut url = issuer.clone();
+    let path = issuer.path().trim_end_matches('/');
+    url.set_path(&format!("{path}/.well-known/openid-configuration"));
+    url
+}
+
+/// Refuses plain HTTP except to loopback hosts or with [`RemoteOptions::allow_http`], and
+/// every other scheme.
+fn require_https(url: &Url, options: &RemoteOptions) -> Result<(), VerifyError> {
+    let host = url.host_str().unwrap_or("");
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if loopback || options.allow_http => Ok(()),
+        "http" => Err(VerifyError::new(
+            ErrorKind::Configuration,
+            format!(
+                "{}: keys must be fetched over https (anyone on the path of plain http could swap in \
+                 their own keys); http is allowed to loopback hosts, or when allowed explicitly \
+                 (RemoteOptions::allow_http, `tokenmint verify --allow-http`)",
+                shown(url)
+            ),
+        )),
+        other => Err(VerifyError::new(
+            ErrorKind::Configuration,
+            format!("{}: unsupported scheme `{other}`, use https", shown(url)),
+        )),
+    }
+}
+
+/// `url` without any user name or password, for messages and logs.
+fn shown(url: &Url) -> String {
+    let mut url = url.clone();
+    // Only URLs that cannot have credentials refuse these, and those have none to hide.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    url.to_string()
 }
 
 /// GETs `url`; returns the body (at most [`MAX_DOCUMENT_BYTES`]) and `Cache-Control`.
 async fn fetch(http: &reqwest::Client, url: &Url) -> Result<(Vec<u8>, Option<String>), VerifyError> {
-    let unavailable = |m: String| VerifyError::new(ErrorKind::KeysUnavailable, m);
-    let mut res = http.get(url.clone()).send().await.map_err(|e| unavailable(format!("{url}: {e}")))?;
+    let unavailable =
+        |m: String| VerifyError::new(ErrorKind::KeysUnavailable, format!("{}: {m}", shown(url)));
+    let mut res = http.get(url.clone()).send().await.map_err(|e| unavailable(e.to_string()))?;
     if !res.status().is_success() {
-        return Err(unavailable(format!("{url}: HTTP {}", res.status())));
+        return Err(unavailable(format!("HTTP {}", res.status())));
     }
     let cache =
         res.headers().get(reqwest::header::CACHE_CONTROL).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let mut body = Vec::new();
-    while let Some(chunk) = res.chunk().await.map_err(|e| unavailable(format!("{url}: {e}")))? {
+    while let Some(chunk) = res.chunk().await.map_err(|e| unavailable(e.to_string()))? {
         if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
-            return Err(unavailable(format!("{url}: document larger than {MAX_DOCUMENT_BYTES} bytes")));
+            return Err(unavailable(format!("document larger than {MAX_DOCUMENT_BYTES} bytes")));
         }
         body.extend_from_slice(&chunk);
     }

@@ -308,6 +308,19 @@ async fn verify_exits_2_on_usage_errors() {
     let args = ["verify", "--jwks", "missing.json", "--issuer", ISSUER, "--audience", "a", "tok"];
     let (code, _, _) = run(dir.path(), &args, None).await;
     assert_eq!(code, 2, "an unreadable JWKS file");
+    std::fs::write(dir.path().join("garbage.json"), "{not json").unwrap();
+    let args = ["verify", "--jwks", "garbage.json", "--issuer", ISSUER, "--audience", "a", "tok"];
+    let (code, _, err) = run(dir.path(), &args, None).await;
+    assert_eq!(code, 2, "a JWKS file that is not JSON: {err}");
+    let args = ["verify", "--issuer", ISSUER, "--audience", "", "tok"];
+    let (code, _, err) = run(dir.path(), &args, None).await;
+    assert_eq!(code, 2, "an empty audience: {err}");
+    // Plain http to a host other than loopback needs --allow-http: a setup question, not the
+    // token's fault, and refused before anything is fetched.
+    let args = ["verify", "--issuer", "http://tokens.example", "--audience", "a", "tok"];
+    let (code, _, err) = run(dir.path(), &args, None).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--allow-http"), "{err}");
 }
 
 #[tokio::test]

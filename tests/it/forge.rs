@@ -48,8 +48,8 @@ fn b64(v: &Value) -> String {
     URL_SAFE_NO_PAD.encode(v.to_string())
 }
 
-/// A fresh P-256 key the server has never seen: the attacker's.
-fn attacker_key() -> (EncodingKey, jsonwebtoken::jwk::Jwk) {
+/// A fresh P-256 key the server has never seen (an attacker's, in the forgeries).
+pub(crate) fn attacker_key() -> (EncodingKey, jsonwebtoken::jwk::Jwk) {
     use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
     let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
     let der = pair.to_pkcs8v1().unwrap();

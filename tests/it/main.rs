@@ -20,5 +20,6 @@ mod sweep;
 mod token_auth;
 mod token_errors;
 mod token_policy;
+mod verify_jwks;
 mod verify_lib;
 mod verify_remote;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use serde_json::Value;
-use tokenmint::verify::Verifier;
+use tokenmint::verify::{RemoteJwks, RemoteOptions, Verifier};
 
 use crate::helpers::*;
 
@@ -15,6 +15,11 @@ mod example;
 /// The example app on 127.0.0.1:0, verifying against `issuer`'s discovered JWKS.
 async fn spawn_resource_server(issuer: &str, audience: &str) -> (String, tokio::sync::oneshot::Sender<()>) {
     let verifier = Verifier::discover(example::requirements(issuer, audience)).await.unwrap();
+    spawn_with(verifier).await
+}
+
+/// The example app on 127.0.0.1:0 with `verifier`.
+async fn spawn_with(verifier: Verifier) -> (String, tokio::sync::oneshot::Sender<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -94,5 +99,39 @@ async fn a_missing_scope_gets_403_insufficient_scope_rfc6750_3_1() {
     );
     let token = demo_token(&app, &[("scope", "demo:write")]).await;
     let res = send(app.http.get(format!("{rs}/admin")).bearer_auth(&token)).await;
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
+async fn unreachable_keys_get_503_not_invalid_token_rfc6750_3_1() {
+    let app = TestApp::spawn_self_issued(DEMO).await;
+    // Keys from an endpoint that is down: the token cannot be judged, so it is not called
+    // invalid (a client would throw a good token away and ask for another).
+    let remote = RemoteJwks::new("http://127.0.0.1:1/jwks.json", RemoteOptions::default()).unwrap();
+    let requirements = example::requirements(&app.issuer, "https://api.example.com");
+    let (rs, _stop) = spawn_with(Verifier::remote(requirements, remote).unwrap()).await;
+    let token = demo_token(&app, &[]).await;
+    let res = send(app.http.get(format!("{rs}/reports")).bearer_auth(&token)).await;
+    assert_eq!(res.status(), 503);
+    assert!(res.headers().get("www-authenticate").is_none());
+    let body: Value = res.json().await.unwrap();
+    assert!(body["error"].is_null(), "{body}");
+}
+
+#[tokio::test]
+async fn two_authorization_headers_are_invalid_request_rfc6750_3_1() {
+    let app = TestApp::spawn_self_issued(DEMO).await;
+    let (rs, _stop) = spawn_resource_server(&app.issuer, "https://api.example.com").await;
+    let token = demo_token(&app, &[]).await;
+    let req = app
+        .http
+        .get(format!("{rs}/reports"))
+        .header("authorization", format!("Bearer {token}"))
+        .header("authorization", "Basic ZGVtbzpkZW1vLXNlY3JldA==");
+    let res = send(req).await;
+    assert_eq!(res.status(), 400);
+    assert_eq!(res.headers()["www-authenticate"], "Bearer error=\"invalid_request\"");
+    // The same token alone gets through.
+    let res = send(app.http.get(format!("{rs}/reports")).bearer_auth(&token)).await;
     assert_eq!(res.status(), 200);
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokenmint::verify::{Algorithm, ErrorKind, RemoteJwks, RemoteOptions, Requirements, Verifier};
 
 use crate::forge::{at_header, server_key, sign, valid_claims};
@@ -207,10 +207,11 @@ async fn an_endpoint_down_from_the_start_means_keys_unavailable() {
 }
 
 #[tokio::test]
-async fn max_age_drives_a_background_refresh() {
+async fn max_age_in_any_case_drives_a_background_refresh_rfc9111_5_2() {
     let app = TestApp::spawn().await;
     let (endpoint, url, _stop) = Endpoint::serving(&app).await;
-    *endpoint.cache_control.write().unwrap() = "public, max-age=1".into();
+    // Directive names are case-insensitive (RFC 9111 §5.2).
+    *endpoint.cache_control.write().unwrap() = "Public, Max-Age=1".into();
     let opts = RemoteOptions { min_max_age: Duration::from_secs(1), ..options(Duration::from_secs(60)) };
     let remote = RemoteJwks::new(&url, opts).unwrap();
     remote.prefetch().await.unwrap();
@@ -225,4 +226,76 @@ async fn max_age_drives_a_background_refresh() {
         }
     }
     assert!(refreshed, "no background refresh within 5 s");
+}
+
+#[tokio::test]
+async fn keys_come_over_https_and_plain_http_only_to_loopback_or_when_allowed_rfc8414_2() {
+    let default = RemoteOptions::default;
+    for loopback in
+        ["http://127.0.0.1:1/jwks.json", "http://localhost:1/jwks.json", "http://[::1]:1/jwks.json"]
+    {
+        RemoteJwks::new(loopback, default()).unwrap_or_else(|e| panic!("{loopback}: {e}"));
+    }
+    RemoteJwks::new("https://tokens.example/jwks.json", default()).unwrap();
+    for refused in
+        ["http://tokens.example/jwks.json", "http://10.0.0.8/jwks.json", "ftp://tokens.example/jwks"]
+    {
+        let err = RemoteJwks::new(refused, default()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Configuration, "{refused}");
+    }
+    let allowed = RemoteOptions { allow_http: true, ..default() };
+    RemoteJwks::new("http://tokens.example/jwks.json", allowed.clone()).unwrap();
+
+    // Credentials in the URL never reach an error message.
+    let err = RemoteJwks::new("http://user:hunter2@tokens.example/jwks.json", default()).unwrap_err();
+    assert!(err.to_string().contains("allow_http") && !err.to_string().contains("hunter2"), "{err}");
+    let unreachable = RemoteJwks::new("http://user:hunter2@127.0.0.1:1/jwks.json", default()).unwrap();
+    let err = unreachable.prefetch().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::KeysUnavailable);
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+
+    // Metadata fetched from a trusted place cannot send the keys over plain http either.
+    let (issuer, _stop) = metadata_server(
+        "",
+        |issuer| json!({ "issuer": issuer, "jwks_uri": "http://tokens.example/jwks.json" }),
+    )
+    .await;
+    let err = RemoteJwks::discover(&issuer, default()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Configuration, "{err}");
+    RemoteJwks::discover(&issuer, allowed).await.unwrap();
+}
+
+#[tokio::test]
+async fn an_issuer_with_a_path_is_discovered_at_its_openid_configuration_oidc_discovery_4() {
+    let app = TestApp::spawn().await;
+    let (_endpoint, jwks_uri, _stop_jwks) = Endpoint::serving(&app).await;
+    // Serves only `{issuer}/.well-known/openid-configuration`, as OpenID Connect Discovery 1.0
+    // §4 places it (RFC 8414's path-inserted location answers 404).
+    let (issuer, _stop) =
+        metadata_server("/tenant-a", move |issuer| json!({ "issuer": issuer, "jwks_uri": jwks_uri })).await;
+    let remote = RemoteJwks::discover(&issuer, RemoteOptions::default()).await.unwrap();
+    let (token, _) = app.access_token(&[]).await;
+    let verifier = Verifier::remote(requirements(vec![Algorithm::ES256]), remote).unwrap();
+    verifier.verify(&token).await.unwrap();
+}
+
+/// A server on 127.0.0.1 whose issuer is its address plus `path`, answering
+/// `{issuer}/.well-known/openid-configuration` with `metadata(issuer)`; nothing else.
+async fn metadata_server(
+    path: &'static str,
+    metadata: impl Fn(&str) -> Value + Send + Sync + 'static,
+) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}{path}", listener.local_addr().unwrap());
+    let body = metadata(&issuer);
+    let route = format!("{path}/.well-known/openid-configuration");
+    let app = axum::Router::new().route(&route, axum::routing::get(move || async move { axum::Json(body) }));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        axum::serve(listener, app).with_graceful_shutdown(shutdown).await.unwrap();
+    });
+    (issuer, stop)
 }
