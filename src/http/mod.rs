@@ -130,11 +130,18 @@ impl AppState {
 
 /// The application's routes. No I/O: tests can drive it in-process.
 pub(crate) fn router(state: AppState) -> Router {
-    Router::new()
+    let mut router = Router::new();
+    // RFC 8414 §3.1: an issuer with a path has its metadata at the path-inserted location too
+    // (a proxy in front routes it here; `{issuer}/.well-known/...` reaches the routes below
+    // once the proxy strips the path).
+    if let Some(path) = wellknown::path_inserted_metadata(state.issuer().issuer()) {
+        router = router.route(&path, get(wellknown::oauth_metadata));
+    }
+    router
         .route(wellknown::TOKEN_PATH, post(token::token))
         .route(wellknown::INTROSPECT_PATH, post(introspect::introspect))
         .route(wellknown::JWKS_PATH, get(wellknown::jwks))
-        .route("/.well-known/oauth-authorization-server", get(wellknown::oauth_metadata))
+        .route(wellknown::OAUTH_METADATA_PATH, get(wellknown::oauth_metadata))
         .route("/.well-known/openid-configuration", get(wellknown::openid_metadata))
         .route("/healthz", get(wellknown::healthz))
         .route("/readyz", get(wellknown::readyz))

@@ -53,6 +53,18 @@ pub(crate) async fn oauth_metadata(State(state): State<AppState>) -> Response {
     metadata_response(state.metadata().oauth.clone())
 }
 
+/// The RFC 8414 §3.1 metadata path of an issuer with a path component
+/// (`/.well-known/oauth-authorization-server/tenant` for `https://host/tenant`); `None` for an
+/// issuer without one, whose metadata path is the plain one.
+pub(crate) fn path_inserted_metadata(issuer: &str) -> Option<String> {
+    let url = url::Url::parse(issuer).ok()?;
+    let path = url.path().trim_end_matches('/');
+    (!path.is_empty()).then(|| format!("{OAUTH_METADATA_PATH}{path}"))
+}
+
+/// Path of the authorization server metadata (RFC 8414 §3).
+pub(crate) const OAUTH_METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
+
 /// `GET /.well-known/openid-configuration` (OpenID Connect Discovery 1.0 §4).
 pub(crate) async fn openid_metadata(State(state): State<AppState>) -> Response {
     metadata_response(state.metadata().openid.clone())

@@ -69,3 +69,16 @@ async fn health_and_readiness_probes() {
     assert_eq!(ready["alg"], "ES256");
     assert_eq!(ready["kid"], app.jwks().await.keys[0].common.key_id.clone().unwrap().as_str());
 }
+
+#[tokio::test]
+async fn an_issuer_with_a_path_has_its_metadata_at_the_path_inserted_location_rfc8414_3_1() {
+    let app = TestApp::spawn_self_issued_at("/tenant-a", CLIENTS).await;
+    let res = send(app.http.get(app.url("/.well-known/oauth-authorization-server/tenant-a"))).await;
+    assert_eq!(res.status(), 200);
+    let m: Value = res.json().await.unwrap();
+    assert_eq!(m["issuer"], app.issuer);
+    assert_eq!(m["jwks_uri"], format!("{}/.well-known/jwks.json", app.issuer));
+    // Other paths stay unknown.
+    let res = send(app.http.get(app.url("/.well-known/oauth-authorization-server/tenant-b"))).await;
+    assert_eq!(res.status(), 404);
+}

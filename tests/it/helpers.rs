@@ -116,8 +116,14 @@ impl TestApp {
     /// A server whose issuer is its own address, as discovery requires (RFC 8414 §3.3: the
     /// metadata `issuer` is identical to the URL it was discovered from).
     pub(crate) async fn spawn_self_issued(toml: &str) -> TestApp {
+        Self::spawn_self_issued_at("", toml).await
+    }
+
+    /// [`TestApp::spawn_self_issued`] with `path` after the address in the issuer (as behind a
+    /// proxy that serves the service under that path and strips it).
+    pub(crate) async fn spawn_self_issued_at(path: &str, toml: &str) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let issuer = format!("http://{}", listener.local_addr().unwrap());
+        let issuer = format!("http://{}{path}", listener.local_addr().unwrap());
         let keys_dir = tempfile::tempdir().unwrap();
         let (addr, stop) = start_on(listener, &issuer, keys_dir.path(), toml, Arc::new(SystemClock)).await;
         TestApp { addr, issuer, http: test_http(), keys_dir, _stop: stop }
