@@ -10,7 +10,7 @@ mod settings;
 
 pub(crate) use registry::{ClientError, Registry};
 pub(crate) use secret::{Secret, SecretHash, verify_argon2id_bounded};
-pub(crate) use settings::{ClientSettings, is_scope_token};
+pub(crate) use settings::{ClientSettings, is_resource_uri, is_scope_token};
 
 use std::fmt;
 use std::time::Duration;
@@ -69,6 +69,9 @@ pub(crate) struct Client {
     pub(crate) default_scope: String,
     /// Audiences this client may ask for; the first is the default. Never empty.
     pub(crate) audiences: Vec<String>,
+    /// For each of `audiences`, whether a `resource` parameter may name it: an absolute URI
+    /// without a fragment (RFC 8707 §2). Decided once here, so no request parses a URI.
+    pub(crate) resource_uris: Vec<bool>,
     /// This client's token lifetime, if it differs from the service default.
     pub(crate) ttl: Option<Duration>,
     /// Extra claims added to every token; never a reserved claim name.
@@ -104,6 +107,12 @@ impl Client {
     /// Whether the client may ask for a token for `audience`.
     pub(crate) fn allows_audience(&self, audience: &str) -> bool {
         self.audiences.iter().any(|a| a == audience)
+    }
+
+    /// Whether the client may name `resource` in a `resource` parameter: one of its
+    /// audiences, and an absolute URI without a fragment (RFC 8707 §2).
+    pub(crate) fn allows_resource(&self, resource: &str) -> bool {
+        self.audiences.iter().zip(&self.resource_uris).any(|(a, uri)| *uri && a == resource)
     }
 
     /// The audience used when a request names none.

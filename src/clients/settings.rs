@@ -76,6 +76,14 @@ pub(crate) fn is_scope_token(token: &str) -> bool {
         && token.bytes().all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
 }
 
+/// Whether `value` may be a `resource` parameter (RFC 8707 §2): an absolute URI (RFC 3986
+/// §4.3, as the `url` crate parses it) with no fragment component, and no whitespace,
+/// control or non-ASCII characters (which a URI cannot hold, though `url` would tidy them).
+pub(crate) fn is_resource_uri(value: &str) -> bool {
+    value.bytes().all(|b| b.is_ascii_graphic())
+        && url::Url::parse(value).is_ok_and(|uri| uri.fragment().is_none())
+}
+
 impl ClientSettings {
     /// Validates the settings into a client, reporting every problem at once.
     /// `label` names the entry in error messages.
@@ -142,6 +150,7 @@ impl ClientSettings {
         if !errors.is_empty() {
             return Err(errors);
         }
+        let resource_uris = audiences.iter().map(|a| is_resource_uri(a)).collect();
         Ok(Client {
             id,
             secret_hashes,
@@ -149,6 +158,7 @@ impl ClientSettings {
             scopes,
             default_scope: default_scopes.join(" "),
             audiences,
+            resource_uris,
             ttl: self.ttl,
             claims: self.claims,
             enabled: self.enabled,
@@ -169,5 +179,18 @@ mod tests {
         assert!(!is_scope_token("quote\""));
         assert!(!is_scope_token("back\\slash"));
         assert!(!is_scope_token("naïve"));
+    }
+
+    #[test]
+    fn resources_are_absolute_uris_without_a_fragment_rfc8707_2() {
+        for ok in ["https://api.example.com", "https://api.example.com/v1?x=1", "urn:example:billing"] {
+            assert!(is_resource_uri(ok), "{ok}");
+        }
+        for bad in ["billing", "/relative", "https://api.example.com#frag", "https://api.example.com#", ""] {
+            assert!(!is_resource_uri(bad), "{bad}");
+        }
+        for bad in [" https://api.example.com", "https://api.example.com/a b", "https://\u{e9}.example"] {
+            assert!(!is_resource_uri(bad), "{bad:?}");
+        }
     }
 }

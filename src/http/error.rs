@@ -1,6 +1,11 @@
 //! OAuth error responses (RFC 6749 §5.2): the only place domain errors become status codes.
+//!
+//! Every `error_description` passes through [`OAuthError::new`], which keeps it within the
+//! characters RFC 6749 §5.2 allows; values a client sent are quoted only through
+//! [`OAuthError::echoing`], which also shortens them.
 
 use std::borrow::Cow;
+use std::fmt;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -65,6 +70,42 @@ impl ErrorCode {
     }
 }
 
+/// Longest client-supplied value quoted in an `error_description`, in characters.
+const MAX_ECHOED_CHARS: usize = 40;
+
+/// Whether `b` may appear in an `error_description`: RFC 6749 §5.2 allows
+/// `%x20-21 / %x23-5B / %x5D-7E`, printable ASCII without `"` and `\`.
+fn allowed_in_description(b: u8) -> bool {
+    matches!(b, 0x20..=0x21 | 0x23..=0x5b | 0x5d..=0x7e)
+}
+
+/// `text` with every character RFC 6749 §5.2 does not allow in an `error_description`
+/// replaced by `?`. Text that already conforms is returned as it came, without copying.
+fn conforming(text: Cow<'static, str>) -> Cow<'static, str> {
+    if text.bytes().all(allowed_in_description) {
+        return text;
+    }
+    let replaced = text
+        .chars()
+        .map(|c| if u8::try_from(c).is_ok_and(allowed_in_description) { c } else { '?' })
+        .collect();
+    Cow::Owned(replaced)
+}
+
+/// A client-supplied value as an `error_description` quotes it: at most
+/// [`MAX_ECHOED_CHARS`] characters, then `...`. Characters are made conforming later, by
+/// [`OAuthError::new`], with the rest of the description.
+struct Echo<'a>(&'a str);
+
+impl fmt::Display for Echo<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.char_indices().nth(MAX_ECHOED_CHARS) {
+            Some((cut, _)) => write!(f, "{}...", self.0.get(..cut).unwrap_or_default()),
+            None => f.write_str(self.0),
+        }
+    }
+}
+
 /// An error answer: status, code, and a description safe to show the client.
 #[derive(Debug)]
 pub(crate) struct OAuthError {
@@ -83,8 +124,17 @@ struct Body<'a> {
 
 impl OAuthError {
     /// An error with the code's usual status (401 for `invalid_client`, 400 for most).
+    ///
+    /// Characters RFC 6749 §5.2 does not allow in `error_description` become `?`.
     pub(crate) fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
-        OAuthError { status: code.default_status(), code, description: description.into(), retry_after: None }
+        let description = conforming(description.into());
+        OAuthError { status: code.default_status(), code, description, retry_after: None }
+    }
+
+    /// An error about a value the client sent: `text`, then the value quoted, shortened to
+    /// [`MAX_ECHOED_CHARS`] and made conforming like any description.
+    pub(crate) fn echoing(code: ErrorCode, text: impl fmt::Display, value: &str) -> Self {
+        Self::new(code, format!("{text}: `{}`", Echo(value)))
     }
 
     /// `invalid_request`.
@@ -154,14 +204,21 @@ impl From<ClientError> for OAuthError {
 impl From<IssueError> for OAuthError {
     fn from(e: IssueError) -> Self {
         match e {
-            IssueError::UnsupportedGrantType(_) => {
-                OAuthError::new(ErrorCode::UnsupportedGrantType, e.to_string())
+            IssueError::UnsupportedGrantType(ref grant) => {
+                OAuthError::echoing(ErrorCode::UnsupportedGrantType, &e, grant)
             }
             IssueError::UnauthorizedClient(_) => {
                 OAuthError::new(ErrorCode::UnauthorizedClient, e.to_string())
             }
-            IssueError::InvalidScope(m) => OAuthError::new(ErrorCode::InvalidScope, m),
-            IssueError::InvalidTarget(m) => OAuthError::new(ErrorCode::InvalidTarget, m),
+            IssueError::InvalidScope { reason, scope: Some(ref scope) } => {
+                OAuthError::echoing(ErrorCode::InvalidScope, reason, scope)
+            }
+            IssueError::InvalidScope { reason, scope: None } => {
+                OAuthError::new(ErrorCode::InvalidScope, reason)
+            }
+            IssueError::InvalidTarget { reason, ref resource } => {
+                OAuthError::echoing(ErrorCode::InvalidTarget, reason, resource)
+            }
             IssueError::InvalidRequest(m) => OAuthError::invalid_request(m),
             IssueError::InvalidGrant(m) => OAuthError::new(ErrorCode::InvalidGrant, m),
             IssueError::Signing(err) => {
@@ -169,5 +226,27 @@ impl From<IssueError> for OAuthError {
                 OAuthError::new(ErrorCode::ServerError, "the server could not issue a token")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptions_keep_to_the_rfc6749_5_2_character_set() {
+        let err = OAuthError::echoing(ErrorCode::InvalidScope, "bad scope", "a\"b\\c\u{e9}\u{7}\u{2028}d");
+        assert_eq!(err.description, "bad scope: `a?b?c???d`");
+        let err = OAuthError::new(ErrorCode::InvalidRequest, "section \u{a7}3.2");
+        assert_eq!(err.description, "section ?3.2");
+        let clean = OAuthError::new(ErrorCode::InvalidRequest, "nothing to replace");
+        assert!(matches!(clean.description, Cow::Borrowed(_)), "a conforming text is not copied");
+    }
+
+    #[test]
+    fn echoed_values_are_shortened() {
+        let long = "\u{e9}".repeat(1000);
+        let err = OAuthError::echoing(ErrorCode::InvalidTarget, "resource not allowed", &long);
+        assert_eq!(err.description, format!("resource not allowed: `{}...`", "?".repeat(MAX_ECHOED_CHARS)));
     }
 }

@@ -36,7 +36,7 @@ async fn handle(state: &AppState, request: Request) -> Result<Response, OAuthErr
     let creds = client_credentials(&parts.headers, &params)?;
     state.registry().authenticate(&creds.client_id, &creds.secret).await?;
     let Some(token) = params.get("token") else {
-        return Err(OAuthError::invalid_request("missing `token` (RFC 7662 §2.1)"));
+        return Err(OAuthError::invalid_request("missing `token` (RFC 7662 section 2.1)"));
     };
     let now = state.now();
     let keys = state.keys().current_at(now);

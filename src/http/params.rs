@@ -5,6 +5,8 @@
 //! parsed without copying.
 //!
 //! Rules enforced here, before any policy runs:
+//! - a parameter sent without a value (`scope=`, JSON `""`) is dropped, as if omitted
+//!   (RFC 6749 §3.1), before any other check;
 //! - a repeated parameter is `invalid_request` (RFC 6749 §3.2), except `resource` and
 //!   `audience`, which RFC 8707 §2 allows more than once;
 //! - at most [`MAX_PARAMS`] parameters;
@@ -20,7 +22,7 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
-use super::error::OAuthError;
+use super::error::{ErrorCode, OAuthError};
 use crate::clients::Secret;
 
 /// Parameters that may be repeated (RFC 8707 §2).
@@ -39,7 +41,8 @@ const BASIC_B64: GeneralPurpose = GeneralPurpose::new(
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
-/// The request's parameters as name/value pairs, duplicates already refused.
+/// The request's parameters as name/value pairs: none with an empty value, duplicates
+/// already refused.
 #[derive(Debug, Default)]
 pub(crate) struct Params<'a> {
     pairs: Vec<Pair<'a>>,
@@ -57,26 +60,28 @@ impl<'a> Params<'a> {
     }
 
     /// Parses a body by its content type, then adds `grant_type` from the query string.
+    /// Parameters without a value are dropped everywhere (RFC 6749 §3.1).
     pub(crate) fn parse(
         headers: &HeaderMap,
         query: Option<&'a str>,
         body: &'a [u8],
     ) -> Result<Params<'a>, OAuthError> {
         let mut pairs = match media_type(headers) {
-            None => form_urlencoded::parse(body).collect(),
+            None => form_pairs(body).collect(),
             Some(t) if t.eq_ignore_ascii_case("application/x-www-form-urlencoded") => {
-                form_urlencoded::parse(body).collect()
+                form_pairs(body).collect()
             }
             Some(t) if t.eq_ignore_ascii_case("application/json") => parse_json(body)?,
             Some(other) => {
-                return Err(OAuthError::invalid_request(format!(
-                    "unsupported content type `{}`: send application/x-www-form-urlencoded or application/json",
-                    other.escape_debug()
-                )));
+                return Err(OAuthError::echoing(
+                    ErrorCode::InvalidRequest,
+                    "unsupported content type; send application/x-www-form-urlencoded or application/json",
+                    other,
+                ));
             }
         };
         if let Some(q) = query {
-            for (k, v) in form_urlencoded::parse(q.as_bytes()) {
+            for (k, v) in form_pairs(q.as_bytes()) {
                 match k.as_ref() {
                     "grant_type" => pairs.push((k, v)),
                     "client_id" | "client_secret" => {
@@ -94,13 +99,19 @@ impl<'a> Params<'a> {
             )));
         }
         if let Some(name) = first_repeated(&pairs) {
-            return Err(OAuthError::invalid_request(format!(
-                "parameter `{}` is repeated (RFC 6749 §3.2)",
-                name.escape_debug()
-            )));
+            return Err(OAuthError::echoing(
+                ErrorCode::InvalidRequest,
+                "repeated parameter (RFC 6749 section 3.2)",
+                name,
+            ));
         }
         Ok(Params { pairs })
     }
+}
+
+/// The pairs of a form-urlencoded text, without those sent without a value (RFC 6749 §3.1).
+fn form_pairs(text: &[u8]) -> impl Iterator<Item = Pair<'_>> {
+    form_urlencoded::parse(text).filter(|(_, value)| !value.is_empty())
 }
 
 /// The first parameter name given twice, among those that may appear only once.
@@ -119,33 +130,54 @@ fn media_type(headers: &HeaderMap) -> Option<&str> {
 
 /// A JSON object whose values are strings (numbers and booleans are taken as their text;
 /// arrays of strings only for multi-valued parameters). Duplicate keys are kept, so the
-/// repeated-parameter rule applies to JSON too.
+/// repeated-parameter rule applies to JSON too. `""` and `null` are a parameter without a
+/// value, dropped as in a form (RFC 6749 §3.1); so is `""` inside an array.
 fn parse_json(body: &[u8]) -> Result<Vec<Pair<'static>>, OAuthError> {
-    let bad = |m: String| OAuthError::invalid_request(m);
     let mut de = serde_json::Deserializer::from_slice(body);
-    let raw = de
-        .deserialize_map(PairsVisitor)
-        .and_then(|pairs| de.end().map(|()| pairs))
-        .map_err(|e| bad(format!("the JSON body is not a valid object: {e}")))?;
+    let raw = de.deserialize_map(PairsVisitor).and_then(|pairs| de.end().map(|()| pairs)).map_err(|e| {
+        // Only the error's kind and place: serde's own text may quote the body.
+        let kind = match e.classify() {
+            serde_json::error::Category::Io => "unreadable",
+            serde_json::error::Category::Syntax => "malformed",
+            serde_json::error::Category::Data => "not an object",
+            serde_json::error::Category::Eof => "cut short",
+        };
+        OAuthError::invalid_request(format!(
+            "the JSON body is not a valid object: {kind} at line {} column {}",
+            e.line(),
+            e.column()
+        ))
+    })?;
     let mut pairs = Vec::with_capacity(raw.len());
     for (k, v) in raw {
         match v {
+            Value::String(s) if s.is_empty() => {}
             Value::String(s) => pairs.push((k.into(), s.into())),
             Value::Number(n) => pairs.push((k.into(), n.to_string().into())),
             Value::Bool(b) => pairs.push((k.into(), b.to_string().into())),
             Value::Null => {}
             Value::Array(items) if MULTI_VALUED.contains(&k.as_str()) => {
                 for item in items {
-                    let Value::String(s) = item else {
-                        return Err(bad(format!("`{k}` must be a string or an array of strings")));
-                    };
-                    pairs.push((k.clone().into(), s.into()));
+                    match item {
+                        Value::String(s) if s.is_empty() => {}
+                        Value::String(s) => pairs.push((k.clone().into(), s.into())),
+                        _ => return Err(not_a_string(&k)),
+                    }
                 }
             }
-            _ => return Err(bad(format!("`{}` must be a string", k.escape_debug()))),
+            _ => return Err(not_a_string(&k)),
         }
     }
     Ok(pairs)
+}
+
+/// A JSON member whose value is neither a string nor, where allowed, an array of strings.
+fn not_a_string(name: &str) -> OAuthError {
+    OAuthError::echoing(
+        ErrorCode::InvalidRequest,
+        "a parameter must be a string (resource and audience: or an array of strings)",
+        name,
+    )
 }
 
 struct PairsVisitor;
@@ -189,7 +221,7 @@ pub(crate) fn client_credentials(
     let body_secret = params.get("client_secret");
     match (basic, body_id, body_secret) {
         (Some(_), _, Some(_)) => Err(OAuthError::invalid_request(
-            "use one client authentication method: both Basic credentials and client_secret were sent (RFC 6749 §2.3)",
+            "use one client authentication method: both Basic credentials and client_secret were sent (RFC 6749 section 2.3)",
         )),
         (Some(creds), Some(id), None) if id != creds.client_id => {
             Err(OAuthError::invalid_request("client_id in the body does not match the Basic credentials"))
@@ -205,8 +237,11 @@ pub(crate) fn client_credentials(
 }
 
 /// Decodes `Basic base64(urlencode(id) ":" urlencode(secret))` (RFC 6749 §2.3.1).
+///
+/// Malformed credentials are `invalid_client` (401 with the Basic challenge): the client
+/// tried to authenticate through the `Authorization` header and failed (RFC 6749 §5.2).
 fn parse_basic(value: &[u8]) -> Result<ClientCredentials, OAuthError> {
-    let malformed = || OAuthError::invalid_request("malformed Basic credentials (RFC 6749 §2.3.1)");
+    let malformed = || OAuthError::invalid_client("malformed Basic credentials (RFC 6749 section 2.3.1)");
     let (scheme, rest) = value.split_at(value.iter().position(|b| *b == b' ').unwrap_or(value.len()));
     if !scheme.eq_ignore_ascii_case(b"basic") {
         return Err(OAuthError::invalid_client("unsupported authorization scheme: use Basic"));
@@ -259,5 +294,17 @@ mod tests {
         let ok = Params::parse(&h, None, br#"{"resource":["x","y"],"expires_in":60}"#).unwrap();
         assert_eq!(ok.all("resource").collect::<Vec<_>>(), ["x", "y"]);
         assert_eq!(ok.get("expires_in"), Some("60"));
+    }
+
+    #[test]
+    fn parameters_without_a_value_are_dropped_rfc6749_3_1() {
+        let mut h = HeaderMap::new();
+        let form = Params::parse(&h, Some("grant_type="), b"scope=&scope=&resource=x&resource=&a").unwrap();
+        assert_eq!((form.get("grant_type"), form.get("scope"), form.get("a")), (None, None, None));
+        assert_eq!(form.all("resource").collect::<Vec<_>>(), ["x"]);
+        h.insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
+        let json = Params::parse(&h, None, br#"{"scope":"","scope":"a","resource":["","x"]}"#).unwrap();
+        assert_eq!(json.get("scope"), Some("a"));
+        assert_eq!(json.all("resource").collect::<Vec<_>>(), ["x"]);
     }
 }

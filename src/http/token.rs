@@ -104,7 +104,8 @@ async fn issue(
     let grant = state.issuer().grant(grant_type, &client)?;
     let req = TokenRequest {
         scope: params.get("scope"),
-        resources: params.all("resource").chain(params.all("audience")).collect(),
+        resources: params.all("resource").collect(),
+        audiences: params.all("audience").collect(),
         expires_in: params.get("expires_in").or_else(|| params.get("validity_period")),
     };
     let now = state.now();

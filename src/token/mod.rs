@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::claims::AccessClaims;
-use crate::clients::{Client, GrantType, Registry};
+use crate::clients::{Client, GrantType, Registry, is_resource_uri};
 use crate::clock::unix_seconds;
 use crate::keys::{Algorithm, KeyError, KeySet};
 use crate::verify::{self, VerifyError};
@@ -67,8 +67,10 @@ impl Default for TokenSettings {
 pub(crate) struct TokenRequest<'a> {
     /// `scope`, space-delimited (RFC 6749 §3.3).
     pub(crate) scope: Option<&'a str>,
-    /// `resource` values (RFC 8707), `audience` values included.
+    /// `resource` values (RFC 8707 §2): absolute URIs naming configured audiences.
     pub(crate) resources: Vec<&'a str>,
+    /// `audience` values (Keycloak's and Auth0's name): any configured audience.
+    pub(crate) audiences: Vec<&'a str>,
     /// `expires_in` (or WSO2's `validity_period`): a shorter lifetime, in seconds.
     pub(crate) expires_in: Option<&'a str>,
 }
@@ -93,26 +95,39 @@ pub(crate) struct IssuedToken {
 }
 
 /// Why a token was refused. Each variant maps to one RFC 6749 §5.2 / RFC 8707 error code.
+///
+/// A value the client sent travels as data next to our own text, so the HTTP edge can
+/// quote it safely (shortened, restricted to the characters `error_description` allows).
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum IssueError {
-    /// A grant type this service does not implement, or has switched off.
-    #[error("grant type `{0}` is not supported")]
+    /// A grant type this service does not implement, or has switched off: the value asked for.
+    #[error("unsupported grant type")]
     UnsupportedGrantType(String),
     /// A grant type the client is not allowed to use.
     #[error("client is not allowed to use the `{0}` grant")]
     UnauthorizedClient(GrantType),
     /// A scope the client may not have, or a malformed scope.
-    #[error("{0}")]
-    InvalidScope(String),
-    /// A resource/audience the client may not ask for (RFC 8707 §2).
-    #[error("{0}")]
-    InvalidTarget(String),
+    #[error("{reason}")]
+    InvalidScope {
+        /// What is wrong.
+        reason: &'static str,
+        /// The scope token it is about, if one.
+        scope: Option<String>,
+    },
+    /// A resource/audience the client may not ask for, or a malformed one (RFC 8707 §2).
+    #[error("{reason}")]
+    InvalidTarget {
+        /// What is wrong.
+        reason: &'static str,
+        /// The `resource` or `audience` value it is about.
+        resource: String,
+    },
     /// A malformed parameter.
     #[error("{0}")]
-    InvalidRequest(String),
+    InvalidRequest(&'static str),
     /// Bad user credentials or refresh token (RFC 6749 §5.2 `invalid_grant`).
     #[error("{0}")]
-    InvalidGrant(String),
+    InvalidGrant(&'static str),
     /// Signing failed: a server error, never the client's fault.
     #[error("signing failed: {0}")]
     Signing(#[from] KeyError),
@@ -165,7 +180,7 @@ impl Issuer {
         now: SystemTime,
     ) -> Result<IssuedToken, IssueError> {
         let scope = granted_scope(client, req.scope)?;
-        let audiences = granted_audiences(client, &req.resources)?;
+        let audiences = granted_audiences(client, &req.resources, &req.audiences)?;
         let ttl = self.lifetime(client, req.expires_in)?;
         let issued = |access_token, expires_in, scope| IssuedToken {
             access_token,
@@ -274,7 +289,7 @@ impl Issuer {
         match text.trim().parse::<u64>() {
             Ok(n) if n > 0 => Ok(n.min(allowed)),
             _ => Err(IssueError::InvalidRequest(
-                "`expires_in` must be a whole number of seconds greater than zero".into(),
+                "`expires_in` must be a whole number of seconds greater than zero",
             )),
         }
     }
@@ -317,10 +332,10 @@ fn scope_tokens(requested: &str) -> Result<Vec<&str>, IssueError> {
     let mut tokens: Vec<&str> = Vec::new();
     for token in requested.split(' ').filter(|t| !t.is_empty()) {
         if !crate::clients::is_scope_token(token) {
-            return Err(IssueError::InvalidScope(format!(
-                "`{}` is not a valid scope token (RFC 6749 §3.3)",
-                token.escape_debug()
-            )));
+            return Err(IssueError::InvalidScope {
+                reason: "not a valid scope token (RFC 6749 section 3.3)",
+                scope: Some(token.to_owned()),
+            });
         }
         if !tokens.contains(&token) {
             tokens.push(token);
@@ -336,27 +351,47 @@ fn granted_scope(client: &Client, requested: Option<&str>) -> Result<String, Iss
     };
     let tokens = scope_tokens(requested)?;
     if let Some(denied) = tokens.iter().find(|t| !client.allows_scope(t)) {
-        return Err(IssueError::InvalidScope(format!("scope `{denied}` is not allowed for this client")));
+        return Err(IssueError::InvalidScope {
+            reason: "scope not allowed for this client",
+            scope: Some((*denied).to_owned()),
+        });
     }
     Ok(tokens.join(" "))
 }
 
 /// RFC 8707 §2: each requested resource must be one of the client's audiences; none
-/// requested → the client's default audience.
-fn granted_audiences<'a>(client: &'a Client, requested: &[&'a str]) -> Result<Vec<&'a str>, IssueError> {
-    if requested.is_empty() {
+/// requested → the client's default audience. A `resource` must also be an absolute URI
+/// without a fragment; an `audience` (the Keycloak/Auth0 alias) may name any configured
+/// audience. Resources come first, then audiences, duplicates dropped.
+fn granted_audiences<'a>(
+    client: &'a Client,
+    resources: &[&'a str],
+    audiences: &[&'a str],
+) -> Result<Vec<&'a str>, IssueError> {
+    if resources.is_empty() && audiences.is_empty() {
         return Ok(vec![client.default_audience()]);
     }
-    let mut granted: Vec<&str> = Vec::new();
-    for r in requested {
-        if !client.allows_audience(r) {
-            return Err(IssueError::InvalidTarget(format!(
-                "resource `{}` is not allowed for this client",
-                r.escape_debug()
-            )));
+    let mut granted: Vec<&str> = Vec::with_capacity(resources.len() + audiences.len());
+    for r in resources {
+        if !client.allows_resource(r) {
+            let reason = if is_resource_uri(r) {
+                "resource not allowed for this client"
+            } else {
+                "a resource must be an absolute URI without a fragment (RFC 8707 section 2)"
+            };
+            return Err(IssueError::InvalidTarget { reason, resource: (*r).to_owned() });
         }
         if !granted.contains(r) {
             granted.push(r);
+        }
+    }
+    for a in audiences {
+        if !client.allows_audience(a) {
+            let reason = "audience not allowed for this client";
+            return Err(IssueError::InvalidTarget { reason, resource: (*a).to_owned() });
+        }
+        if !granted.contains(a) {
+            granted.push(a);
         }
     }
     Ok(granted)

@@ -49,7 +49,7 @@ impl Issuer {
         keys: &KeySet,
         now: SystemTime,
     ) -> Result<IssuedToken, IssueError> {
-        let invalid = |m: &str| IssueError::InvalidGrant(m.to_owned());
+        let invalid = IssueError::InvalidGrant;
         let claims = self.read_refresh_token(refresh_token, keys, now).map_err(|e| {
             tracing::debug!(reason = %e, "refresh token refused");
             invalid("the refresh token is invalid or expired")
@@ -81,7 +81,7 @@ impl Issuer {
         auth_time: u64,
         refresh_exp: Option<u64>,
     ) -> Result<IssuedToken, IssueError> {
-        let audiences = granted_audiences(client, &req.resources)?;
+        let audiences = granted_audiences(client, &req.resources, &req.audiences)?;
         let ttl = self.lifetime(client, req.expires_in)?;
         let iat = unix_seconds(now);
         // The user's claims win over the client's.
@@ -168,9 +168,10 @@ fn user_scope(
         (Some(r), Some(held)) => {
             let tokens = scope_tokens(r)?;
             if let Some(wider) = tokens.iter().find(|t| !held.contains(t)) {
-                return Err(IssueError::InvalidScope(format!(
-                    "scope `{wider}` was not granted to this refresh token; a refresh may only narrow"
-                )));
+                return Err(IssueError::InvalidScope {
+                    reason: "a refresh may only narrow the scope; not granted to this refresh token",
+                    scope: Some((*wider).to_owned()),
+                });
             }
             tokens
         }
@@ -184,7 +185,10 @@ fn user_scope(
         .filter(|s| client.allows_scope(s) && (*s == OPENID || user.allows_scope(s)))
         .collect();
     if granted.is_empty() && requested.is_some() {
-        return Err(IssueError::InvalidScope("none of the requested scopes may be granted".into()));
+        return Err(IssueError::InvalidScope {
+            reason: "none of the requested scopes may be granted",
+            scope: None,
+        });
     }
     Ok(granted.join(" "))
 }

@@ -27,7 +27,8 @@ id = "svc-a"
 secret_hashes = ["sha256:8766b9cb08e6040b704f1e3ee1e186efccf2635b1d2634d6525333007e6aeae1"]
 scopes = ["read", "write", "admin:all"]
 default_scopes = ["read"]
-audiences = ["https://api.one", "https://api.two"]
+# `billing` is a bare name, not a URI: only the `audience` alias may ask for it (RFC 8707 §2).
+audiences = ["https://api.one", "https://api.two", "billing"]
 claims = { tenant = "acme", tier = 3 }
 
 [[clients]]
@@ -296,8 +297,23 @@ pub(crate) async fn assert_oauth_error(res: reqwest::Response, status: u16, code
     }
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["error"], code, "{body}");
-    assert!(!body["error_description"].as_str().unwrap_or("").is_empty(), "{body}");
+    let description = body["error_description"].as_str().unwrap_or("");
+    assert!(!description.is_empty(), "{body}");
+    assert_conforming_description(description);
     body
+}
+
+/// Asserts RFC 6749 §5.2's character set for `error_description`:
+/// `%x20-21 / %x23-5B / %x5D-7E`, printable ASCII without `"` and `\`.
+pub(crate) fn assert_conforming_description(description: &str) {
+    let bad: Vec<char> = description
+        .chars()
+        .filter(|c| !matches!(*c, '\x20'..='\x21' | '\x23'..='\x5b' | '\x5d'..='\x7e'))
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "error_description {description:?} has characters RFC 6749 §5.2 forbids: {bad:?}"
+    );
 }
 
 /// Seconds since the epoch.

@@ -2,11 +2,12 @@
 //!
 //! The first sweep builds client-credentials requests from many independent choices
 //! (authentication method, form or JSON, grant, scopes, resources, lifetime, unknown
-//! parameters) and checks each answer against a small model of the policy: the exact status
-//! and error code (RFC 6749 §5.2), or a token whose claims are exactly what the model grants
-//! (RFC 6749 §3.3, §4.4, §5.1; RFC 8707 §2; RFC 9068 §2.2). The second sweep corrupts the
-//! bytes of valid requests and checks only what must always hold: no 5xx, an OAuth JSON
-//! answer, a token that verifies, and no secret echoed back.
+//! parameters, some sent without a value) and checks each answer against a small model of
+//! the policy: the exact status and error code (RFC 6749 §3.1, §5.2), or a token whose claims
+//! are exactly what the model grants (RFC 6749 §3.3, §4.4, §5.1; RFC 8707 §2; RFC 9068 §2.2).
+//! The second sweep corrupts the bytes of valid requests and checks only what must always
+//! hold: no 5xx, an OAuth JSON answer with a conforming description, a token that verifies,
+//! and no secret echoed back.
 //!
 //! Seeds are fixed so a failure is reproducible; each failure message carries the request.
 
@@ -21,8 +22,9 @@ const CASES: usize = 300;
 /// The scopes `svc-a` may have (helpers::CLIENTS), and its default.
 const ALLOWED_SCOPES: [&str; 3] = ["read", "write", "admin:all"];
 const DEFAULT_SCOPE: &str = "read";
-/// The audiences `svc-a` may ask for; the first is its default.
-const ALLOWED_AUDIENCES: [&str; 2] = ["https://api.one", "https://api.two"];
+/// The audiences `svc-a` may ask for; the first is its default. `billing` is a bare name, so
+/// only `audience` may name it: a `resource` must be an absolute URI (RFC 8707 §2).
+const ALLOWED_AUDIENCES: [&str; 3] = ["https://api.one", "https://api.two", "billing"];
 /// `svc-a`'s lifetime: the service default, 5 minutes.
 const TTL: u64 = 300;
 
@@ -46,6 +48,10 @@ enum Auth {
     UnknownClient,
     /// Basic and `client_secret` at once.
     Both,
+    /// `svc-a` with Basic, and an empty `client_secret`: omitted, so one method (RFC 6749 §3.1).
+    BasicWithEmptyBodySecret,
+    /// Empty `client_id` and `client_secret` and no Basic: no credentials (RFC 6749 §3.1).
+    EmptyPost,
     /// No credentials at all.
     Neither,
 }
@@ -56,7 +62,7 @@ struct Case {
     auth: Auth,
     json: bool,
     grant: Option<&'static str>,
-    /// Values of `scope`: more than one is a repeated parameter.
+    /// Values of `scope`: more than one non-empty value is a repeated parameter.
     scopes: Vec<String>,
     /// `resource` and `audience` parameters, in the order sent.
     resources: Vec<(&'static str, &'static str)>,
@@ -80,16 +86,23 @@ impl Case {
     fn generate(rng: &mut fastrand::Rng) -> Case {
         // Valid choices dominate, so that most requests reach the later checks.
         let auth = if rng.u8(..4) < 3 {
-            pick(rng, &[Auth::Basic, Auth::Post, Auth::BasicWithBodyId])
+            pick(rng, &[Auth::Basic, Auth::Post, Auth::BasicWithBodyId, Auth::BasicWithEmptyBodySecret])
         } else {
             pick(
                 rng,
-                &[Auth::BodyIdMismatch, Auth::WrongSecret, Auth::UnknownClient, Auth::Both, Auth::Neither],
+                &[
+                    Auth::BodyIdMismatch,
+                    Auth::WrongSecret,
+                    Auth::UnknownClient,
+                    Auth::Both,
+                    Auth::Neither,
+                    Auth::EmptyPost,
+                ],
             )
         };
         let grant = match rng.u8(..16) {
             0 => None,
-            1 => Some(pick(rng, &["urn:example:nope", "CLIENT_CREDENTIALS", "client_credentials "])),
+            1 => Some(pick(rng, &["urn:example:nope", "CLIENT_CREDENTIALS", "client_credentials ", ""])),
             _ => Some("client_credentials"),
         };
         let scope_count = match rng.u8(..16) {
@@ -102,7 +115,17 @@ impl Case {
             .map(|_| {
                 let name = pick(rng, &["resource", "audience"]);
                 let value = if rng.u8(..8) == 0 {
-                    pick(rng, &["https://evil.example", "", "https://api.one/"])
+                    pick(
+                        rng,
+                        &[
+                            "https://evil.example",
+                            "",
+                            "https://api.one/",
+                            "api.one",
+                            "https://api.one#x",
+                            "urn:x",
+                        ],
+                    )
                 } else {
                     pick(rng, &ALLOWED_AUDIENCES)
                 };
@@ -127,15 +150,18 @@ impl Case {
     /// The answer RFC 6749 and RFC 8707 call for, in the order the checks apply.
     fn expected(&self) -> Expected {
         use Expected::Error;
-        if self.scopes.len() > 1 {
+        // RFC 6749 §3.1: a parameter without a value is as if omitted, before any check.
+        let given = |v: &&str| !v.is_empty();
+        let scopes: Vec<&str> = self.scopes.iter().map(String::as_str).filter(given).collect();
+        if scopes.len() > 1 {
             return Error(400, "invalid_request"); // RFC 6749 §3.2: no repeated parameters
         }
         match self.auth {
             Auth::Both | Auth::BodyIdMismatch => return Error(400, "invalid_request"),
-            Auth::Neither => return Error(401, "invalid_client"),
+            Auth::Neither | Auth::EmptyPost => return Error(401, "invalid_client"),
             _ => {}
         }
-        let Some(grant) = self.grant else {
+        let Some(grant) = self.grant.filter(given) else {
             return Error(400, "invalid_request");
         };
         if matches!(self.auth, Auth::WrongSecret | Auth::UnknownClient) {
@@ -144,7 +170,7 @@ impl Case {
         if grant != "client_credentials" {
             return Error(400, "unsupported_grant_type");
         }
-        let scope = match self.scopes.first() {
+        let scope = match scopes.first() {
             None => vec![DEFAULT_SCOPE.to_owned()],
             Some(s) if s.trim().is_empty() => vec![DEFAULT_SCOPE.to_owned()],
             Some(s) => {
@@ -160,13 +186,14 @@ impl Case {
                 granted
             }
         };
-        // Every `resource`, then every `audience`.
-        let requested = ["resource", "audience"]
-            .iter()
-            .flat_map(|name| self.resources.iter().filter(move |(n, _)| n == name).map(|(_, v)| *v));
+        // Every `resource`, then every `audience`. A `resource` must also be an absolute URI
+        // without a fragment (RFC 8707 §2); among the allowed audiences only `billing` is not.
+        let requested = ["resource", "audience"].iter().flat_map(|name| {
+            self.resources.iter().filter(move |(n, v)| n == name && given(v)).map(|(n, v)| (*n, *v))
+        });
         let mut audiences: Vec<String> = Vec::new();
-        for r in requested {
-            if !ALLOWED_AUDIENCES.contains(&r) {
+        for (name, r) in requested {
+            if !ALLOWED_AUDIENCES.contains(&r) || (name == "resource" && r == "billing") {
                 return Error(400, "invalid_target");
             }
             if !audiences.iter().any(|a| a == r) {
@@ -176,7 +203,7 @@ impl Case {
         if audiences.is_empty() {
             audiences.push(ALLOWED_AUDIENCES[0].to_owned());
         }
-        let ttl = match self.expires_in.as_deref().map(|e| e.trim().parse::<u64>()) {
+        let ttl = match self.expires_in.as_deref().filter(given).map(|e| e.trim().parse::<u64>()) {
             None => TTL,
             Some(Ok(n)) if n > 0 => n.min(TTL),
             Some(_) => return Error(400, "invalid_request"),
@@ -198,6 +225,11 @@ impl Case {
             Auth::BasicWithBodyId => p.push(("client_id", "svc-a".to_owned())),
             Auth::BodyIdMismatch => p.push(("client_id", "my-client".to_owned())),
             Auth::Both => p.push(("client_secret", SECRET_A.to_owned())),
+            Auth::BasicWithEmptyBodySecret => p.push(("client_secret", String::new())),
+            Auth::EmptyPost => {
+                p.push(("client_id", String::new()));
+                p.push(("client_secret", String::new()));
+            }
             _ => {}
         }
         p.extend(self.scopes.iter().map(|s| ("scope", s.clone())));
@@ -212,12 +244,14 @@ impl Case {
     /// The Basic credentials, if this case sends any.
     fn basic(&self) -> Option<(&'static str, &'static str)> {
         match self.auth {
-            Auth::Basic | Auth::BasicWithBodyId | Auth::BodyIdMismatch | Auth::Both => {
-                Some(("svc-a", SECRET_A))
-            }
+            Auth::Basic
+            | Auth::BasicWithBodyId
+            | Auth::BodyIdMismatch
+            | Auth::Both
+            | Auth::BasicWithEmptyBodySecret => Some(("svc-a", SECRET_A)),
             Auth::WrongSecret => Some(("svc-a", WRONG_SECRET)),
             Auth::UnknownClient => Some(("nobody", SECRET_A)),
-            Auth::Post | Auth::Neither => None,
+            Auth::Post | Auth::Neither | Auth::EmptyPost => None,
         }
     }
 
@@ -298,7 +332,9 @@ async fn seeded_requests_get_exactly_the_answer_the_policy_model_predicts_rfc674
                 assert_eq!(status_seen, status, "{context}\nanswer: {text}");
                 let answer: Value = serde_json::from_str(&text).unwrap();
                 assert_eq!(answer["error"], code, "{context}\nanswer: {text}");
-                assert!(answer["error_description"].is_string(), "{context}");
+                let description = answer["error_description"].as_str();
+                assert!(description.is_some(), "{context}");
+                assert_conforming_description(description.unwrap_or_default());
                 assert!(!text.contains(SECRET_A) && !text.contains(WRONG_SECRET), "{context}");
             }
             Expected::Token { scope, audiences, ttl } => {
@@ -394,6 +430,8 @@ async fn corrupted_requests_never_get_a_server_error_or_an_echoed_secret() {
         } else {
             let code = answer["error"].as_str().unwrap_or_default();
             assert!(ERROR_CODES.contains(&code), "{context}");
+            // RFC 6749 §5.2: whatever bytes the corruption left, the description conforms.
+            assert_conforming_description(answer["error_description"].as_str().unwrap_or_default());
         }
     }
     // Corruption must have produced refusals, and left some requests valid.

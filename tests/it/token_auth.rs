@@ -117,12 +117,55 @@ async fn missing_or_unsupported_credentials_are_invalid_client() {
 }
 
 #[tokio::test]
-async fn malformed_basic_credentials_are_invalid_request() {
+async fn malformed_basic_credentials_are_invalid_client_with_the_challenge_rfc6749_5_2() {
     let app = TestApp::spawn().await;
-    for header in ["Basic !!!notbase64", "Basic bm9jb2xvbg==", "Basic JUZGOng="] {
-        let res = send(app.token_req().header("authorization", header).form(&[CC])).await;
-        assert_oauth_error(res, 400, "invalid_request").await;
+    let b64 = |raw: &[u8]| format!("Basic {}", STANDARD.encode(raw));
+    let headers = [
+        "Basic !!!notbase64".to_owned(), // not base64
+        b64(b"nocolon"),                 // no `:` between id and secret
+        b64(b"%FF:x"),                   // the id, once form-decoded, is not UTF-8
+        b64(b"\xff\xfe:x"),              // the decoded credentials are not UTF-8
+        b64(b":secret"),                 // empty id
+        "Basic".to_owned(),              // no credentials at all
+    ];
+    for header in headers {
+        let res = send(app.token_req().header("authorization", &header).form(&[CC])).await;
+        // The client tried to authenticate with the Authorization header: 401, invalid_client
+        // and the server's Basic challenge (checked by assert_oauth_error for every 401).
+        let body = assert_oauth_error(res, 401, "invalid_client").await;
+        assert!(body["error_description"].as_str().unwrap().contains("malformed Basic"), "{header}: {body}");
     }
+    // The introspection endpoint authenticates its callers the same way.
+    let res = send(
+        app.http
+            .post(app.url("/oauth2/introspect"))
+            .header("authorization", b64(b"nocolon"))
+            .form(&[("token", "x")]),
+    )
+    .await;
+    assert_oauth_error(res, 401, "invalid_client").await;
+}
+
+#[tokio::test]
+async fn an_empty_client_secret_next_to_basic_is_omitted_not_a_second_method_rfc6749_3_1() {
+    let app = TestApp::spawn().await;
+    let res = app.token_basic("svc-a", SECRET_A, &[CC, ("client_secret", "")]).await;
+    assert_eq!(res.status(), 200);
+    let res = app.token_basic("svc-a", SECRET_A, &[CC, ("client_id", ""), ("client_secret", "")]).await;
+    assert_eq!(res.status(), 200);
+    // In JSON, `""` is a parameter without a value too.
+    let body = json!({"grant_type": "client_credentials", "client_secret": ""}).to_string();
+    let res = send(
+        app.token_req()
+            .basic_auth("svc-a", Some(SECRET_A))
+            .header("content-type", "application/json")
+            .body(body),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    // An empty client_id and client_secret without Basic are no credentials at all.
+    let res = app.token_post(&[CC, ("client_id", ""), ("client_secret", "")]).await;
+    assert_oauth_error(res, 401, "invalid_client").await;
 }
 
 #[tokio::test]

@@ -44,9 +44,84 @@ async fn more_than_64_parameters_is_invalid_request_and_64_is_fine() {
 #[tokio::test]
 async fn an_unknown_grant_type_is_unsupported_grant_type_rfc6749_5_2() {
     let app = TestApp::spawn().await;
-    for grant in ["implicit", "authorization_code", "urn:ietf:params:oauth:grant-type:jwt-bearer", ""] {
+    for grant in ["implicit", "authorization_code", "urn:ietf:params:oauth:grant-type:jwt-bearer", " "] {
         let res = app.token_basic("svc-a", SECRET_A, &[("grant_type", grant)]).await;
         assert_oauth_error(res, 400, "unsupported_grant_type").await;
+    }
+}
+
+#[tokio::test]
+async fn parameters_sent_without_a_value_are_treated_as_omitted_rfc6749_3_1() {
+    let app = TestApp::spawn().await;
+    // An empty grant_type is a missing one, not an unsupported one.
+    let res = app.token_basic("svc-a", SECRET_A, &[("grant_type", "")]).await;
+    let body = assert_oauth_error(res, 400, "invalid_request").await;
+    assert!(body["error_description"].as_str().unwrap().contains("missing"), "{body}");
+    // Empty values never count as a repetition.
+    let (_, body) = app.access_token(&[("scope", ""), ("scope", "")]).await;
+    assert_eq!(body["scope"], "read", "no scope requested: the defaults");
+    let (_, body) = app.access_token(&[("scope", ""), ("scope", "write")]).await;
+    assert_eq!(body["scope"], "write");
+    // An empty expires_in, resource or audience is not requested at all.
+    let (token, body) = app.access_token(&[("expires_in", ""), ("resource", ""), ("audience", "")]).await;
+    assert_eq!(body["expires_in"], 300);
+    app.verify(&token, "https://api.one").await;
+    // An empty grant_type in the query string does not repeat the body's.
+    let res = send(
+        app.http.post(app.url("/oauth2/token?grant_type=")).basic_auth("svc-a", Some(SECRET_A)).form(&[CC]),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    // JSON: `""` is a parameter without a value, like in a form.
+    let body = serde_json::json!({
+        "grant_type": "client_credentials", "client_id": "svc-a", "client_secret": SECRET_A,
+        "scope": "", "expires_in": "", "resource": ["", "https://api.two"], "audience": "",
+    });
+    let res = app.token_raw("application/json", body.to_string()).await;
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!((body["scope"].as_str(), body["expires_in"].as_u64()), (Some("read"), Some(300)));
+    app.verify(body["access_token"].as_str().unwrap(), "https://api.two").await;
+    let body = serde_json::json!({"grant_type": "", "client_id": "svc-a", "client_secret": SECRET_A});
+    assert_oauth_error(app.token_raw("application/json", body.to_string()).await, 400, "invalid_request")
+        .await;
+}
+
+#[tokio::test]
+async fn every_error_description_keeps_to_the_allowed_characters_rfc6749_5_2() {
+    let app = TestApp::spawn().await;
+    let hostile = "q\"b\\n\u{e9}\u{20ac}\u{1}\t\r\n\u{7f}\u{202e}end";
+    let long = format!("{hostile}{}", "x".repeat(5000));
+    let mut answers: Vec<reqwest::Response> = Vec::new();
+    for value in [hostile, long.as_str()] {
+        let cases: [&[(&str, &str)]; 7] = [
+            &[CC, ("scope", value)],
+            &[CC, ("scope", &format!("read {value}"))],
+            &[("grant_type", value)],
+            &[CC, ("resource", value)],
+            &[CC, ("audience", value)],
+            &[CC, ("expires_in", value)],
+            &[CC, (value, "1"), (value, "2")],
+        ];
+        for form in cases {
+            answers.push(app.token_basic("svc-a", SECRET_A, form).await);
+        }
+        let repeated = [("token", "x"), (value, "1"), (value, "2")];
+        let introspect = app.http.post(app.url("/oauth2/introspect")).basic_auth("svc-a", Some(SECRET_A));
+        answers.push(send(introspect.form(&repeated)).await);
+        let json_key = format!("{{{}:{{\"nested\":true}}}}", serde_json::json!(value));
+        answers.push(app.token_raw("application/json", json_key).await);
+        answers.push(app.token_raw("application/json", serde_json::json!(value).to_string()).await);
+    }
+    answers.push(app.token_raw("text/\"x\\y", "grant_type=client_credentials").await);
+    for res in answers {
+        let status = res.status().as_u16();
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert!((400..500).contains(&status), "{status}: {body}");
+        let description = body["error_description"].as_str().unwrap();
+        assert_conforming_description(description);
+        // An echoed value is shortened: a 5000-character value never comes back whole.
+        assert!(description.len() <= 160, "{} characters: {description}", description.len());
     }
 }
 
@@ -81,6 +156,30 @@ async fn a_resource_not_allowed_is_invalid_target_rfc8707_2() {
     assert_oauth_error(res, 400, "invalid_target").await;
     let res = app.token_basic("svc-a", SECRET_A, &[CC, ("audience", "https://evil.example")]).await;
     assert_oauth_error(res, 400, "invalid_target").await;
+}
+
+#[tokio::test]
+async fn a_resource_must_be_an_absolute_uri_without_a_fragment_rfc8707_2() {
+    let app = TestApp::spawn().await;
+    // `billing` is one of svc-a's audiences, but a bare name: `resource` may not name it.
+    for resource in ["billing", "api.one", "/relative", "https://api.one#frag", "https://api.one#"] {
+        let res = app.token_basic("svc-a", SECRET_A, &[CC, ("resource", resource)]).await;
+        let body = assert_oauth_error(res, 400, "invalid_target").await;
+        assert!(body["error_description"].as_str().unwrap().contains("absolute URI"), "{resource}: {body}");
+    }
+    // The `audience` alias stays lenient: it may name any configured audience.
+    let (token, _) = app.access_token(&[("audience", "billing")]).await;
+    let claims = app.verify(&token, "billing").await;
+    assert_eq!(claims.aud, tokenmint::claims::Audience::One("billing".into()));
+    // Both at once: the URI by `resource`, the bare name by `audience`.
+    let (token, _) = app.access_token(&[("audience", "billing"), ("resource", "https://api.two")]).await;
+    let claims = app.verify(&token, "billing").await;
+    let both = vec!["https://api.two".to_owned(), "billing".to_owned()];
+    assert_eq!(claims.aud, tokenmint::claims::Audience::Many(both));
+    // A well-formed URI the client may not have is refused as before.
+    let res = app.token_basic("svc-a", SECRET_A, &[CC, ("resource", "https://api.one/")]).await;
+    let body = assert_oauth_error(res, 400, "invalid_target").await;
+    assert!(body["error_description"].as_str().unwrap().contains("not allowed"), "{body}");
 }
 
 #[tokio::test]
