@@ -281,6 +281,33 @@ async fn behind_a_trusted_proxy_the_address_limit_counts_the_forwarded_client() 
     assert_eq!(res.status(), 200, "a user behind the proxy can still log in");
 }
 
+/// A failed login like [`failed_login_via`], with raw header bytes.
+async fn failed_login_via_raw(app: &TestApp, user: &str, forwarded_for: &'static [u8]) -> u16 {
+    let form = [("grant_type", "password"), ("username", user), ("password", "guess")];
+    let xff = reqwest::header::HeaderValue::from_bytes(forwarded_for).unwrap();
+    let req = app.token_req().basic_auth("app", Some(SECRET_A)).header("x-forwarded-for", xff);
+    send(req.form(&form)).await.status().as_u16()
+}
+
+#[tokio::test]
+async fn a_non_ascii_x_forwarded_for_element_does_not_hide_the_forwarded_client() {
+    let toml = format!("[server]\ntrusted_proxies = [\"127.0.0.1\"]\n{CLIENTS}{USERS}");
+    let app = TestApp::spawn_config(&toml, std::sync::Arc::new(tokenmint::clock::SystemClock)).await;
+    // The client wrote junk (not ASCII) on the left; the proxy appended its real address.
+    for i in 0..5 {
+        assert_eq!(
+            failed_login_via_raw(&app, &format!("nobody-{i}"), b"\xff\xfe caf\xc3\xa9, 203.0.113.5").await,
+            400
+        );
+    }
+    // The failures were charged to 203.0.113.5 ...
+    assert_eq!(failed_login_via(&app, "nobody-5", "203.0.113.5").await, 429);
+    // ... not to the proxy, whose own requests are still checked.
+    let form = [("grant_type", "password"), ("username", "nobody-6"), ("password", "guess")];
+    let res = send(app.token_req().basic_auth("app", Some(SECRET_A)).form(&form)).await;
+    assert_eq!(res.status(), 400);
+}
+
 #[tokio::test]
 async fn without_trusted_proxies_x_forwarded_for_is_ignored() {
     let app = spawn().await;
