@@ -252,6 +252,28 @@ async fn repeated_failures_back_off_with_429_and_retry_after() {
     assert!(body["error_description"].as_str().unwrap().contains("too many failed attempts"));
 }
 
+/// RFC 6749 §4.3.2: the server MUST protect the endpoint against brute force (RFC 9700
+/// deprecates the grant for the same exposure). Attempts are counted when they start, so
+/// guesses sent all at once get no more password checks than guesses sent one by one.
+#[tokio::test]
+async fn concurrent_guesses_get_no_more_checks_than_the_free_attempts_rfc6749_4_3_2() {
+    let app = spawn().await;
+    let form = [("grant_type", "password"), ("username", "alice"), ("password", "guess")];
+    let answers =
+        send_all_at_once(40, || app.token_req().basic_auth("app", Some(SECRET_A)).form(&form)).await;
+    // A real check answers 400; the documented budget is 5 failures before the backoff.
+    let checked = answers.iter().filter(|a| a.status == 400).count();
+    assert!((1..=5).contains(&checked), "{checked} password checks ran: {answers:?}");
+    for a in answers.iter().filter(|a| a.status != 400) {
+        assert_eq!(a.status, 429, "{answers:?}");
+        assert_eq!(a.error.as_deref(), Some("invalid_grant"));
+        assert!(a.retry_after >= Some(1), "{a:?}");
+    }
+    // The guesser is now backing off: even the right password waits.
+    let res = login(&app, "app", "alice", "wonderland", &[]).await;
+    assert_oauth_error(res, 429, "invalid_grant").await;
+}
+
 /// A failed login for `user` as if sent through a proxy that wrote `forwarded_for`.
 async fn failed_login_via(app: &TestApp, user: &str, forwarded_for: &str) -> u16 {
     let form = [("grant_type", "password"), ("username", user), ("password", "guess")];
