@@ -15,8 +15,8 @@
 //! - `clock`: time as an injected value; everything below the HTTP layer takes `now`.
 //! - `clients`: the client registry and client authentication (secret hashes).
 //! - `users`: the password grant's users and password checks.
-//! - `throttle`: brute-force backoff per name and per address, for user passwords. Pure:
-//!   takes `now`.
+//! - `throttle`: brute-force backoff per name and per address, for user passwords and
+//!   argon2 client secrets. Pure: takes `now`.
 //! - `keys`: signing keys: the key store on disk (or keys derived from a master secret), the
 //!   in-memory key ring, the JWKS.
 //! - `token`: the issuing policy: grant, scope, audience and lifetime decisions, then signing.

@@ -1,5 +1,6 @@
-//! Brute-force throttling of password-like credentials (the password grant's passwords).
-//! Exponential backoff per name (a username) and per source address, in memory.
+//! Brute-force throttling of password-like credentials: user passwords (the password grant)
+//! and human-chosen client secrets (argon2id). Exponential backoff per name (a username or a
+//! `client_id`) and per source address, in memory.
 //!
 //! An attempt is counted when it *starts*, not when its slow check ends: [`Throttle::begin`]
 //! reserves it under the same lock that decides whether it may run, so concurrent requests
@@ -8,7 +9,7 @@
 //! one at a time.
 //!
 //! Pure: takes `now` (only an attempt dropped unsettled reads the clock itself), no tokio,
-//! no I/O, no HTTP. Its owner (`users`) reads the monotonic clock (`Instant`),
+//! no I/O, no HTTP. Its owners (`users`, `clients`) read the monotonic clock (`Instant`),
 //! not the injected wall clock: a backoff is a duration, and tests move time by passing
 //! instants here. Each replica keeps its own counters; nothing is shared. An attacker
 //! spreading guesses over N replicas gets N times the budget, which stays tiny next to an
@@ -193,6 +194,24 @@ impl Throttle {
         Ok(Attempt { throttle: self, name, address, settled: false })
     }
 
+    /// Like [`begin`](Self::begin), but once admitted, asks `known_good` (under the lock)
+    /// whether the credential is already known to be right; if so, clears the name's
+    /// counter and returns `Ok(None)` without reserving anything. A known-good credential
+    /// is refused exactly when a new one would be, so the answer never tells a guesser
+    /// more than a counted attempt would.
+    pub(crate) fn begin_unless(
+        &self,
+        name: &str,
+        address: Option<IpAddr>,
+        now: Instant,
+        known_good: impl FnOnce() -> bool,
+    ) -> Result<Option<Attempt<'_>>, Duration> {
+        let (name, address) = (Key::name(name), address.map(Key::Address));
+        let reserved = self.admit(name, address, now, known_good)?;
+        // Lazily: an `Attempt` built and dropped would count as a failure.
+        Ok(reserved.then(|| Attempt { throttle: self, name, address, settled: false }))
+    }
+
     /// Under one lock: refuses while a counter says wait; else, unless `known_good`,
     /// reserves an attempt on both counters. `Ok(true)` when reserved.
     fn admit(
@@ -339,6 +358,26 @@ mod tests {
         assert!(t.begin("alice", None, after).is_err());
         one.failed(after);
         assert_eq!(t.begin("alice", None, after).unwrap_err(), BASE_DELAY * 2);
+    }
+
+    #[test]
+    fn known_good_credentials_skip_the_count_but_never_the_block() {
+        let t = Throttle::default();
+        let now = Instant::now();
+        for _ in 0..3 {
+            assert!(t.begin_unless("svc", None, now, || true).unwrap().is_none());
+        }
+        let running: Vec<_> = (0..FREE_ATTEMPTS).map(|_| t.begin("svc", None, now).unwrap()).collect();
+        let mut asked = false;
+        assert!(
+            t.begin_unless("svc", None, now, || {
+                asked = true;
+                true
+            })
+            .is_err()
+        );
+        assert!(!asked, "a refused attempt learns nothing about the credential");
+        drop(running);
     }
 
     #[test]

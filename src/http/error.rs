@@ -152,9 +152,20 @@ impl IntoResponse for OAuthError {
 }
 
 impl From<ClientError> for OAuthError {
-    fn from(_: ClientError) -> Self {
-        // Unknown client, disabled client and wrong secret look the same from outside.
-        OAuthError::invalid_client("client authentication failed")
+    fn from(e: ClientError) -> Self {
+        match e {
+            // RFC 6749 §2.3.1 brute-force protection: still `invalid_client`, but 429 with
+            // `Retry-After`, so a client can tell "wait" from "wrong secret".
+            ClientError::Throttled { retry_after } => OAuthError::invalid_client(format!(
+                "too many failed authentication attempts for this client or address; retry in {} s",
+                retry_after_secs(retry_after)
+            ))
+            .throttled(retry_after),
+            // Unknown client, disabled client and wrong secret look the same from outside.
+            ClientError::Unknown | ClientError::Disabled | ClientError::BadSecret => {
+                OAuthError::invalid_client("client authentication failed")
+            }
+        }
     }
 }
 

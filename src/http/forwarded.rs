@@ -1,5 +1,5 @@
 //! The client's address behind trusted reverse proxies (`server.trusted_proxies`), for the
-//! password grant's per-address throttle.
+//! brute-force throttles' per-address limits (password grant and argon2id client secrets).
 //!
 //! A proxy appends the address it received the request from to `X-Forwarded-For`, so the
 //! header reads `client, proxy1, proxy2` and only its right end can be believed: the client

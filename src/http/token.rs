@@ -97,7 +97,8 @@ async fn issue(
     creds: &ClientCredentials,
     grant_type: &str,
 ) -> Result<IssuedToken, OAuthError> {
-    let client = state.registry().authenticate(&creds.client_id, &creds.secret).await.map_err(|e| {
+    let address = state.requester(parts);
+    let client = state.registry().authenticate(&creds.client_id, &creds.secret, address).await.map_err(|e| {
         tracing::debug!(client_id = %creds.client_id.escape_debug(), reason = %e, "client authentication failed");
         OAuthError::from(e)
     })?;
@@ -112,7 +113,7 @@ async fn issue(
     match grant {
         GrantType::ClientCredentials => Ok(state.issuer().client_credentials(&client, &req, &keys, now)?),
         GrantType::Password => {
-            let user = password_login(state, params, state.requester(parts)).await?;
+            let user = password_login(state, params, address).await?;
             Ok(state.issuer().password(&client, &user, &req, &keys, now)?)
         }
         GrantType::RefreshToken => {
