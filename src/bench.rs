@@ -54,17 +54,32 @@ impl IssuancePath {
     /// Authenticates the SHA-256 client, decides and signs a token: the whole path.
     pub fn issue(&self) -> String {
         let (id, secret) = SHA256_CLIENT;
-        let client =
-            ready(self.registry.authenticate(id, &Secret::new(secret.to_owned()))).expect("authenticated");
+        let client = ready(self.registry.authenticate(id, &Secret::new(secret.to_owned()), None))
+            .expect("authenticated");
         let now = SystemTime::now();
         let keys = self.ring.current_at(now);
         let req = TokenRequest { scope: Some("invoices:read invoices:write"), ..TokenRequest::default() };
         self.issuer.client_credentials(&client, &req, &keys, now).expect("issued").access_token
     }
 
-    /// Authenticates `client` with `secret` (argon2 checks need a tokio runtime).
+    /// Authenticates `client` with `secret` (argon2 checks need a tokio runtime). Past five
+    /// wrong argon2 secrets, the brute-force throttle answers without checking.
     pub async fn authenticate(&self, client: &str, secret: &str) -> bool {
-        self.registry.authenticate(client, &Secret::new(secret.to_owned())).await.is_ok()
+        self.registry.authenticate(client, &Secret::new(secret.to_owned()), None).await.is_ok()
+    }
+
+    /// Checks `secret` against the argon2id client's hash as an uncached miss does, without
+    /// the throttle: what each wrong guess the throttle admits costs.
+    pub async fn argon2_miss(&self, secret: &str) -> bool {
+        let phc = self.registry.get(ARGON2_CLIENT.0).and_then(|c| {
+            c.secret_hashes.iter().find_map(|h| match h {
+                crate::clients::SecretHash::Argon2id(phc) => Some(phc.clone()),
+                crate::clients::SecretHash::Sha256(_) => None,
+            })
+        });
+        let Some(phc) = phc else { return false };
+        let permits = tokio::sync::Semaphore::new(1);
+        crate::clients::verify_argon2id_bounded(&permits, &phc, &Secret::new(secret.to_owned())).await
     }
 
     /// The JWKS of this service, for verifying what it issued.

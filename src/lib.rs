@@ -14,6 +14,9 @@
 //! - [`verify`]: offline verification for resource servers (a library; no server inside).
 //! - `clock`: time as an injected value; everything below the HTTP layer takes `now`.
 //! - `clients`: the client registry and client authentication (secret hashes).
+//! - `users`: the password grant's users and password checks.
+//! - `throttle`: brute-force backoff per name and per address, for user passwords and
+//!   argon2 client secrets. Pure: takes `now`.
 //! - `keys`: signing keys: the key store on disk (or keys derived from a master secret), the
 //!   in-memory key ring, the JWKS.
 //! - `token`: the issuing policy: grant, scope, audience and lifetime decisions, then signing.
@@ -51,6 +54,8 @@ mod keys;
 pub mod server;
 #[cfg(feature = "server")]
 pub mod telemetry;
+#[cfg(feature = "server")]
+mod throttle;
 #[cfg(feature = "server")]
 mod token;
 #[cfg(feature = "server")]

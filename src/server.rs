@@ -108,7 +108,7 @@ impl Server {
         let keys_task = tokio::spawn(maintain(self.ring, self.clock, self.maintenance, async move {
             let _ = keys_stopped.await;
         }));
-        // Connection addresses feed the password grant's per-address throttle.
+        // Connection addresses feed the per-address brute-force throttles.
         let app = self.router.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
         let _ = stop_keys.send(());

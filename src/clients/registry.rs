@@ -1,22 +1,32 @@
 //! The client registry: O(1) lookup by `client_id`, and client authentication.
 
 use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use aws_lc_rs::hmac;
 use tokio::sync::Semaphore;
 
 use super::Client;
 use super::secret::{self, Secret, SecretHash, SecretHashError};
+use crate::throttle::{Attempt, Throttle};
 
 /// How many remembered argon2 successes the cache holds before it starts over. Bounds memory
 /// whatever clients send; a cleared entry only costs one more argon2 check.
 const ARGON2_CACHE_CAPACITY: usize = 4096;
 
 /// Why a client failed to authenticate. All of them answer `invalid_client` on the wire;
-/// the variants exist for the log.
+/// all but [`ClientError::Throttled`] (429) with the same status and description.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ClientError {
+    /// An argon2 client's id, or the caller's address, is backing off after failed
+    /// secrets (RFC 6749 §2.3.1); nothing was checked.
+    #[error("too many failed attempts")]
+    Throttled {
+        /// How long until an attempt may be admitted again.
+        retry_after: Duration,
+    },
     /// No client has this id.
     #[error("unknown client")]
     Unknown,
@@ -39,6 +49,9 @@ pub(crate) struct Registry {
     /// Bounds concurrent argon2 checks so a flood of slow checks cannot take every
     /// blocking thread.
     argon2_permits: Semaphore,
+    /// Brute-force protection for argon2 clients (RFC 6749 §2.3.1): failures, and checks in
+    /// flight, by `client_id` and by address. sha256 clients never touch it.
+    throttle: Throttle,
 }
 
 impl std::fmt::Debug for Registry {
@@ -70,6 +83,7 @@ impl Registry {
             argon2_ok: Mutex::new(HashSet::new()),
             cache_key,
             argon2_permits: Semaphore::new(permits),
+            throttle: Throttle::default(),
         })
     }
 
@@ -83,15 +97,19 @@ impl Registry {
         self.clients.values()
     }
 
-    /// Authenticates a client by id and secret (RFC 6749 §2.3.1).
+    /// Authenticates a client by id and secret (RFC 6749 §2.3.1); `address` is the caller's,
+    /// for the brute-force throttle.
     ///
-    /// SHA-256 hashes are checked inline (microseconds). argon2id hashes are checked on the
-    /// blocking pool, at most one per core at a time, and a success is remembered so the
-    /// cost is paid once per secret, not once per request.
+    /// SHA-256 hashes are checked inline (microseconds), with no lock and no allocation: a
+    /// generated 256-bit secret needs no throttle. argon2id hashes (human-chosen secrets) go
+    /// through the throttle first (per client id and per address, counting checks still
+    /// running), then are checked on the blocking pool, at most one per core at a time; a
+    /// success is remembered so the cost is paid once per secret, not once per request.
     pub(crate) async fn authenticate(
         &self,
         client_id: &str,
         presented: &Secret,
+        address: Option<IpAddr>,
     ) -> Result<Arc<Client>, ClientError> {
         let Some(client) = self.clients.get(client_id) else {
             return Err(ClientError::Unknown);
@@ -103,31 +121,59 @@ impl Registry {
         if secret::matches_any_sha256(&digest, &client.secret_hashes) {
             return Ok(Arc::clone(client));
         }
-        for hash in client.secret_hashes.iter().filter(|h| h.is_slow()) {
-            if self.check_argon2(client, hash, presented).await {
+        if !client.secret_hashes.iter().any(SecretHash::is_slow) {
+            return Err(ClientError::BadSecret);
+        }
+        self.authenticate_argon2(client, presented, address).await
+    }
+
+    /// The argon2 half of [`authenticate`](Self::authenticate), under the throttle.
+    async fn authenticate_argon2(
+        &self,
+        client: &Arc<Client>,
+        presented: &Secret,
+        address: Option<IpAddr>,
+    ) -> Result<Arc<Client>, ClientError> {
+        // (PHC string, remembered-success key) for each argon2 hash; usually one.
+        let candidates: Vec<(&str, [u8; 32])> = client
+            .secret_hashes
+            .iter()
+            .filter_map(|h| match h {
+                SecretHash::Argon2id(phc) => {
+                    Some((phc.as_str(), self.cache_entry(&client.id, phc, presented)))
+                }
+                SecretHash::Sha256(_) => None,
+            })
+            .collect();
+        // A remembered secret is answered only when a fresh check would be admitted, so a
+        // blocked guesser cannot use the cache to test guesses without paying for them.
+        let known_good = || {
+            let cache = self.remembered();
+            candidates.iter().any(|(_, key)| cache.contains(key))
+        };
+        let admitted = self.throttle.begin_unless(&client.id, address, Instant::now(), known_good);
+        let attempt: Attempt<'_> = match admitted {
+            Ok(Some(attempt)) => attempt,
+            Ok(None) => return Ok(Arc::clone(client)),
+            Err(retry_after) => return Err(ClientError::Throttled { retry_after }),
+        };
+        for (phc, key) in &candidates {
+            if secret::verify_argon2id_bounded(&self.argon2_permits, phc, presented).await {
+                self.remember(*key);
+                attempt.succeeded(Instant::now());
                 return Ok(Arc::clone(client));
             }
         }
+        attempt.failed(Instant::now());
         Err(ClientError::BadSecret)
     }
 
-    async fn check_argon2(&self, client: &Client, hash: &SecretHash, presented: &Secret) -> bool {
-        let SecretHash::Argon2id(phc) = hash else {
-            return false;
-        };
-        let key = self.cache_entry(&client.id, phc, presented);
-        if self.remembered().contains(&key) {
-            return true;
+    fn remember(&self, key: [u8; 32]) {
+        let mut cache = self.remembered();
+        if cache.len() >= ARGON2_CACHE_CAPACITY {
+            cache.clear();
         }
-        let ok = secret::verify_argon2id_bounded(&self.argon2_permits, phc, presented).await;
-        if ok {
-            let mut cache = self.remembered();
-            if cache.len() >= ARGON2_CACHE_CAPACITY {
-                cache.clear();
-            }
-            cache.insert(key);
-        }
-        ok
+        cache.insert(key);
     }
 
     fn remembered(&self) -> std::sync::MutexGuard<'_, HashSet<[u8; 32]>> {

@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::time::Duration;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -13,6 +14,7 @@ use serde::Serialize;
 
 use crate::clients::ClientError;
 use crate::token::IssueError;
+use crate::users::UserError;
 
 /// The `WWW-Authenticate` challenge sent with every 401 (RFC 9110 §15.5.2).
 pub(crate) const BASIC_CHALLENGE: &str = "Basic realm=\"tokenmint\"";
@@ -159,6 +161,11 @@ impl OAuthError {
         self
     }
 
+    /// The same error as `429 Too Many Requests` with `Retry-After` (brute-force backoff).
+    fn throttled(self, wait: Duration) -> Self {
+        self.with_status(StatusCode::TOO_MANY_REQUESTS).with_retry_after(retry_after_secs(wait))
+    }
+
     /// The error code, for the request log.
     pub(crate) fn code(&self) -> ErrorCode {
         self.code
@@ -195,10 +202,45 @@ impl IntoResponse for OAuthError {
 }
 
 impl From<ClientError> for OAuthError {
-    fn from(_: ClientError) -> Self {
-        // Unknown client, disabled client and wrong secret look the same from outside.
-        OAuthError::invalid_client("client authentication failed")
+    fn from(e: ClientError) -> Self {
+        match e {
+            // RFC 6749 §2.3.1 brute-force protection: still `invalid_client`, but 429 with
+            // `Retry-After`, so a client can tell "wait" from "wrong secret".
+            ClientError::Throttled { retry_after } => OAuthError::invalid_client(format!(
+                "too many failed authentication attempts for this client or address; retry in {} s",
+                retry_after_secs(retry_after)
+            ))
+            .throttled(retry_after),
+            // Unknown client, disabled client and wrong secret look the same from outside.
+            ClientError::Unknown | ClientError::Disabled | ClientError::BadSecret => {
+                OAuthError::invalid_client("client authentication failed")
+            }
+        }
     }
+}
+
+impl From<UserError> for OAuthError {
+    fn from(e: UserError) -> Self {
+        match e {
+            UserError::Throttled { retry_after } => OAuthError::new(
+                ErrorCode::InvalidGrant,
+                format!(
+                    "too many failed attempts for this user or address; retry in {} s",
+                    retry_after_secs(retry_after)
+                ),
+            )
+            .throttled(retry_after),
+            // Unknown user, disabled user and wrong password look the same from outside.
+            UserError::Unknown | UserError::Disabled | UserError::BadPassword => {
+                OAuthError::new(ErrorCode::InvalidGrant, "invalid username or password")
+            }
+        }
+    }
+}
+
+/// Whole seconds to wait, rounded up and at least 1 (`Retry-After` has no fractions).
+fn retry_after_secs(wait: Duration) -> u64 {
+    wait.as_secs().saturating_add(u64::from(wait.subsec_nanos() > 0)).max(1)
 }
 
 impl From<IssueError> for OAuthError {

@@ -1,5 +1,5 @@
 //! The client's address behind trusted reverse proxies (`server.trusted_proxies`), for the
-//! password grant's per-address throttle.
+//! brute-force throttles' per-address limits (password grant and argon2id client secrets).
 //!
 //! A proxy appends the address it received the request from to `X-Forwarded-For`, so the
 //! header reads `client, proxy1, proxy2` and only its right end can be believed: the client
@@ -25,15 +25,13 @@ pub(crate) fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet
     if !is_trusted(&peer) {
         return peer;
     }
-    // Every X-Forwarded-For field line, in order, as one list (RFC 9110 §5.3).
-    let hops: Vec<&str> = headers
-        .get_all(&X_FORWARDED_FOR)
-        .iter()
-        .flat_map(|v| v.to_str().unwrap_or("").split(','))
-        .map(str::trim)
-        .collect();
+    // Every X-Forwarded-For field line as one list (RFC 9110 §5.3), walked from the right
+    // on raw bytes: a non-ASCII element spoils only itself, not the addresses trusted hops
+    // appended after it. No allocation: this runs on every token request.
+    let hops =
+        headers.get_all(&X_FORWARDED_FOR).iter().rev().flat_map(|v| v.as_bytes().rsplit(|&b| b == b','));
     let mut client = peer;
-    for hop in hops.iter().rev() {
+    for hop in hops {
         // An entry no trusted proxy could have written ends the walk at the last hop known.
         let Some(ip) = parse_hop(hop) else { return client };
         client = ip;
@@ -44,9 +42,10 @@ pub(crate) fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet
     client
 }
 
-/// An address as proxies write it: `203.0.113.7`, `2001:db8::1`, or with a port
-/// (`203.0.113.7:41234`, `[2001:db8::1]:41234`).
-fn parse_hop(hop: &str) -> Option<IpAddr> {
+/// An address as proxies write it, with optional whitespace around it: `203.0.113.7`,
+/// `2001:db8::1`, or with a port (`203.0.113.7:41234`, `[2001:db8::1]:41234`).
+fn parse_hop(hop: &[u8]) -> Option<IpAddr> {
+    let hop = std::str::from_utf8(hop.trim_ascii()).ok()?;
     let ip = hop.parse::<IpAddr>().ok().or_else(|| hop.parse::<SocketAddr>().ok().map(|s| s.ip()))?;
     Some(ip.to_canonical())
 }
@@ -60,9 +59,13 @@ mod tests {
     }
 
     fn headers(values: &[&str]) -> HeaderMap {
+        raw_headers(&values.iter().map(|v| v.as_bytes()).collect::<Vec<_>>())
+    }
+
+    fn raw_headers(values: &[&[u8]]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for v in values {
-            h.append(&X_FORWARDED_FOR, v.parse().unwrap());
+            h.append(&X_FORWARDED_FOR, axum::http::HeaderValue::from_bytes(v).unwrap());
         }
         h
     }
@@ -100,5 +103,24 @@ mod tests {
         // A dual-stack listener sees IPv4 peers as IPv4-mapped IPv6 addresses.
         assert_eq!(client_address(ip("::ffff:10.1.1.1"), &h, &trusted), ip("10.9.9.9"));
         assert_eq!(client_address(ip("::ffff:203.0.113.7"), &h, &trusted), ip("203.0.113.7"));
+    }
+
+    #[test]
+    fn a_non_ascii_element_spoils_only_itself() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let proxy = ip("10.1.1.1");
+        let cases: &[(&[&[u8]], &str)] = &[
+            // Junk on the left, written by the client: the proxy's entry still counts.
+            (&[b"\xff\xfe, 203.0.113.7"], "203.0.113.7"),
+            (&[b"caf\xc3\xa9,203.0.113.7 ,10.2.2.2"], "203.0.113.7"),
+            // On another field line, too.
+            (&[b"\xe2\x98\x83", b"203.0.113.7"], "203.0.113.7"),
+            // Junk where a trusted hop should have written: the last good hop, as for ASCII.
+            (&[b"203.0.113.7, \xff, 10.2.2.2"], "10.2.2.2"),
+            (&[b"\xff"], "10.1.1.1"),
+        ];
+        for (values, expected) in cases {
+            assert_eq!(client_address(proxy, &raw_headers(values), &trusted), ip(expected), "{values:?}");
+        }
     }
 }

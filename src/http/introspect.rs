@@ -34,7 +34,7 @@ async fn handle(state: &AppState, request: Request) -> Result<Response, OAuthErr
     let (parts, body) = state.limits().read(request).await?;
     let params = Params::parse(&parts.headers, None, &body)?;
     let creds = client_credentials(&parts.headers, &params)?;
-    state.registry().authenticate(&creds.client_id, &creds.secret).await?;
+    state.registry().authenticate(&creds.client_id, &creds.secret, state.requester(&parts)).await?;
     let Some(token) = params.get("token") else {
         return Err(OAuthError::invalid_request("missing `token` (RFC 7662 section 2.1)"));
     };

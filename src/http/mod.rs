@@ -22,7 +22,7 @@ use crate::clients::Registry;
 use crate::clock::Clock;
 use crate::keys::KeyRing;
 use crate::token::Issuer;
-use crate::users::{Throttle, Users};
+use crate::users::Users;
 pub(crate) use limits::Limits;
 use wellknown::Metadata;
 
@@ -34,7 +34,6 @@ pub(crate) struct AppState(Arc<Inner>);
 struct Inner {
     registry: Registry,
     users: Users,
-    throttle: Throttle,
     issuer: Issuer,
     keys: Arc<KeyRing>,
     clock: Arc<dyn Clock>,
@@ -65,7 +64,6 @@ impl AppState {
         AppState(Arc::new(Inner {
             registry,
             users,
-            throttle: Throttle::default(),
             issuer,
             keys,
             clock,
@@ -84,10 +82,6 @@ impl AppState {
 
     pub(crate) fn users(&self) -> &Users {
         &self.0.users
-    }
-
-    pub(crate) fn throttle(&self) -> &Throttle {
-        &self.0.throttle
     }
 
     pub(crate) fn issuer(&self) -> &Issuer {
@@ -121,10 +115,13 @@ impl AppState {
         &self.0.limits
     }
 
-    /// The client's address for a request that reached us from `peer`, believing
-    /// `X-Forwarded-For` from trusted proxies only.
-    fn client_address(&self, peer: std::net::IpAddr, headers: &axum::http::HeaderMap) -> std::net::IpAddr {
-        forwarded::client_address(peer, headers, &self.0.trusted_proxies)
+    /// The address of the client that sent the request (for the brute-force throttles):
+    /// the connection's peer, or, from trusted proxies, the client `X-Forwarded-For` names.
+    /// `None` only without connection info (in-process requests). Takes no lock and
+    /// allocates nothing: it runs on every token request.
+    fn requester(&self, parts: &axum::http::request::Parts) -> Option<std::net::IpAddr> {
+        let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()?.0.ip();
+        Some(forwarded::client_address(peer, &parts.headers, &self.0.trusted_proxies))
     }
 }
 

@@ -1,11 +1,11 @@
 //! `POST /oauth2/token` (RFC 6749 §4.3, §4.4, §5, §6): parse, authenticate, issue, answer.
 
 use std::borrow::Cow;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
@@ -97,7 +97,8 @@ async fn issue(
     creds: &ClientCredentials,
     grant_type: &str,
 ) -> Result<IssuedToken, OAuthError> {
-    let client = state.registry().authenticate(&creds.client_id, &creds.secret).await.map_err(|e| {
+    let address = state.requester(parts);
+    let client = state.registry().authenticate(&creds.client_id, &creds.secret, address).await.map_err(|e| {
         tracing::debug!(client_id = %creds.client_id.escape_debug(), reason = %e, "client authentication failed");
         OAuthError::from(e)
     })?;
@@ -113,8 +114,6 @@ async fn issue(
     match grant {
         GrantType::ClientCredentials => Ok(state.issuer().client_credentials(&client, &req, &keys, now)?),
         GrantType::Password => {
-            let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-            let address = peer.map(|peer| state.client_address(peer, &parts.headers));
             let user = password_login(state, params, address).await?;
             Ok(state.issuer().password(&client, &user, &req, &keys, now)?)
         }
@@ -137,27 +136,10 @@ async fn password_login(
     let (Some(username), Some(password)) = (params.get("username"), params.get("password")) else {
         return Err(OAuthError::invalid_request("the password grant needs `username` and `password`"));
     };
-    let throttle = state.throttle();
-    if let Err(wait) = throttle.check(username, address, Instant::now()) {
-        let secs = wait.as_secs().max(1);
-        return Err(OAuthError::new(
-            ErrorCode::InvalidGrant,
-            format!("too many failed attempts for this user or address; retry in {secs} s"),
-        )
-        .with_status(StatusCode::TOO_MANY_REQUESTS)
-        .with_retry_after(secs));
-    }
-    match state.users().authenticate(username, &Secret::new(password.to_owned())).await {
-        Ok(user) => {
-            throttle.success(username);
-            Ok(user)
-        }
-        Err(e) => {
-            tracing::debug!(reason = %e, "password login failed");
-            throttle.failure(username, address, Instant::now());
-            Err(OAuthError::new(ErrorCode::InvalidGrant, "invalid username or password"))
-        }
-    }
+    state.users().authenticate(username, &Secret::new(password.to_owned()), address).await.map_err(|e| {
+        tracing::debug!(reason = %e, "password login failed");
+        OAuthError::from(e)
+    })
 }
 
 /// Longest client-supplied value copied into a log line.

@@ -1,17 +1,15 @@
 //! Users of the resource owner password grant (RFC 6749 §4.3): their configuration, the
-//! registry, password checks, and brute-force throttling.
+//! registry, and password checks under the brute-force throttle.
 //!
 //! Leaf module like `clients`: knows nothing of HTTP or figment. Passwords are argon2id
 //! hashes only; every check runs on the blocking pool under a concurrency bound that leaves
 //! CPU for machine clients.
 
-mod throttle;
-
-pub(crate) use throttle::Throttle;
-
 use std::collections::HashMap;
 use std::fmt;
+use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -19,6 +17,7 @@ use tokio::sync::Semaphore;
 
 use crate::claims::RESERVED_CLAIMS;
 use crate::clients::{Secret, SecretHash, is_scope_token, verify_argon2id_bounded};
+use crate::throttle::Throttle;
 
 /// A configured user.
 pub(crate) struct User {
@@ -106,9 +105,16 @@ impl UserSettings {
     }
 }
 
-/// Why a login failed. All of them answer the same `invalid_grant` on the wire.
+/// Why a login failed. All but [`UserError::Throttled`] answer the same `invalid_grant` on
+/// the wire.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum UserError {
+    /// The username or the address is backing off after failures; nothing was checked.
+    #[error("too many failed attempts")]
+    Throttled {
+        /// How long until an attempt may be admitted again.
+        retry_after: Duration,
+    },
     /// No such user.
     #[error("unknown user")]
     Unknown,
@@ -132,6 +138,8 @@ pub(crate) struct Users {
     /// Bounds concurrent password checks to half the cores (at least one): a flood of
     /// logins can take at most half the CPU from machine clients.
     permits: Semaphore,
+    /// Brute-force protection: failures (and checks in flight) by username and address.
+    throttle: Throttle,
 }
 
 impl fmt::Debug for Users {
@@ -155,7 +163,7 @@ impl Users {
             return Err(errors);
         }
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Ok(Users { users: map, permits: Semaphore::new((cores / 2).max(1)) })
+        Ok(Users { users: map, permits: Semaphore::new((cores / 2).max(1)), throttle: Throttle::default() })
     }
 
     /// Whether any user is configured.
@@ -168,24 +176,36 @@ impl Users {
         self.users.get(username)
     }
 
-    /// Checks a password. Unknown, disabled and wrong all take one argon2 verification, so
-    /// the three cannot be told apart by timing.
+    /// Checks a password for a login from `address` (RFC 6749 §4.3.2), under the brute-force
+    /// throttle: the attempt is counted before the check starts, so concurrent guesses get
+    /// no more checks than sequential ones. Unknown, disabled and wrong all take one argon2
+    /// verification, so the three cannot be told apart by timing.
     pub(crate) async fn authenticate(
         &self,
         username: &str,
         password: &Secret,
+        address: Option<IpAddr>,
     ) -> Result<Arc<User>, UserError> {
+        let attempt = self
+            .throttle
+            .begin(username, address, Instant::now())
+            .map_err(|retry_after| UserError::Throttled { retry_after })?;
         let user = self.users.get(username).cloned();
         let hash = match &user {
             Some(u) if u.enabled => u.password_hash.as_str(),
             _ => DUMMY_HASH,
         };
         let matched = verify_argon2id_bounded(&self.permits, hash, password).await;
-        match user {
+        let result = match user {
             None => Err(UserError::Unknown),
             Some(u) if !u.enabled => Err(UserError::Disabled),
             Some(u) if matched => Ok(u),
             Some(_) => Err(UserError::BadPassword),
+        };
+        match &result {
+            Ok(_) => attempt.succeeded(Instant::now()),
+            Err(_) => attempt.failed(Instant::now()),
         }
+        result
     }
 }

@@ -212,6 +212,35 @@ pub(crate) async fn send(req: reqwest::RequestBuilder) -> reqwest::Response {
     req.send().await.unwrap()
 }
 
+/// One answer of [`send_all_at_once`]: status, `Retry-After` seconds, and the `error` code.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) retry_after: Option<u64>,
+    pub(crate) error: Option<String>,
+}
+
+/// Sends `n` requests built by `request` concurrently, each on its own task, and collects
+/// the answers (in completion order).
+pub(crate) async fn send_all_at_once(n: usize, request: impl Fn() -> reqwest::RequestBuilder) -> Vec<Answer> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        let req = request();
+        tasks.spawn(async move {
+            let res = req.send().await.unwrap();
+            let status = res.status().as_u16();
+            let retry_after = res.headers().get("retry-after").map(|v| v.to_str().unwrap().parse().unwrap());
+            let body: Value = res.json().await.unwrap();
+            Answer { status, retry_after, error: body["error"].as_str().map(str::to_owned) }
+        });
+    }
+    let mut answers = Vec::with_capacity(n);
+    while let Some(answer) = tasks.join_next().await {
+        answers.push(answer.unwrap());
+    }
+    answers
+}
+
 /// GETs `url` and parses the JSON body.
 pub(crate) async fn get_json<T: serde::de::DeserializeOwned>(http: &reqwest::Client, url: &str) -> T {
     http.get(url).send().await.unwrap().json().await.unwrap()

@@ -252,6 +252,28 @@ async fn repeated_failures_back_off_with_429_and_retry_after() {
     assert!(body["error_description"].as_str().unwrap().contains("too many failed attempts"));
 }
 
+/// RFC 6749 §4.3.2: the server MUST protect the endpoint against brute force (RFC 9700
+/// deprecates the grant for the same exposure). Attempts are counted when they start, so
+/// guesses sent all at once get no more password checks than guesses sent one by one.
+#[tokio::test]
+async fn concurrent_guesses_get_no_more_checks_than_the_free_attempts_rfc6749_4_3_2() {
+    let app = spawn().await;
+    let form = [("grant_type", "password"), ("username", "alice"), ("password", "guess")];
+    let answers =
+        send_all_at_once(40, || app.token_req().basic_auth("app", Some(SECRET_A)).form(&form)).await;
+    // A real check answers 400; the documented budget is 5 failures before the backoff.
+    let checked = answers.iter().filter(|a| a.status == 400).count();
+    assert!((1..=5).contains(&checked), "{checked} password checks ran: {answers:?}");
+    for a in answers.iter().filter(|a| a.status != 400) {
+        assert_eq!(a.status, 429, "{answers:?}");
+        assert_eq!(a.error.as_deref(), Some("invalid_grant"));
+        assert!(a.retry_after >= Some(1), "{a:?}");
+    }
+    // The guesser is now backing off: even the right password waits.
+    let res = login(&app, "app", "alice", "wonderland", &[]).await;
+    assert_oauth_error(res, 429, "invalid_grant").await;
+}
+
 /// A failed login for `user` as if sent through a proxy that wrote `forwarded_for`.
 async fn failed_login_via(app: &TestApp, user: &str, forwarded_for: &str) -> u16 {
     let form = [("grant_type", "password"), ("username", user), ("password", "guess")];
@@ -279,6 +301,33 @@ async fn behind_a_trusted_proxy_the_address_limit_counts_the_forwarded_client() 
     assert_eq!(failed_login_via(&app, "nobody-6", "203.0.113.6").await, 400);
     let res = login(&app, "app", "alice", "wonderland", &[]).await;
     assert_eq!(res.status(), 200, "a user behind the proxy can still log in");
+}
+
+/// A failed login like [`failed_login_via`], with raw header bytes.
+async fn failed_login_via_raw(app: &TestApp, user: &str, forwarded_for: &'static [u8]) -> u16 {
+    let form = [("grant_type", "password"), ("username", user), ("password", "guess")];
+    let xff = reqwest::header::HeaderValue::from_bytes(forwarded_for).unwrap();
+    let req = app.token_req().basic_auth("app", Some(SECRET_A)).header("x-forwarded-for", xff);
+    send(req.form(&form)).await.status().as_u16()
+}
+
+#[tokio::test]
+async fn a_non_ascii_x_forwarded_for_element_does_not_hide_the_forwarded_client() {
+    let toml = format!("[server]\ntrusted_proxies = [\"127.0.0.1\"]\n{CLIENTS}{USERS}");
+    let app = TestApp::spawn_config(&toml, std::sync::Arc::new(tokenmint::clock::SystemClock)).await;
+    // The client wrote junk (not ASCII) on the left; the proxy appended its real address.
+    for i in 0..5 {
+        assert_eq!(
+            failed_login_via_raw(&app, &format!("nobody-{i}"), b"\xff\xfe caf\xc3\xa9, 203.0.113.5").await,
+            400
+        );
+    }
+    // The failures were charged to 203.0.113.5 ...
+    assert_eq!(failed_login_via(&app, "nobody-5", "203.0.113.5").await, 429);
+    // ... not to the proxy, whose own requests are still checked.
+    let form = [("grant_type", "password"), ("username", "nobody-6"), ("password", "guess")];
+    let res = send(app.token_req().basic_auth("app", Some(SECRET_A)).form(&form)).await;
+    assert_eq!(res.status(), 400);
 }
 
 #[tokio::test]

@@ -224,3 +224,83 @@ async fn argon2id_secrets_verify_and_wrong_ones_fail() {
     }
     assert_oauth_error(app.token_basic("argon", "correct horse", &[CC]).await, 401, "invalid_client").await;
 }
+
+/// RFC 6749 §2.3.1: password-based client authentication MUST be protected against brute
+/// force. For argon2id (human-chosen) secrets, wrong secrets sent all at once get no more
+/// checks than the free attempts; the rest get `429 invalid_client` with `Retry-After`.
+#[tokio::test]
+async fn concurrent_wrong_secrets_for_an_argon2_client_back_off_rfc6749_2_3_1() {
+    let app = TestApp::spawn().await;
+    let answers =
+        send_all_at_once(40, || app.token_req().basic_auth("argon", Some("guess")).form(&[CC])).await;
+    let checked = answers.iter().filter(|a| a.status == 401).count();
+    assert!((1..=5).contains(&checked), "{checked} secret checks ran: {answers:?}");
+    for a in answers.iter().filter(|a| a.status != 401) {
+        assert_eq!(a.status, 429, "{answers:?}");
+        assert_eq!(a.error.as_deref(), Some("invalid_client"));
+        assert!(a.retry_after >= Some(1), "{a:?}");
+    }
+    // Backing off: even the right secret waits, at the token and introspection endpoints.
+    let res = app.token_basic("argon", ARGON_SECRET, &[CC]).await;
+    assert!(res.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+    assert_oauth_error(res, 429, "invalid_client").await;
+    let res = app
+        .http
+        .post(app.url("/oauth2/introspect"))
+        .basic_auth("argon", Some(ARGON_SECRET))
+        .form(&[("token", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_oauth_error(res, 429, "invalid_client").await;
+    // Other clients are not affected.
+    assert_eq!(app.token_basic("svc-a", SECRET_A, &[CC]).await.status(), 200);
+}
+
+#[tokio::test]
+async fn sha256_clients_are_never_throttled() {
+    let app = TestApp::spawn().await;
+    let answers =
+        send_all_at_once(40, || app.token_req().basic_auth("svc-a", Some("guess")).form(&[CC])).await;
+    assert!(answers.iter().all(|a| a.status == 401 && a.retry_after.is_none()), "{answers:?}");
+    assert_eq!(app.token_basic("svc-a", SECRET_A, &[CC]).await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_remembered_argon2_secret_serves_concurrent_requests() {
+    let app = TestApp::spawn().await;
+    assert_eq!(app.token_basic("argon", ARGON_SECRET, &[CC]).await.status(), 200);
+    // Remembered successes reserve no attempt, so the throttle does not cap a busy client.
+    let answers =
+        send_all_at_once(40, || app.token_req().basic_auth("argon", Some(ARGON_SECRET)).form(&[CC])).await;
+    assert!(answers.iter().all(|a| a.status == 200), "{answers:?}");
+}
+
+/// Six argon2id clients sharing the `argon` client's hash (secret [`ARGON_SECRET`]).
+fn argon_clients() -> String {
+    let hash =
+        "$argon2id$v=19$m=19456,t=2,p=1$xvXCl2DEFqFjoJabKCq7qA$ESLBK9Q23EuQfmvequbFQ3q6h9o9DMx+ott7wJGB3y4";
+    (1..=6)
+        .map(|i| format!("[[clients]]\nid = \"argon-{i}\"\nsecret_hashes = [\"{hash}\"]\naudiences = [\"https://api.one\"]\n"))
+        .collect()
+}
+
+/// A client credentials request for `id` as if forwarded by a proxy for `client_address`.
+async fn via(app: &TestApp, id: &str, secret: &str, client_address: &str) -> reqwest::Response {
+    let req = app.token_req().basic_auth(id, Some(secret)).header("x-forwarded-for", client_address);
+    send(req.form(&[CC])).await
+}
+
+#[tokio::test]
+async fn wrong_secrets_for_many_argon2_clients_back_off_per_address_rfc6749_2_3_1() {
+    let toml = format!("[server]\ntrusted_proxies = [\"127.0.0.1\"]\n{}", argon_clients());
+    let app = TestApp::spawn_config(&toml, std::sync::Arc::new(tokenmint::clock::SystemClock)).await;
+    // One wrong secret for each of five clients from one address ...
+    for i in 1..=5 {
+        assert_eq!(via(&app, &format!("argon-{i}"), "guess", "203.0.113.5").await.status(), 401);
+    }
+    // ... and that address backs off, for a sixth client too, right secret or not.
+    assert_oauth_error(via(&app, "argon-6", ARGON_SECRET, "203.0.113.5").await, 429, "invalid_client").await;
+    // Another address behind the same proxy is not affected.
+    assert_eq!(via(&app, "argon-6", ARGON_SECRET, "203.0.113.6").await.status(), 200);
+}
