@@ -82,7 +82,7 @@ pub(crate) fn rotate(
 }
 
 /// Imports an operator's PEM private key (PKCS#8, SEC1 EC or PKCS#1 RSA), to sign
-/// `activate_in` from now.
+/// `activate_in` from now. A key already in the directory (revoked or not) is refused.
 pub(crate) fn import(
     store: &KeyStore,
     pem_text: &str,
@@ -116,10 +116,11 @@ pub(crate) fn revoke(
     let Some((state, stored)) = rows.iter().find(|(_, k)| k.key.kid() == kid) else {
         return Err(KeyError::UnknownKid(kid.to_owned()));
     };
+    // Also when the key is already revoked: a copy of it in another file may not say so yet.
+    store.revoke(stored, now)?;
     if *state == KeyState::Revoked {
         return Ok(Revoked { was_signing: false, replacement: None });
     }
-    store.revoke(stored, now)?;
     let was_signing = *state == KeyState::Signing;
     let replacement = if was_signing {
         match store.create(policy.alg, now, after_latest(store, now))? {

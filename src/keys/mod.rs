@@ -105,6 +105,20 @@ pub(crate) enum KeyError {
         /// The library's reason.
         reason: String,
     },
+    /// The key is already in the directory: adding a second copy is refused.
+    #[error(
+        "key {kid} is already in the key directory ({}){}; not added again",
+        path.display(),
+        if *revoked { ", revoked: a revoked key never comes back" } else { "" }
+    )]
+    KidExists {
+        /// The key's kid.
+        kid: String,
+        /// The file that holds it.
+        path: PathBuf,
+        /// Whether that key was revoked.
+        revoked: bool,
+    },
     /// No key with this kid in the directory.
     #[error("no key with kid `{0}` in the key directory")]
     UnknownKid(String),

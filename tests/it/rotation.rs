@@ -435,3 +435,82 @@ async fn an_idle_server_does_not_keep_re_reading_its_key_directory() {
     assert_eq!(basic_token(&test_http(), &served.addr, "svc-a", SECRET_A).await.status(), 200);
     served.stop().await;
 }
+
+/// Writes an Ed25519 PEM made by openssl to `dir/name` and returns its path.
+fn openssl_ed25519(dir: &Path, name: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    let out = std::process::Command::new("openssl")
+        .args(["genpkey", "-algorithm", "ed25519", "-out"])
+        .arg(&path)
+        .output()
+        .expect("openssl is needed for this test (Debian package `openssl`)");
+    assert!(out.status.success(), "openssl: {}", String::from_utf8_lossy(&out.stderr));
+    path
+}
+
+/// The key files in `dir` that name `kid` in their metadata.
+fn files_with_kid(dir: &Path, kid: &str) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap_or_default())
+        .filter(|text| text.contains(&format!("kid = \"{kid}\"")))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_revoked_key_never_comes_back_through_a_second_copy() {
+    let app = TestApp::spawn().await;
+    let work = tempfile::tempdir().unwrap();
+    let pem = openssl_ed25519(work.path(), "k.pem");
+    let pem = pem.to_str().unwrap();
+    let (code, out, err) = keys_cli(&app, &["import", pem]).await;
+    assert_eq!(code, 0, "{err}");
+    let kid = out.split_whitespace().nth(1).unwrap().to_owned();
+    // The same key again: refused, nothing written.
+    let (code, _, err) = keys_cli(&app, &["import", pem]).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(&kid) && err.contains("already in the key directory"), "{err}");
+    assert_eq!(files_with_kid(app.keys_dir.path(), &kid).len(), 1);
+    // A copy made by hand (or by an older tokenmint) under a name that sorts first.
+    let original = std::fs::read_dir(app.keys_dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| std::fs::read_to_string(p).unwrap().contains(&kid))
+        .unwrap();
+    std::fs::copy(&original, app.keys_dir.path().join("0-copy.pem")).unwrap();
+
+    let (code, _, err) = keys_cli(&app, &["revoke", &kid]).await;
+    assert_eq!(code, 0, "{err}");
+    let mut gone = false;
+    for _ in 0..100 {
+        if app.jwks().await.find(&kid).is_none() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(gone, "the revoked key stayed in the JWKS");
+    let copies = files_with_kid(app.keys_dir.path(), &kid);
+    assert_eq!(copies.len(), 2);
+    assert!(copies.iter().all(|text| text.contains("revoked_at")), "every copy records the revocation");
+    let (_, list, _) = keys_cli(&app, &["list"]).await;
+    let rows: Vec<&str> = list.lines().filter(|l| l.contains(&kid)).collect();
+    assert_eq!(rows.len(), 1, "{list}");
+    assert!(rows[0].contains(" revoked "), "{list}");
+    // Re-importing a revoked key is refused too.
+    let (code, _, err) = keys_cli(&app, &["import", pem]).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("revoked"), "{err}");
+
+    let (code, out, err) = keys_cli(&app, &["prune"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&kid), "{out}");
+    assert!(files_with_kid(app.keys_dir.path(), &kid).is_empty(), "prune leaves no copy behind");
+    let (_, list, _) = keys_cli(&app, &["list"]).await;
+    assert!(!list.contains(&kid), "the revoked key came back: {list}");
+    // The running server never publishes it again either.
+    for _ in 0..20 {
+        assert!(app.jwks().await.find(&kid).is_none(), "the revoked key is back in the JWKS");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
