@@ -67,6 +67,30 @@ fn after_latest(store: &KeyStore, requested: SystemTime) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(slot)
 }
 
+/// When the replacement of the revoked signing key `kid` activates: the latest free second
+/// that is not in the future and later than every other live key that has activated, so
+/// that it signs at once and, once `kid` is revoked, no older key signs again. Only when no
+/// such second is free (keys crowded into the last few seconds) does it fall back to the
+/// next free second from now.
+fn replacement_slot(rows: &[(KeyState, StoredKey)], kid: &str, now: SystemTime) -> SystemTime {
+    let whole = |t: SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let taken: Vec<u64> = rows.iter().map(|(_, k)| whole(k.dates.activate_at)).collect();
+    let latest_other = rows
+        .iter()
+        .filter(|(_, k)| k.key.kid() != kid && k.dates.revoked_at.is_none() && k.dates.activate_at <= now)
+        .map(|(_, k)| whole(k.dates.activate_at))
+        .max();
+    let free = |slot: &u64| !taken.contains(slot);
+    let after_others = |slot: &u64| latest_other.is_none_or(|l| *slot > l);
+    let slot = (0..=whole(now))
+        .rev()
+        .take_while(after_others)
+        .find(free)
+        .or_else(|| (whole(now)..=u64::MAX).find(free))
+        .unwrap_or_else(|| whole(now));
+    UNIX_EPOCH + Duration::from_secs(slot)
+}
+
 /// Creates the next key, published `publish_ahead` before it signs, unless one is already
 /// pending (so a retried or doubled scheduler run does nothing). Returns `None` then.
 pub(crate) fn rotate(
@@ -105,7 +129,10 @@ pub(crate) struct Revoked {
 }
 
 /// Revokes `kid` now: out of the JWKS and never signing again. If it was the signing key,
-/// a replacement that signs at once is created (verifiers fetch it on its first unknown kid).
+/// a replacement that signs at once is created first (verifiers fetch it on its first
+/// unknown kid), and only then is the revocation written: at no instant does the schedule
+/// hand signing back to an older key. If the replacement cannot be created, nothing is
+/// revoked and the error is returned.
 pub(crate) fn revoke(
     store: &KeyStore,
     policy: &KeyPolicy,
@@ -116,20 +143,17 @@ pub(crate) fn revoke(
     let Some((state, stored)) = rows.iter().find(|(_, k)| k.key.kid() == kid) else {
         return Err(KeyError::UnknownKid(kid.to_owned()));
     };
-    // Also when the key is already revoked: a copy of it in another file may not say so yet.
-    store.revoke(stored, now)?;
-    if *state == KeyState::Revoked {
-        return Ok(Revoked { was_signing: false, replacement: None });
-    }
     let was_signing = *state == KeyState::Signing;
     let replacement = if was_signing {
-        match store.create(policy.alg, now, after_latest(store, now))? {
+        match store.create(policy.alg, now, replacement_slot(&rows, kid, now))? {
             Created::New(k) => Some(k.key),
             Created::AlreadyThere(_) => None,
         }
     } else {
         None
     };
+    // Also when the key is already revoked: a copy of it in another file may not say so yet.
+    store.revoke(stored, now)?;
     Ok(Revoked { was_signing, replacement })
 }
 
@@ -151,3 +175,6 @@ pub(crate) fn prune(
     }
     Ok(pruned)
 }
+
+#[cfg(test)]
+mod tests;

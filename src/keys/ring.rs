@@ -4,7 +4,10 @@
 //!
 //! Readers (every token request, every JWKS request) take a cheap snapshot with no lock.
 //! A new [`KeySet`] is built completely before it is swapped in, so no request ever sees a
-//! half-built set; a reload that would leave no usable signing key keeps the last good set.
+//! half-built set. A reload that would leave no usable signing key keeps the last good set
+//! (missing or corrupt files must not take the service down), minus every key the directory
+//! now marks revoked: a revocation always wins, and when it removes the signing key the set
+//! has none and the service refuses to sign (fails closed) until a usable key appears.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -63,8 +66,9 @@ pub(crate) enum KeySource {
 /// One consistent view of the keys at one instant.
 #[derive(Debug)]
 pub(crate) struct KeySet {
-    /// The key that signs new tokens.
-    pub(crate) signing: Arc<SigningKey>,
+    /// The key that signs new tokens; `None` when the last good set's signing key was
+    /// revoked and no other key can sign (see [`KeySet::signer`]).
+    pub(crate) signing: Option<Arc<SigningKey>>,
     /// When the signing key started (or starts) signing.
     pub(crate) signing_since: SystemTime,
     /// Every key a verifier may meet (the signing key included).
@@ -75,6 +79,8 @@ pub(crate) struct KeySet {
     pub(crate) verify: Jwks,
     /// Keys that may have signed a still-valid refresh token.
     pub(crate) refresh_verify: Jwks,
+    /// The keys behind `refresh_verify`, to rebuild it without a revoked key.
+    refresh_keys: Vec<Arc<SigningKey>>,
     /// When the schedule next changes (an activation or an unpublication): re-evaluate then.
     pub(crate) next_change: Option<SystemTime>,
     /// When the JWKS content is next known to change (a retired key leaving, or the next
@@ -107,15 +113,20 @@ impl KeySet {
             .find(|k| k.kid() == keys[signing_index].key.kid())
             .cloned()
             .ok_or(KeyError::NoSigningKey)?;
+        let signing = Some(signing);
         if let Some((_, create_at)) = policy.rotation(signing_since).filter(|(_, t)| *t > now) {
             jwks_changes_at = earliest(jwks_changes_at, create_at);
         }
         let jwks = JwksDocument::build(published.iter().map(|k| k.as_ref()))?;
         let verify = verification_keys(published.iter())?;
         let refresh_plan = schedule::evaluate(&times, now, policy.refresh_retire_after);
-        let refresh_verify = verification_keys(
-            keys.iter().zip(&refresh_plan.states).filter(|(_, s)| s.is_published()).map(|(k, _)| &k.key),
-        )?;
+        let refresh_keys: Vec<Arc<SigningKey>> = keys
+            .iter()
+            .zip(&refresh_plan.states)
+            .filter(|(_, s)| s.is_published())
+            .map(|(k, _)| Arc::clone(&k.key))
+            .collect();
+        let refresh_verify = verification_keys(refresh_keys.iter())?;
         Ok(KeySet {
             signing,
             signing_since,
@@ -123,9 +134,40 @@ impl KeySet {
             jwks,
             verify,
             refresh_verify,
+            refresh_keys,
             next_change: plan.next_change,
             jwks_changes_at,
         })
+    }
+
+    /// The signing key, or [`KeyError::NoSigningKey`] when every key that could sign was
+    /// revoked: the caller must refuse to issue (fail closed).
+    pub(crate) fn signer(&self) -> Result<&Arc<SigningKey>, KeyError> {
+        self.signing.as_ref().ok_or(KeyError::NoSigningKey)
+    }
+
+    /// This set without the keys in `revoked`: neither published, nor verifying, nor
+    /// signing (the result has no signing key if the signing key is among them). `None`
+    /// when the set holds none of them. The result never changes with time by itself.
+    fn without(&self, revoked: &[&str]) -> Result<Option<KeySet>, KeyError> {
+        let keep = |k: &&Arc<SigningKey>| !revoked.contains(&k.kid());
+        let touched = self.published.iter().chain(&self.refresh_keys).any(|k| !keep(&k));
+        if !touched {
+            return Ok(None);
+        }
+        let published: Vec<Arc<SigningKey>> = self.published.iter().filter(keep).cloned().collect();
+        let refresh_keys: Vec<Arc<SigningKey>> = self.refresh_keys.iter().filter(keep).cloned().collect();
+        Ok(Some(KeySet {
+            signing: self.signing.clone().filter(|k| keep(&k)),
+            signing_since: self.signing_since,
+            jwks: JwksDocument::build(published.iter().map(|k| k.as_ref()))?,
+            verify: verification_keys(published.iter())?,
+            refresh_verify: verification_keys(refresh_keys.iter())?,
+            published,
+            refresh_keys,
+            next_change: None,
+            jwks_changes_at: self.jwks_changes_at,
+        }))
     }
 
     /// The JWKS `max-age` at `now`: the configured one, shortened so no verifier caches the
@@ -191,8 +233,16 @@ impl KeyRing {
         let ring =
             KeyRing { source, policy, current: ArcSwap::from_pointee(set), loaded: Mutex::new(loaded) };
         let set = ring.current();
-        tracing::info!(kid = set.signing.kid(), alg = %set.signing.alg(), published = set.published.len(), "signing key selected");
+        if let Ok(signer) = set.signer() {
+            tracing::info!(kid = signer.kid(), alg = %signer.alg(), published = set.published.len(), "signing key selected");
+        }
         Ok(ring)
+    }
+
+    /// The algorithm tokens are signed with: the signing key's, or the configured one
+    /// while no key can sign.
+    pub(crate) fn alg(&self) -> Algorithm {
+        self.current().signing.as_ref().map_or(self.policy.alg, |k| k.alg())
     }
 
     /// A snapshot of the current set.
@@ -231,7 +281,8 @@ impl KeyRing {
 
     /// Re-reads the directory if it changed (or if `force`), or derives the keys the window
     /// at `now` newly needs; re-evaluates the schedule at `now`, and swaps in the result. If
-    /// no key could sign, the current set stays and the error is returned.
+    /// no key could sign, the current set stays, minus the keys the directory marks revoked
+    /// (which may leave it without a signing key), and the error is returned.
     pub(crate) fn refresh(&self, now: SystemTime, force: bool) -> Result<(), KeyError> {
         let mut loaded = self.loaded.lock().unwrap_or_else(PoisonError::into_inner);
         match &self.source {
@@ -243,14 +294,48 @@ impl KeyRing {
             }
             KeySource::Derived(deriver) => derive_into(deriver, &self.policy, &mut loaded, now)?,
         }
-        let set = KeySet::build(&loaded.keys, &self.policy, now).inspect_err(|e| {
-            tracing::error!(error = %e, "keeping the previous key set: no usable signing key");
-        })?;
         let old = self.current();
-        if old.signing.kid() != set.signing.kid() {
-            tracing::info!(from = old.signing.kid(), to = set.signing.kid(), "signing key changed");
+        let set = match KeySet::build(&loaded.keys, &self.policy, now) {
+            Ok(set) => set,
+            Err(e) => {
+                self.keep_without_revoked(&old, &loaded.keys, &e)?;
+                return Err(e);
+            }
+        };
+        match (&old.signing, &set.signing) {
+            (Some(from), Some(to)) if from.kid() != to.kid() => {
+                tracing::info!(from = from.kid(), to = to.kid(), "signing key changed");
+            }
+            (None, Some(to)) => tracing::info!(to = to.kid(), "a usable signing key is back; signing again"),
+            _ => {}
         }
         self.current.store(Arc::new(set));
+        Ok(())
+    }
+
+    /// After a failed build: keeps `old` (the last good set) but drops every key `keys`
+    /// marks revoked. Logs why, and loudly when nothing can sign any more.
+    fn keep_without_revoked(&self, old: &KeySet, keys: &[DatedKey], why: &KeyError) -> Result<(), KeyError> {
+        let revoked: Vec<&str> =
+            keys.iter().filter(|k| k.dates.revoked_at.is_some()).map(|k| k.key.kid()).collect();
+        match old.without(&revoked)? {
+            Some(kept) => {
+                if kept.signing.is_none() {
+                    tracing::error!(
+                        error = %why,
+                        "the signing key was revoked and no other key can sign: refusing to issue tokens \
+                         until a usable key is added (tokenmint keys generate --activate-in 0s)"
+                    );
+                } else {
+                    tracing::error!(error = %why, "keeping the previous key set without its revoked keys");
+                }
+                self.current.store(Arc::new(kept));
+            }
+            None if old.signing.is_none() => {
+                tracing::error!(error = %why, "still no usable signing key: refusing to issue tokens");
+            }
+            None => tracing::error!(error = %why, "keeping the previous key set: no usable signing key"),
+        }
         Ok(())
     }
 
@@ -398,3 +483,6 @@ fn create_logged(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -514,3 +514,44 @@ async fn a_revoked_key_never_comes_back_through_a_second_copy() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn with_every_key_revoked_the_server_fails_closed_instead_of_signing() {
+    let app = TestApp::spawn_with("[keys]\npoll_interval = \"200ms\"\n").await;
+    let kid = signing_kid(&app.http, &app.addr.to_string()).await;
+    // Every key revoked, with no replacement (as a file revoked by hand, or a replacement
+    // that could not be written, leaves it).
+    for entry in std::fs::read_dir(app.keys_dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let revoked = text.replacen("-----BEGIN", "revoked_at = \"2020-01-01T00:00:00Z\"\n-----BEGIN", 1);
+        std::fs::write(&path, revoked).unwrap();
+    }
+    let mut closed = false;
+    for _ in 0..100 {
+        if send(app.http.get(app.url("/readyz"))).await.status() == 503 {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(closed, "readiness still passes with every key revoked");
+    let res = basic_token(&app.http, &app.addr.to_string(), "svc-a", SECRET_A).await;
+    assert_oauth_error(res, 503, "temporarily_unavailable").await;
+    assert!(app.jwks().await.find(&kid).is_none(), "a revoked key is still published");
+
+    // A new key that signs at once brings the service back.
+    let (code, _, err) = keys_cli(&app, &["generate", "--activate-in", "0s"]).await;
+    assert_eq!(code, 0, "{err}");
+    let mut back = false;
+    for _ in 0..100 {
+        if send(app.http.get(app.url("/readyz"))).await.status() == 200 {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(back, "the new key was not picked up");
+    let (token, _) = app.access_token(&[]).await;
+    app.verify(&token, "https://api.one").await;
+}
