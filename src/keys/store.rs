@@ -15,9 +15,11 @@
 //! -----END PRIVATE KEY-----
 //! ```
 //!
-//! A revoked key also has `revoked_at`. A PEM without metadata (made with `openssl genpkey`)
-//! is accepted too: its algorithm is read off the key, and both its creation and activation
-//! time are the file's modification time.
+//! A revoked key also has `revoked_at`. Without `kid` and `alg` lines, the algorithm is read
+//! off the key. A file with neither `activate_at` nor `created_at` (a bare PEM from
+//! `openssl genpkey`) is refused with an error that says to run `tokenmint keys import`:
+//! when a key signs is never guessed from the file's modification time, which `touch` or a
+//! Kubernetes Secret update changes, and which differs between replicas.
 //!
 //! New keys are named after their activation slot, `tm-<activate_at unix seconds>-<alg>.pem`,
 //! and created with a no-replace link: when two writers create the key for the same slot
@@ -315,10 +317,24 @@ fn load_file(path: &Path) -> Result<StoredKey, KeyError> {
             .map(|t| humantime::parse_rfc3339(t).map_err(|e| bad(format!("{field}: {e}"))))
             .transpose()
     };
-    let modified = || fs::metadata(path).and_then(|m| m.modified()).unwrap_or(UNIX_EPOCH);
-    let created_at = time("created_at", &meta.created_at)?.unwrap_or_else(modified);
-    let activate_at = time("activate_at", &meta.activate_at)?.unwrap_or(created_at);
+    let created = time("created_at", &meta.created_at)?;
     let revoked_at = time("revoked_at", &meta.revoked_at)?;
+    let activate_at = match (time("activate_at", &meta.activate_at)?, created, revoked_at) {
+        (Some(at), ..) => at,
+        (None, Some(at), _) => at,
+        // Revoked: it never signs, so when it would have does not matter.
+        (None, None, Some(_)) => UNIX_EPOCH,
+        (None, None, None) => {
+            return Err(bad(format!(
+                "key {} has no activate_at: tokenmint does not guess when a key signs (a file's \
+                 modification time changes with `touch` and differs between replicas); add it with \
+                 `tokenmint keys import {}` and delete this file",
+                key.kid(),
+                path.display()
+            )));
+        }
+    };
+    let created_at = created.unwrap_or(activate_at);
     let dates = KeyDates { created_at, activate_at, revoked_at };
     Ok(StoredKey {
         key: Arc::new(key),
@@ -473,6 +489,30 @@ mod tests {
         let err = store.add(again, at(13), at(60)).unwrap_err();
         assert!(err.to_string().contains("never comes back"), "{err}");
         assert_eq!(store.load().0.len(), 1);
+    }
+
+    #[test]
+    fn a_bare_pem_never_signs_whatever_its_modification_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = KeyStore::new(dir.path());
+        let k = SigningKey::generate(Algorithm::ES256).unwrap();
+        let bare = pem::encode(&pem::Pem::new("PRIVATE KEY", k.pkcs8_der()));
+        fs::write(dir.path().join("openssl.pem"), &bare).unwrap();
+        let (keys, errors) = store.load();
+        assert!(keys.is_empty());
+        let message = errors[0].to_string();
+        assert!(message.contains("no activate_at") && message.contains("keys import"), "{message}");
+        assert!(message.contains(k.kid()), "{message}");
+        // A bare file that records a revocation still loads, revoked: it must win over a copy.
+        fs::write(dir.path().join("openssl.pem"), format!("revoked_at = \"2020-01-01T00:00:00Z\"\n{bare}"))
+            .unwrap();
+        let (keys, _) = store.load();
+        assert!(keys[0].dates.revoked_at.is_some());
+        // created_at alone is the activation time, as before.
+        fs::write(dir.path().join("openssl.pem"), format!("created_at = \"2020-01-01T00:00:00Z\"\n{bare}"))
+            .unwrap();
+        let (keys, _) = store.load();
+        assert_eq!(keys[0].dates.activate_at, humantime::parse_rfc3339("2020-01-01T00:00:00Z").unwrap());
     }
 
     #[test]

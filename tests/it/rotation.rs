@@ -555,3 +555,35 @@ async fn with_every_key_revoked_the_server_fails_closed_instead_of_signing() {
     let (token, _) = app.access_token(&[]).await;
     app.verify(&token, "https://api.one").await;
 }
+
+#[tokio::test]
+async fn a_bare_pem_never_signs_until_imported_however_new_its_file() {
+    let app = TestApp::spawn_with("[keys]\npoll_interval = \"200ms\"\n").await;
+    let kid = signing_kid(&app.http, &app.addr.to_string()).await;
+    // A PEM straight from openssl, newer than every key file (as after `touch`, or after a
+    // Kubernetes Secret update rewrote it).
+    let work = tempfile::tempdir().unwrap();
+    let pem = openssl_ed25519(work.path(), "k.pem");
+    std::fs::copy(&pem, app.keys_dir.path().join("zz-openssl.pem")).unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(signing_kid(&app.http, &app.addr.to_string()).await, kid);
+    assert_eq!(app.jwks().await.keys.len(), 1, "the bare key must not be published either");
+    let (code, list, err) = keys_cli(&app, &["list"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("no activate_at") && err.contains("keys import"), "{err}");
+    assert_eq!(list.lines().count(), 2, "{list}");
+
+    // Imported, it has an activation time of its own and signs when that says.
+    let (code, out, err) = keys_cli(&app, &["import", pem.to_str().unwrap(), "--activate-in", "0s"]).await;
+    assert_eq!(code, 0, "{err}");
+    let imported = out.split_whitespace().nth(1).unwrap().to_owned();
+    let mut switched = false;
+    for _ in 0..100 {
+        if signing_kid(&app.http, &app.addr.to_string()).await == imported {
+            switched = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(switched, "the imported key never signed");
+}
