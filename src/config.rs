@@ -374,6 +374,7 @@ fn key_policy(tokens: &TokenSettings, keys: &KeySettings) -> crate::keys::KeyPol
         retire_after: crate::keys::retire_after(tokens.max_ttl, tokens.leeway),
         refresh_retire_after: crate::keys::retire_after(tokens.refresh_ttl, tokens.leeway),
         rotate_every: keys.rotate_every,
+        writer: keys.auto_rotate || keys.rotate_every.is_none(),
     }
 }
 

@@ -93,13 +93,17 @@ fn replacement_slot(rows: &[(KeyState, StoredKey)], kid: &str, now: SystemTime) 
 
 /// Creates the next key, published `publish_ahead` before it signs, unless one is already
 /// pending (so a retried or doubled scheduler run does nothing). Returns `None` then.
+/// Also makes the key an algorithm switch needs (`tokens.algorithm` changed, see
+/// [`KeyPolicy::switch_needed`]), which replicas that do not write keys leave to it.
 pub(crate) fn rotate(
     store: &KeyStore,
     policy: &KeyPolicy,
     now: SystemTime,
 ) -> Result<Option<Created>, KeyError> {
     let (rows, _) = list(store, policy, now);
-    if rows.iter().any(|(state, _)| *state == KeyState::Pending) {
+    let keys: Vec<DatedKey> = rows.iter().map(|(_, k)| k.dated()).collect();
+    let switch = policy.switch_needed(&keys, now).is_some();
+    if !switch && rows.iter().any(|(state, _)| *state == KeyState::Pending) {
         return Ok(None);
     }
     store.create(policy.alg, now, now + policy.publish_ahead).map(Some)

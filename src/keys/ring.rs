@@ -36,9 +36,25 @@ pub(crate) struct KeyPolicy {
     pub(crate) refresh_retire_after: Duration,
     /// Automatic rotation period.
     pub(crate) rotate_every: Option<Duration>,
+    /// Whether `serve` may create keys beyond a fresh deployment's first one (the key an
+    /// algorithm switch needs): the one writer of README's "Automatic rotation, with one
+    /// writer" (`keys.auto_rotate`), or every process while `keys.rotate_every` is off.
+    pub(crate) writer: bool,
 }
 
 impl KeyPolicy {
+    /// The signing key's algorithm at `now`, when a key of the configured algorithm is
+    /// needed: the signing key has another one and no pending key has it. Retired and
+    /// expired keys of the configured algorithm do not count: they will never sign again.
+    pub(crate) fn switch_needed(&self, keys: &[DatedKey], now: SystemTime) -> Option<Algorithm> {
+        let times: Vec<KeyTimes> = keys.iter().map(|k| k.times()).collect();
+        let signing = keys[schedule::evaluate(&times, now, Duration::ZERO).signing?].key.alg();
+        let pending = keys
+            .iter()
+            .any(|k| k.dates.revoked_at.is_none() && k.dates.activate_at > now && k.key.alg() == self.alg);
+        (signing != self.alg && !pending).then_some(signing)
+    }
+
     /// How long after its successor activates a key may still verify a token of any kind:
     /// the longer of `retire_after` (access tokens) and `refresh_retire_after`.
     pub(crate) fn verifies_for(&self) -> Duration {
@@ -220,9 +236,11 @@ pub(crate) struct KeyRing {
 
 impl KeyRing {
     /// Loads or derives the keys and builds the first set. From a directory, creates a key
-    /// when there is none that can sign (a fresh deployment: it signs at once), or none of
-    /// the configured algorithm (an algorithm switch: it is published `publish_ahead` before
-    /// it signs).
+    /// when there is none that can sign (a fresh deployment: it signs at once), or, on the
+    /// writer ([`KeyPolicy::writer`]), when the signing key has another algorithm than the
+    /// configured one and no pending key has it (an algorithm switch: the new key is
+    /// published `publish_ahead` before it signs). A switch that cannot be made here (not the
+    /// writer, or a read-only directory) is a warning: the current key goes on signing.
     pub(crate) fn open(source: KeySource, policy: KeyPolicy, now: SystemTime) -> Result<Self, KeyError> {
         let mut loaded = Loaded::default();
         match &source {
@@ -374,8 +392,8 @@ impl KeyRing {
     }
 }
 
-/// Reads the directory into `loaded`, first creating a key when there is none that can sign
-/// or none of the configured algorithm (see [`KeyRing::open`]).
+/// Reads the directory into `loaded`, first creating a key when there is none that can sign,
+/// or when an algorithm switch needs one (see [`KeyRing::open`]).
 fn open_dir(
     store: &KeyStore,
     policy: &KeyPolicy,
@@ -383,14 +401,35 @@ fn open_dir(
     now: SystemTime,
 ) -> Result<(), KeyError> {
     read_dir_into(store, loaded, fingerprint(store)?);
-    let live = |alg: Option<Algorithm>| {
-        loaded.keys.iter().any(|k| k.dates.revoked_at.is_none() && alg.is_none_or(|a| k.key.alg() == a))
-    };
-    let created = if !live(None) {
+    let created = if !loaded.keys.iter().any(|k| k.dates.revoked_at.is_none()) {
         create_logged(store, policy.alg, now, now, "no usable signing key: created one that signs now")?
-    } else if !live(Some(policy.alg)) {
+    } else if let Some(signing) = policy.switch_needed(&loaded.keys, now) {
         let at = now + policy.publish_ahead;
-        create_logged(store, policy.alg, now, at, "no key of the configured algorithm: created one")?
+        if !policy.writer {
+            tracing::warn!(
+                configured = %policy.alg,
+                signing = %signing,
+                "tokens.algorithm differs from the signing key's and no key of it is pending; this replica \
+                 does not write keys (keys.auto_rotate is off while keys.rotate_every is set), so the writer \
+                 must create it (the keys.auto_rotate replica at its start, or `tokenmint keys rotate`); \
+                 until then {signing} keys go on signing"
+            );
+            false
+        } else {
+            match create_logged(store, policy.alg, now, at, "no key of the configured algorithm: created one")
+            {
+                Ok(created) => created,
+                Err(e) => {
+                    tracing::warn!(
+                        error = %e,
+                        configured = %policy.alg,
+                        signing = %signing,
+                        "cannot create a key of the configured algorithm; the current key goes on signing"
+                    );
+                    false
+                }
+            }
+        }
     } else {
         false
     };

@@ -17,6 +17,7 @@ fn policy() -> KeyPolicy {
         retire_after: Duration::from_secs(3630),
         refresh_retire_after: Duration::from_secs(3630),
         rotate_every: None,
+        writer: true,
     }
 }
 
@@ -59,4 +60,17 @@ fn the_replacement_signs_at_once_when_the_current_second_is_free() {
     // Revoking a key that is not signing creates nothing.
     let again = revoke(&store, &policy(), current.key.kid(), at(T0 + 1)).unwrap();
     assert!(!again.was_signing && again.replacement.is_none());
+}
+
+#[test]
+fn rotate_makes_the_key_an_algorithm_switch_needs_even_with_another_key_pending() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = KeyStore::new(dir.path());
+    store.create(Algorithm::EdDSA, at(T0 - 60), at(T0 - 60)).unwrap();
+    store.create(Algorithm::EdDSA, at(T0 - 60), at(T0 + 600)).unwrap();
+    let Some(Created::New(k)) = rotate(&store, &policy(), at(T0)).unwrap() else { panic!("no key") };
+    assert_eq!(k.key.alg(), Algorithm::ES256);
+    assert_eq!(k.dates.activate_at, at(T0 + 3600));
+    // Once it is pending, rotate is idempotent again.
+    assert!(rotate(&store, &policy(), at(T0 + 1)).unwrap().is_none());
 }
