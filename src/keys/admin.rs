@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::schedule::{self, KeyState, KeyTimes};
 use super::store::{Created, DatedKey, StoredKey};
 use super::{Algorithm, Deriver, KeyError, KeyPolicy, KeyStore, SigningKey};
+use crate::clock::later;
 
 /// The directory's keys with their state at `now`, by activation time, and the files that
 /// could not be read.
@@ -48,7 +49,7 @@ pub(crate) fn generate(
     now: SystemTime,
     activate_in: Duration,
 ) -> Result<Created, KeyError> {
-    store.create(alg, now, after_latest(store, now + activate_in))
+    store.create(alg, now, after_latest(store, later(now, activate_in)))
 }
 
 /// `requested` to the second, moved one second later while another key activates in that
@@ -106,7 +107,7 @@ pub(crate) fn rotate(
     if !switch && rows.iter().any(|(state, _)| *state == KeyState::Pending) {
         return Ok(None);
     }
-    store.create(policy.alg, now, now + policy.publish_ahead).map(Some)
+    store.create(policy.alg, now, later(now, policy.publish_ahead)).map(Some)
 }
 
 /// Imports an operator's PEM private key (PKCS#8, SEC1 EC or PKCS#1 RSA), to sign
@@ -120,7 +121,7 @@ pub(crate) fn import(
     let bad = |reason: String| KeyError::BadKeyFile { path: PathBuf::from("(import)"), reason };
     let pem = pem::parse(pem_text).map_err(|e| bad(format!("PEM: {e}")))?;
     let key = SigningKey::from_pem_block(pem.tag(), pem.contents(), None)?;
-    store.add(key, now, after_latest(store, now + activate_in))
+    store.add(key, now, after_latest(store, later(now, activate_in)))
 }
 
 /// What `revoke` did.

@@ -20,6 +20,7 @@ use super::jwks::JwksDocument;
 use super::schedule::{self, KeyState, KeyTimes};
 use super::store::{Created, DatedKey};
 use super::{Algorithm, Deriver, KeyError, KeyStore, SigningKey};
+use crate::clock::later;
 use crate::verify::Jwks;
 
 /// What the ring needs from configuration.
@@ -65,7 +66,7 @@ impl KeyPolicy {
     /// and the instant its successor must be created so it is published `publish_ahead`
     /// before then.
     fn rotation(&self, signing_since: SystemTime) -> Option<(SystemTime, SystemTime)> {
-        let period_end = signing_since + self.rotate_every?;
+        let period_end = later(signing_since, self.rotate_every?);
         Some((period_end, period_end.checked_sub(self.publish_ahead).unwrap_or(UNIX_EPOCH)))
     }
 }
@@ -374,7 +375,7 @@ impl KeyRing {
         if pending || now < create_at {
             return Ok(false);
         }
-        let activate_at = period_end.max(now + self.policy.publish_ahead);
+        let activate_at = period_end.max(later(now, self.policy.publish_ahead));
         let created =
             create_logged(store, self.policy.alg, now, activate_at, "rotation: created the next key")?;
         self.refresh(now, true)?;
@@ -404,7 +405,7 @@ fn open_dir(
     let created = if !loaded.keys.iter().any(|k| k.dates.revoked_at.is_none()) {
         create_logged(store, policy.alg, now, now, "no usable signing key: created one that signs now")?
     } else if let Some(signing) = policy.switch_needed(&loaded.keys, now) {
-        let at = now + policy.publish_ahead;
+        let at = later(now, policy.publish_ahead);
         if !policy.writer {
             tracing::warn!(
                 configured = %policy.alg,
