@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::schedule::{self, KeyState, KeyTimes};
 use super::store::{Created, DatedKey, StoredKey};
-use super::{Algorithm, Deriver, KeyError, KeyPolicy, KeyStore, SigningKey};
+use super::{Algorithm, Deriver, KeyError, KeyPolicy, KeyStore, NextKey, SigningKey};
 use crate::clock::later;
 
 /// The directory's keys with their state at `now`, by activation time, and the files that
@@ -92,22 +92,49 @@ fn replacement_slot(rows: &[(KeyState, StoredKey)], kid: &str, now: SystemTime) 
     UNIX_EPOCH + Duration::from_secs(slot)
 }
 
-/// Creates the next key, published `publish_ahead` before it signs, unless one is already
-/// pending (so a retried or doubled scheduler run does nothing). Returns `None` then.
-/// Also makes the key an algorithm switch needs (`tokens.algorithm` changed, see
-/// [`KeyPolicy::switch_needed`]), which replicas that do not write keys leave to it.
-pub(crate) fn rotate(
-    store: &KeyStore,
-    policy: &KeyPolicy,
-    now: SystemTime,
-) -> Result<Option<Created>, KeyError> {
+/// What `rotate` did.
+#[derive(Debug)]
+pub(crate) enum Rotation {
+    /// A key was created (or another writer created the same slot's key at once).
+    Created(Created),
+    /// A key is already pending: nothing to do.
+    Pending,
+    /// With `keys.rotate_every`: the next key is not due yet.
+    NotDue {
+        /// When it is due.
+        due_at: SystemTime,
+        /// When the signing key's period ends.
+        period_end: SystemTime,
+    },
+}
+
+/// Creates the next key, unless one is already pending (so a retried or doubled scheduler
+/// run does nothing). With `keys.rotate_every` set it follows the same due-check as
+/// automatic rotation ([`KeyPolicy::next_key`]): nothing until the signing key's period
+/// ends within `publish_ahead`, then a key that activates at the end of the period, in the
+/// file named after that slot (so a scheduler and an auto-rotating replica create one key
+/// between them). With rotation off it is rotation by hand: a key that signs after
+/// `publish_ahead`. Either way it also makes the key an algorithm switch needs
+/// (`tokens.algorithm` changed, see [`KeyPolicy::switch_needed`]), which replicas that do
+/// not write keys leave to it.
+pub(crate) fn rotate(store: &KeyStore, policy: &KeyPolicy, now: SystemTime) -> Result<Rotation, KeyError> {
     let (rows, _) = list(store, policy, now);
     let keys: Vec<DatedKey> = rows.iter().map(|(_, k)| k.dated()).collect();
-    let switch = policy.switch_needed(&keys, now).is_some();
-    if !switch && rows.iter().any(|(state, _)| *state == KeyState::Pending) {
-        return Ok(None);
-    }
-    store.create(policy.alg, now, later(now, policy.publish_ahead)).map(Some)
+    let soon = later(now, policy.publish_ahead);
+    let activate_at = if policy.switch_needed(&keys, now).is_some() {
+        soon
+    } else {
+        match policy.next_key(&keys, now) {
+            NextKey::Pending => return Ok(Rotation::Pending),
+            NextKey::NotYet { due_at, period_end } => return Ok(Rotation::NotDue { due_at, period_end }),
+            NextKey::Due { activate_at } => activate_at,
+            NextKey::Off if rows.iter().any(|(state, _)| *state == KeyState::Pending) => {
+                return Ok(Rotation::Pending);
+            }
+            NextKey::Off | NextKey::NoSigningKey => soon,
+        }
+    };
+    store.create(policy.alg, now, activate_at).map(Rotation::Created)
 }
 
 /// Imports an operator's PEM private key (PKCS#8, SEC1 EC or PKCS#1 RSA), to sign

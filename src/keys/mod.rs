@@ -15,7 +15,7 @@ pub(crate) mod store;
 pub(crate) mod watch;
 
 pub(crate) use derive::{Deriver, MasterSecret};
-pub(crate) use ring::{KeyPolicy, KeyRing, KeySet, KeySource};
+pub(crate) use ring::{KeyPolicy, KeyRing, KeySet, KeySource, NextKey};
 pub(crate) use signing::{REFRESH_TOKEN_TYPE, SigningKey, TokenKind};
 pub(crate) use store::KeyStore;
 

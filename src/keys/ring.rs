@@ -43,7 +43,57 @@ pub(crate) struct KeyPolicy {
     pub(crate) writer: bool,
 }
 
+/// Whether automatic rotation calls for the next key at some instant
+/// ([`KeyPolicy::next_key`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NextKey {
+    /// `keys.rotate_every` is off.
+    Off,
+    /// A key is already pending: nothing to do.
+    Pending,
+    /// No key can sign, so there is no period to count from.
+    NoSigningKey,
+    /// Not yet: the signing key's period ends at `period_end`, and its successor is due
+    /// `publish_ahead` before, at `due_at`.
+    NotYet {
+        /// When the next key is due.
+        due_at: SystemTime,
+        /// When the signing key's period ends.
+        period_end: SystemTime,
+    },
+    /// Due now: create a key that activates at `activate_at`.
+    Due {
+        /// The end of the signing key's period, or `publish_ahead` from now if later.
+        activate_at: SystemTime,
+    },
+}
+
 impl KeyPolicy {
+    /// The due-check of automatic rotation, shared by the auto-rotating replica and
+    /// `tokenmint keys rotate`: the next key is due when no key is pending and the signing
+    /// key's period (`rotate_every` from its activation) ends within `publish_ahead`. It
+    /// then activates at the end of the period, or `publish_ahead` from now if that is
+    /// later. A pure function of the keys and `now`, so every writer picks the same slot.
+    pub(crate) fn next_key(&self, keys: &[DatedKey], now: SystemTime) -> NextKey {
+        if self.rotate_every.is_none() {
+            return NextKey::Off;
+        }
+        if keys.iter().any(|k| k.dates.revoked_at.is_none() && k.dates.activate_at > now) {
+            return NextKey::Pending;
+        }
+        let times: Vec<KeyTimes> = keys.iter().map(|k| k.times()).collect();
+        let Some(signing) = schedule::evaluate(&times, now, Duration::ZERO).signing else {
+            return NextKey::NoSigningKey;
+        };
+        match self.rotation(keys[signing].dates.activate_at) {
+            None => NextKey::Off,
+            Some((period_end, due_at)) if now < due_at => NextKey::NotYet { due_at, period_end },
+            Some((period_end, _)) => {
+                NextKey::Due { activate_at: period_end.max(later(now, self.publish_ahead)) }
+            }
+        }
+    }
+
     /// The signing key's algorithm at `now`, when a key of the configured algorithm is
     /// needed: the signing key has another one and no pending key has it. Retired and
     /// expired keys of the configured algorithm do not count: they will never sign again.
@@ -365,17 +415,11 @@ impl KeyRing {
     /// never created: [`KeyRing::refresh`] derives the next one when it is due.
     pub(crate) fn rotate_if_due(&self, now: SystemTime) -> Result<bool, KeyError> {
         let KeySource::Dir(store) = &self.source else { return Ok(false) };
-        let Some((period_end, create_at)) = self.policy.rotation(self.current().signing_since) else {
-            return Ok(false);
-        };
-        let pending = {
+        let next = {
             let loaded = self.loaded.lock().unwrap_or_else(PoisonError::into_inner);
-            loaded.keys.iter().any(|k| k.dates.revoked_at.is_none() && k.dates.activate_at > now)
+            self.policy.next_key(&loaded.keys, now)
         };
-        if pending || now < create_at {
-            return Ok(false);
-        }
-        let activate_at = period_end.max(later(now, self.policy.publish_ahead));
+        let NextKey::Due { activate_at } = next else { return Ok(false) };
         let created =
             create_logged(store, self.policy.alg, now, activate_at, "rotation: created the next key")?;
         self.refresh(now, true)?;

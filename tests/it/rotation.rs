@@ -587,3 +587,23 @@ async fn a_bare_pem_never_signs_until_imported_however_new_its_file() {
     }
     assert!(switched, "the imported key never signed");
 }
+
+#[tokio::test]
+async fn keys_rotate_from_a_scheduler_keeps_the_rotate_every_pace() {
+    let app = TestApp::spawn().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[keys]\ndir = \"{}\"\npublish_ahead = \"1h\"\nrotate_every = \"24h\"\n",
+        app.keys_dir.path().display()
+    );
+    std::fs::write(dir.path().join("c.toml"), config).unwrap();
+    // A CronJob running far more often than rotate_every - publish_ahead: the key that
+    // signs since startup is not due for a successor for 23 hours.
+    for _ in 0..3 {
+        let (code, out, err) = run(dir.path(), &["--config", "c.toml", "keys", "rotate"], None).await;
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("not due") && out.contains("nothing to do"), "{out}");
+    }
+    let (_, list, _) = keys_cli(&app, &["list"]).await;
+    assert_eq!(list.lines().count(), 2, "keys rotate created a key before it was due: {list}");
+}

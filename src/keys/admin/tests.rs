@@ -68,9 +68,56 @@ fn rotate_makes_the_key_an_algorithm_switch_needs_even_with_another_key_pending(
     let store = KeyStore::new(dir.path());
     store.create(Algorithm::EdDSA, at(T0 - 60), at(T0 - 60)).unwrap();
     store.create(Algorithm::EdDSA, at(T0 - 60), at(T0 + 600)).unwrap();
-    let Some(Created::New(k)) = rotate(&store, &policy(), at(T0)).unwrap() else { panic!("no key") };
+    let Rotation::Created(Created::New(k)) = rotate(&store, &policy(), at(T0)).unwrap() else {
+        panic!("no key")
+    };
     assert_eq!(k.key.alg(), Algorithm::ES256);
     assert_eq!(k.dates.activate_at, at(T0 + 3600));
     // Once it is pending, rotate is idempotent again.
-    assert!(rotate(&store, &policy(), at(T0 + 1)).unwrap().is_none());
+    assert!(matches!(rotate(&store, &policy(), at(T0 + 1)).unwrap(), Rotation::Pending));
+}
+
+#[test]
+fn rotate_follows_rotate_every_like_automatic_rotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = KeyStore::new(dir.path());
+    let daily = KeyPolicy { rotate_every: Some(Duration::from_secs(86_400)), ..policy() };
+    store.create(Algorithm::ES256, at(T0), at(T0)).unwrap();
+    // A scheduler running every hour: nothing until the period ends within publish_ahead.
+    for hour in 0..23 {
+        let now = at(T0 + hour * 3600);
+        let Rotation::NotDue { due_at, period_end } = rotate(&store, &daily, now).unwrap() else {
+            panic!("rotated after {hour} h of a 24 h period")
+        };
+        assert_eq!((due_at, period_end), (at(T0 + 23 * 3600), at(T0 + 86_400)));
+    }
+    assert_eq!(store.load().0.len(), 1);
+    // Due: the key activates at the end of the period, in that slot's file, so an
+    // auto-rotating replica making the same key at the same time writes nothing more.
+    let now = at(T0 + 23 * 3600);
+    let Rotation::Created(Created::New(k)) = rotate(&store, &daily, now).unwrap() else { panic!("not due") };
+    assert_eq!(k.dates.activate_at, at(T0 + 86_400));
+    assert!(k.path.ends_with(format!("tm-{}-es256.pem", T0 + 86_400)));
+    assert!(matches!(
+        store.create(Algorithm::ES256, now, at(T0 + 86_400)).unwrap(),
+        Created::AlreadyThere(_)
+    ));
+    // Idempotent: the next runs find it pending.
+    assert!(matches!(rotate(&store, &daily, at(T0 + 23 * 3600 + 60)).unwrap(), Rotation::Pending));
+}
+
+#[test]
+fn with_rotation_off_rotate_is_rotation_by_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = KeyStore::new(dir.path());
+    store.create(Algorithm::ES256, at(T0), at(T0)).unwrap();
+    let Rotation::Created(Created::New(k)) = rotate(&store, &policy(), at(T0 + 10)).unwrap() else {
+        panic!("no key")
+    };
+    assert_eq!(k.dates.activate_at, at(T0 + 10 + 3600));
+    assert!(matches!(rotate(&store, &policy(), at(T0 + 11)).unwrap(), Rotation::Pending));
+    // An empty directory gets its first key either way.
+    let empty = tempfile::tempdir().unwrap();
+    let daily = KeyPolicy { rotate_every: Some(Duration::from_secs(86_400)), ..policy() };
+    assert!(matches!(rotate(&KeyStore::new(empty.path()), &daily, at(T0)).unwrap(), Rotation::Created(_)));
 }
