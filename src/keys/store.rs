@@ -30,7 +30,7 @@ use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
 
@@ -38,6 +38,11 @@ use super::{Algorithm, KeyError, SigningKey};
 
 /// File extension of key files; anything else in the directory is ignored.
 const KEY_EXTENSION: &str = "pem";
+
+/// Age after which a temporary key file (`.<kid>.<nonce>.tmp`) is taken for the leftover of
+/// a writer that crashed between writing and linking it, and deleted: a write takes
+/// milliseconds, and the file holds a private key.
+const STALE_TEMP_AGE: Duration = Duration::from_secs(600);
 
 /// When a key was made, when it signs, and whether it was revoked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,6 +162,7 @@ impl KeyStore {
     /// it, so a revocation recorded in one copy is never undone by another. Each extra copy
     /// is reported in the second list.
     pub(crate) fn load(&self) -> (Vec<StoredKey>, Vec<KeyError>) {
+        self.remove_stale_temps(SystemTime::now());
         let mut keys: Vec<StoredKey> = Vec::new();
         let mut errors = Vec::new();
         let paths = match self.key_files() {
@@ -184,6 +190,27 @@ impl KeyStore {
             }
         }
         (keys, errors)
+    }
+
+    /// Deletes temporary key files older than [`STALE_TEMP_AGE`] at `now`. A replica that
+    /// may not write the directory leaves them (and says nothing: the writer will).
+    fn remove_stale_temps(&self, now: SystemTime) {
+        let Ok(entries) = fs::read_dir(&self.dir) else { return };
+        for entry in entries.filter_map(Result::ok) {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if !is_temp_name(name) {
+                continue;
+            }
+            let modified = entry.metadata().and_then(|m| m.modified());
+            let stale = modified.is_ok_and(|m| now.duration_since(m).is_ok_and(|age| age > STALE_TEMP_AGE));
+            if stale && fs::remove_file(entry.path()).is_ok() {
+                tracing::warn!(
+                    path = %entry.path().display(),
+                    "deleted a temporary key file left behind by an interrupted write"
+                );
+            }
+        }
     }
 
     /// The file that already holds the key `kid`, if any.
@@ -342,6 +369,16 @@ fn load_file(path: &Path) -> Result<StoredKey, KeyError> {
         path: path.to_path_buf(),
         files: vec![(path.to_path_buf(), dates)],
     })
+}
+
+/// Whether `name` is one of [`KeyStore::write_temp`]'s names: `.<kid>.<nonce>.tmp`.
+fn is_temp_name(name: &str) -> bool {
+    name.strip_prefix('.')
+        .and_then(|rest| rest.strip_suffix(".tmp"))
+        .and_then(|rest| rest.rsplit_once('.'))
+        .is_some_and(|(kid, nonce)| {
+            !kid.is_empty() && nonce.len() == 16 && nonce.bytes().all(|b| b.is_ascii_hexdigit())
+        })
 }
 
 /// The earlier of two optional instants (`None` only when both are).
@@ -513,6 +550,24 @@ mod tests {
             .unwrap();
         let (keys, _) = store.load();
         assert_eq!(keys[0].dates.activate_at, humantime::parse_rfc3339("2020-01-01T00:00:00Z").unwrap());
+    }
+
+    #[test]
+    fn stale_temporary_files_are_deleted_and_fresh_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = KeyStore::new(dir.path());
+        let k = created(store.create(Algorithm::ES256, at(10), at(10)).unwrap());
+        let tmp = store.write_temp(&k.key, &k.dates).unwrap();
+        assert!(is_temp_name(tmp.file_name().unwrap().to_str().unwrap()));
+        let other = dir.path().join(".notes.tmp");
+        fs::write(&other, "not ours").unwrap();
+        // Fresh: a writer may be about to link it.
+        store.load();
+        assert!(tmp.exists());
+        // Eleven minutes later it is a crashed writer's leftover.
+        store.remove_stale_temps(SystemTime::now() + Duration::from_secs(660));
+        assert!(!tmp.exists());
+        assert!(other.exists() && k.path.exists());
     }
 
     #[test]
