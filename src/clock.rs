@@ -32,7 +32,33 @@ impl Clock for FixedClock {
     }
 }
 
+/// The latest instant tokenmint computes with: 9999-12-31T23:59:59Z, the last second an
+/// RFC 3339 timestamp (a key file's dates, `keys list`) can write.
+const FAR_FUTURE_SECS: u64 = 253_402_300_799;
+
+/// `t + d`, saturating at 9999-12-31T23:59:59Z (or at `t`, were `t` later still) instead
+/// of overflowing. Durations come from configuration and the command line, so a sum may
+/// be absurd, but it must never panic.
+pub(crate) fn later(t: SystemTime, d: Duration) -> SystemTime {
+    let far = UNIX_EPOCH + Duration::from_secs(FAR_FUTURE_SECS);
+    t.checked_add(d).map_or(far.max(t), |sum| sum.min(far.max(t)))
+}
+
 /// Seconds since the Unix epoch; instants before 1970 count as 0.
 pub fn unix_seconds(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn later_saturates_at_the_last_rfc3339_second() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_900_000_000);
+        assert_eq!(later(now, Duration::from_secs(10)), now + Duration::from_secs(10));
+        let far = later(now, Duration::MAX);
+        assert_eq!(humantime::format_rfc3339_seconds(far).to_string(), "9999-12-31T23:59:59Z");
+        assert_eq!(later(now, Duration::from_secs(300_000_000_000 * 31_557_600)), far);
+    }
 }

@@ -38,6 +38,11 @@ pub const ENV_PREFIX: &str = "TOKENMINT_";
 /// larger leeway would let expired tokens live noticeably longer.
 pub const MAX_LEEWAY: Duration = Duration::from_secs(300);
 
+/// The longest duration any setting accepts (ten years). Longer ones are surely mistakes,
+/// and instants computed from them (a key's retirement, the next rotation) must stay
+/// representable and printable.
+pub const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
 /// The top-level keys a configuration may have.
 /// (`clients` and `users` are read from the file directly, and from their own variables.)
 const SECTIONS: &[&str] = &["issuer", "server", "tokens", "keys", "grants"];
@@ -192,6 +197,7 @@ impl Config {
             errors.extend(check_issuer(issuer));
         }
         errors.extend(check_tokens(&tokens));
+        errors.extend(check_bounds(&tokens, &keys, &server));
         let mut keys = keys;
         errors.extend(crate::keys::check_settings(&keys, &key_policy(&tokens, &keys), tokens.leeway));
         errors.extend(resolve_master_secret(&mut keys, &file));
@@ -374,6 +380,7 @@ fn key_policy(tokens: &TokenSettings, keys: &KeySettings) -> crate::keys::KeyPol
         retire_after: crate::keys::retire_after(tokens.max_ttl, tokens.leeway),
         refresh_retire_after: crate::keys::retire_after(tokens.refresh_ttl, tokens.leeway),
         rotate_every: keys.rotate_every,
+        writer: keys.auto_rotate || keys.rotate_every.is_none(),
     }
 }
 
@@ -507,6 +514,26 @@ fn check_tokens(t: &TokenSettings) -> Vec<String> {
         ));
     }
     errors
+}
+
+/// Every duration setting is at most [`MAX_DURATION`].
+fn check_bounds(t: &TokenSettings, k: &KeySettings, s: &ServerSettings) -> Vec<String> {
+    let durations = [
+        ("tokens.ttl", Some(t.ttl)),
+        ("tokens.max_ttl", Some(t.max_ttl)),
+        ("tokens.refresh_ttl", Some(t.refresh_ttl)),
+        ("tokens.reuse_window", Some(t.reuse_window)),
+        ("keys.jwks_max_age", Some(k.jwks_max_age)),
+        ("keys.publish_ahead", Some(k.publish_ahead)),
+        ("keys.rotate_every", k.rotate_every),
+        ("keys.poll_interval", Some(k.poll_interval)),
+        ("server.request_timeout", Some(s.request_timeout)),
+    ];
+    durations
+        .into_iter()
+        .filter_map(|(name, d)| d.filter(|d| *d > MAX_DURATION).map(|_| name))
+        .map(|name| format!("{name} must be at most 10 years ({})", humantime::format_duration(MAX_DURATION)))
+        .collect()
 }
 
 fn enabled_grants(grants: &GrantSettings, errors: &mut Vec<String>) -> Vec<GrantType> {

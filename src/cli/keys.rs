@@ -30,7 +30,9 @@ pub(super) enum KeysCommand {
         #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
         activate_in: Option<Duration>,
     },
-    /// Create the next key, signing after `keys.publish_ahead`; does nothing if a key is
+    /// Create the next key when it is due: with `keys.rotate_every`, when the signing key's
+    /// period ends within `keys.publish_ahead` (the check automatic rotation makes); with
+    /// rotation off, at once, signing after `keys.publish_ahead`. Does nothing if a key is
     /// already pending (safe to run from a scheduler, even twice).
     Rotate,
     /// Import an operator's private key (PEM: PKCS#8, or SEC1 EC / PKCS#1 RSA from openssl).
@@ -79,8 +81,15 @@ pub(super) fn run(config: Option<PathBuf>, command: KeysCommand) -> anyhow::Resu
             report(&created);
         }
         KeysCommand::Rotate => match admin::rotate(&store, &policy, now)? {
-            Some(created) => report(&created),
-            None => println!("a key is already pending; nothing to do"),
+            admin::Rotation::Created(created) => report(&created),
+            admin::Rotation::Pending => println!("a key is already pending; nothing to do"),
+            admin::Rotation::NotDue { due_at, period_end } => println!(
+                "the next key is not due: the signing key's period (keys.rotate_every) ends at {}, and its \
+                 successor is created from {} (keys.publish_ahead before); nothing to do. To rotate \
+                 earlier, use `tokenmint keys generate`",
+                humantime::format_rfc3339_seconds(period_end),
+                humantime::format_rfc3339_seconds(due_at)
+            ),
         },
         KeysCommand::Import { file, activate_in } => {
             let text =

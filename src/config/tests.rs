@@ -119,3 +119,25 @@ fn trusted_proxies_take_addresses_and_ranges_and_name_a_bad_entry() {
         Config::from_toml("[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"proxy.local\"]\n").unwrap_err();
     assert!(err.to_string().contains("`proxy.local` is not an IP address or a CIDR range"), "{err}");
 }
+
+#[test]
+fn absurd_durations_are_refused_without_overflowing() {
+    let toml = "[tokens]\nttl = \"300000000000y\"\nmax_ttl = \"300000000000y\"\nrefresh_ttl = \"11y\"\n\
+                [keys]\njwks_max_age = \"300000000000y\"\npoll_interval = \"300000000000y\"\n\
+                publish_ahead = \"300000000000y\"\nrotate_every = \"300000000000y\"\n";
+    let text = Config::from_toml(toml).unwrap_err().to_string();
+    for name in [
+        "tokens.ttl",
+        "tokens.max_ttl",
+        "tokens.refresh_ttl",
+        "keys.jwks_max_age",
+        "keys.publish_ahead",
+        "keys.rotate_every",
+        "keys.poll_interval",
+    ] {
+        assert!(text.contains(&format!("{name} must be at most 10 years")), "missing {name} in:\n{text}");
+    }
+    // Ten years is still fine.
+    let ok = "[tokens]\nmax_ttl = \"3650d\"\nrefresh_ttl = \"3650d\"\n";
+    Config::from_toml(ok).unwrap();
+}

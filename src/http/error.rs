@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::clients::ClientError;
+use crate::keys::KeyError;
 use crate::token::IssueError;
 use crate::users::UserError;
 
@@ -38,6 +39,8 @@ pub(crate) enum ErrorCode {
     InvalidTarget,
     /// The server failed; the description stays generic.
     ServerError,
+    /// The server cannot issue tokens for now (no key may sign); 503.
+    TemporarilyUnavailable,
     /// No such endpoint (not an OAuth code; used by the fallback route).
     NotFound,
     /// The endpoint exists but not with this method.
@@ -56,6 +59,7 @@ impl ErrorCode {
             ErrorCode::InvalidGrant => "invalid_grant",
             ErrorCode::InvalidTarget => "invalid_target",
             ErrorCode::ServerError => "server_error",
+            ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
         }
@@ -65,6 +69,7 @@ impl ErrorCode {
         match self {
             ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
             ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             _ => StatusCode::BAD_REQUEST,
@@ -263,6 +268,11 @@ impl From<IssueError> for OAuthError {
             }
             IssueError::InvalidRequest(m) => OAuthError::invalid_request(m),
             IssueError::InvalidGrant(m) => OAuthError::new(ErrorCode::InvalidGrant, m),
+            // Every key that could sign was revoked: fail closed. The key ring has logged why.
+            IssueError::Signing(KeyError::NoSigningKey) => OAuthError::new(
+                ErrorCode::TemporarilyUnavailable,
+                "no signing key is available; try again later",
+            ),
             IssueError::Signing(err) => {
                 tracing::error!(error = %err, "signing an access token failed");
                 OAuthError::new(ErrorCode::ServerError, "the server could not issue a token")

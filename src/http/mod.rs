@@ -59,7 +59,7 @@ impl AppState {
         limits: Limits,
         trusted_proxies: Vec<ipnet::IpNet>,
     ) -> Self {
-        let alg = keys.current().signing.alg();
+        let alg = keys.alg();
         let metadata = Metadata::build(&issuer, &registry, &users, alg.as_str());
         AppState(Arc::new(Inner {
             registry,

@@ -86,11 +86,23 @@ pub(crate) async fn healthz() -> Response {
     axum::Json(json!({"status": "ok"})).into_response()
 }
 
-/// `GET /readyz`: configuration is loaded and a signing key is available.
+/// `GET /readyz`: configuration is loaded and a signing key is available. Without one
+/// (every key that could sign was revoked) it answers 503, so load balancers stop sending
+/// token requests here.
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     let keys = state.keys().current_at(state.now());
-    axum::Json(json!({"status": "ready", "kid": keys.signing.kid(), "alg": keys.signing.alg().as_str()}))
-        .into_response()
+    match keys.signer() {
+        Ok(signer) => {
+            axum::Json(json!({"status": "ready", "kid": signer.kid(), "alg": signer.alg().as_str()}))
+                .into_response()
+        }
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+            axum::Json(json!({"status": "unavailable", "reason": e.to_string()})),
+        )
+            .into_response(),
+    }
 }
 
 /// Both discovery documents, serialized once at startup.

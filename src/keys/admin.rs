@@ -8,7 +8,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::schedule::{self, KeyState, KeyTimes};
 use super::store::{Created, DatedKey, StoredKey};
-use super::{Algorithm, Deriver, KeyError, KeyPolicy, KeyStore, SigningKey};
+use super::{Algorithm, Deriver, KeyError, KeyPolicy, KeyStore, NextKey, SigningKey};
+use crate::clock::later;
 
 /// The directory's keys with their state at `now`, by activation time, and the files that
 /// could not be read.
@@ -48,7 +49,7 @@ pub(crate) fn generate(
     now: SystemTime,
     activate_in: Duration,
 ) -> Result<Created, KeyError> {
-    store.create(alg, now, after_latest(store, now + activate_in))
+    store.create(alg, now, after_latest(store, later(now, activate_in)))
 }
 
 /// `requested` to the second, moved one second later while another key activates in that
@@ -67,22 +68,77 @@ fn after_latest(store: &KeyStore, requested: SystemTime) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(slot)
 }
 
-/// Creates the next key, published `publish_ahead` before it signs, unless one is already
-/// pending (so a retried or doubled scheduler run does nothing). Returns `None` then.
-pub(crate) fn rotate(
-    store: &KeyStore,
-    policy: &KeyPolicy,
-    now: SystemTime,
-) -> Result<Option<Created>, KeyError> {
+/// When the replacement of the revoked signing key `kid` activates: the latest free second
+/// that is not in the future and later than every other live key that has activated, so
+/// that it signs at once and, once `kid` is revoked, no older key signs again. Only when no
+/// such second is free (keys crowded into the last few seconds) does it fall back to the
+/// next free second from now.
+fn replacement_slot(rows: &[(KeyState, StoredKey)], kid: &str, now: SystemTime) -> SystemTime {
+    let whole = |t: SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let taken: Vec<u64> = rows.iter().map(|(_, k)| whole(k.dates.activate_at)).collect();
+    let latest_other = rows
+        .iter()
+        .filter(|(_, k)| k.key.kid() != kid && k.dates.revoked_at.is_none() && k.dates.activate_at <= now)
+        .map(|(_, k)| whole(k.dates.activate_at))
+        .max();
+    let free = |slot: &u64| !taken.contains(slot);
+    let after_others = |slot: &u64| latest_other.is_none_or(|l| *slot > l);
+    let slot = (0..=whole(now))
+        .rev()
+        .take_while(after_others)
+        .find(free)
+        .or_else(|| (whole(now)..=u64::MAX).find(free))
+        .unwrap_or_else(|| whole(now));
+    UNIX_EPOCH + Duration::from_secs(slot)
+}
+
+/// What `rotate` did.
+#[derive(Debug)]
+pub(crate) enum Rotation {
+    /// A key was created (or another writer created the same slot's key at once).
+    Created(Created),
+    /// A key is already pending: nothing to do.
+    Pending,
+    /// With `keys.rotate_every`: the next key is not due yet.
+    NotDue {
+        /// When it is due.
+        due_at: SystemTime,
+        /// When the signing key's period ends.
+        period_end: SystemTime,
+    },
+}
+
+/// Creates the next key, unless one is already pending (so a retried or doubled scheduler
+/// run does nothing). With `keys.rotate_every` set it follows the same due-check as
+/// automatic rotation ([`KeyPolicy::next_key`]): nothing until the signing key's period
+/// ends within `publish_ahead`, then a key that activates at the end of the period, in the
+/// file named after that slot (so a scheduler and an auto-rotating replica create one key
+/// between them). With rotation off it is rotation by hand: a key that signs after
+/// `publish_ahead`. Either way it also makes the key an algorithm switch needs
+/// (`tokens.algorithm` changed, see [`KeyPolicy::switch_needed`]), which replicas that do
+/// not write keys leave to it.
+pub(crate) fn rotate(store: &KeyStore, policy: &KeyPolicy, now: SystemTime) -> Result<Rotation, KeyError> {
     let (rows, _) = list(store, policy, now);
-    if rows.iter().any(|(state, _)| *state == KeyState::Pending) {
-        return Ok(None);
-    }
-    store.create(policy.alg, now, now + policy.publish_ahead).map(Some)
+    let keys: Vec<DatedKey> = rows.iter().map(|(_, k)| k.dated()).collect();
+    let soon = later(now, policy.publish_ahead);
+    let activate_at = if policy.switch_needed(&keys, now).is_some() {
+        soon
+    } else {
+        match policy.next_key(&keys, now) {
+            NextKey::Pending => return Ok(Rotation::Pending),
+            NextKey::NotYet { due_at, period_end } => return Ok(Rotation::NotDue { due_at, period_end }),
+            NextKey::Due { activate_at } => activate_at,
+            NextKey::Off if rows.iter().any(|(state, _)| *state == KeyState::Pending) => {
+                return Ok(Rotation::Pending);
+            }
+            NextKey::Off | NextKey::NoSigningKey => soon,
+        }
+    };
+    store.create(policy.alg, now, activate_at).map(Rotation::Created)
 }
 
 /// Imports an operator's PEM private key (PKCS#8, SEC1 EC or PKCS#1 RSA), to sign
-/// `activate_in` from now.
+/// `activate_in` from now. A key already in the directory (revoked or not) is refused.
 pub(crate) fn import(
     store: &KeyStore,
     pem_text: &str,
@@ -92,7 +148,7 @@ pub(crate) fn import(
     let bad = |reason: String| KeyError::BadKeyFile { path: PathBuf::from("(import)"), reason };
     let pem = pem::parse(pem_text).map_err(|e| bad(format!("PEM: {e}")))?;
     let key = SigningKey::from_pem_block(pem.tag(), pem.contents(), None)?;
-    store.add(key, now, after_latest(store, now + activate_in))
+    store.add(key, now, after_latest(store, later(now, activate_in)))
 }
 
 /// What `revoke` did.
@@ -105,7 +161,10 @@ pub(crate) struct Revoked {
 }
 
 /// Revokes `kid` now: out of the JWKS and never signing again. If it was the signing key,
-/// a replacement that signs at once is created (verifiers fetch it on its first unknown kid).
+/// a replacement that signs at once is created first (verifiers fetch it on its first
+/// unknown kid), and only then is the revocation written: at no instant does the schedule
+/// hand signing back to an older key. If the replacement cannot be created, nothing is
+/// revoked and the error is returned.
 pub(crate) fn revoke(
     store: &KeyStore,
     policy: &KeyPolicy,
@@ -116,19 +175,17 @@ pub(crate) fn revoke(
     let Some((state, stored)) = rows.iter().find(|(_, k)| k.key.kid() == kid) else {
         return Err(KeyError::UnknownKid(kid.to_owned()));
     };
-    if *state == KeyState::Revoked {
-        return Ok(Revoked { was_signing: false, replacement: None });
-    }
-    store.revoke(stored, now)?;
     let was_signing = *state == KeyState::Signing;
     let replacement = if was_signing {
-        match store.create(policy.alg, now, after_latest(store, now))? {
+        match store.create(policy.alg, now, replacement_slot(&rows, kid, now))? {
             Created::New(k) => Some(k.key),
             Created::AlreadyThere(_) => None,
         }
     } else {
         None
     };
+    // Also when the key is already revoked: a copy of it in another file may not say so yet.
+    store.revoke(stored, now)?;
     Ok(Revoked { was_signing, replacement })
 }
 
@@ -150,3 +207,6 @@ pub(crate) fn prune(
     }
     Ok(pruned)
 }
+
+#[cfg(test)]
+mod tests;

@@ -15,7 +15,7 @@ pub(crate) mod store;
 pub(crate) mod watch;
 
 pub(crate) use derive::{Deriver, MasterSecret};
-pub(crate) use ring::{KeyPolicy, KeyRing, KeySet, KeySource};
+pub(crate) use ring::{KeyPolicy, KeyRing, KeySet, KeySource, NextKey};
 pub(crate) use signing::{REFRESH_TOKEN_TYPE, SigningKey, TokenKind};
 pub(crate) use store::KeyStore;
 
@@ -104,6 +104,20 @@ pub(crate) enum KeyError {
         alg: Algorithm,
         /// The library's reason.
         reason: String,
+    },
+    /// The key is already in the directory: adding a second copy is refused.
+    #[error(
+        "key {kid} is already in the key directory ({}){}; not added again",
+        path.display(),
+        if *revoked { ", revoked: a revoked key never comes back" } else { "" }
+    )]
+    KidExists {
+        /// The key's kid.
+        kid: String,
+        /// The file that holds it.
+        path: PathBuf,
+        /// Whether that key was revoked.
+        revoked: bool,
     },
     /// No key with this kid in the directory.
     #[error("no key with kid `{0}` in the key directory")]
@@ -196,7 +210,7 @@ fn duration_or_off<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Dura
 /// token lifetime plus the clock-skew allowance, so that every token a key signed can be
 /// verified until it expires. Invariant: `retire_after(max_ttl, leeway) ≥ max_ttl + leeway`.
 pub(crate) fn retire_after(max_ttl: Duration, leeway: Duration) -> Duration {
-    max_ttl + leeway
+    max_ttl.saturating_add(leeway)
 }
 
 /// The invariants that keep rotation invisible to verifiers, checked at startup and by
@@ -214,7 +228,7 @@ pub(crate) fn retire_after(max_ttl: Duration, leeway: Duration) -> Duration {
 pub(crate) fn check_settings(keys: &KeySettings, policy: &KeyPolicy, leeway: Duration) -> Vec<String> {
     let f = |d: Duration| humantime::format_duration(d).to_string();
     let mut errors = Vec::new();
-    let needed = keys.jwks_max_age + keys.poll_interval + leeway;
+    let needed = keys.jwks_max_age.saturating_add(keys.poll_interval).saturating_add(leeway);
     if keys.publish_ahead <= needed {
         errors.push(format!(
             "keys.publish_ahead ({}) must be longer than keys.jwks_max_age ({}) + keys.poll_interval ({}) + \

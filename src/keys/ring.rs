@@ -4,7 +4,10 @@
 //!
 //! Readers (every token request, every JWKS request) take a cheap snapshot with no lock.
 //! A new [`KeySet`] is built completely before it is swapped in, so no request ever sees a
-//! half-built set; a reload that would leave no usable signing key keeps the last good set.
+//! half-built set. A reload that would leave no usable signing key keeps the last good set
+//! (missing or corrupt files must not take the service down), minus every key the directory
+//! now marks revoked: a revocation always wins, and when it removes the signing key the set
+//! has none and the service refuses to sign (fails closed) until a usable key appears.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -17,6 +20,7 @@ use super::jwks::JwksDocument;
 use super::schedule::{self, KeyState, KeyTimes};
 use super::store::{Created, DatedKey};
 use super::{Algorithm, Deriver, KeyError, KeyStore, SigningKey};
+use crate::clock::later;
 use crate::verify::Jwks;
 
 /// What the ring needs from configuration.
@@ -33,9 +37,75 @@ pub(crate) struct KeyPolicy {
     pub(crate) refresh_retire_after: Duration,
     /// Automatic rotation period.
     pub(crate) rotate_every: Option<Duration>,
+    /// Whether `serve` may create keys beyond a fresh deployment's first one (the key an
+    /// algorithm switch needs): the one writer of README's "Automatic rotation, with one
+    /// writer" (`keys.auto_rotate`), or every process while `keys.rotate_every` is off.
+    pub(crate) writer: bool,
+}
+
+/// Whether automatic rotation calls for the next key at some instant
+/// ([`KeyPolicy::next_key`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NextKey {
+    /// `keys.rotate_every` is off.
+    Off,
+    /// A key is already pending: nothing to do.
+    Pending,
+    /// No key can sign, so there is no period to count from.
+    NoSigningKey,
+    /// Not yet: the signing key's period ends at `period_end`, and its successor is due
+    /// `publish_ahead` before, at `due_at`.
+    NotYet {
+        /// When the next key is due.
+        due_at: SystemTime,
+        /// When the signing key's period ends.
+        period_end: SystemTime,
+    },
+    /// Due now: create a key that activates at `activate_at`.
+    Due {
+        /// The end of the signing key's period, or `publish_ahead` from now if later.
+        activate_at: SystemTime,
+    },
 }
 
 impl KeyPolicy {
+    /// The due-check of automatic rotation, shared by the auto-rotating replica and
+    /// `tokenmint keys rotate`: the next key is due when no key is pending and the signing
+    /// key's period (`rotate_every` from its activation) ends within `publish_ahead`. It
+    /// then activates at the end of the period, or `publish_ahead` from now if that is
+    /// later. A pure function of the keys and `now`, so every writer picks the same slot.
+    pub(crate) fn next_key(&self, keys: &[DatedKey], now: SystemTime) -> NextKey {
+        if self.rotate_every.is_none() {
+            return NextKey::Off;
+        }
+        if keys.iter().any(|k| k.dates.revoked_at.is_none() && k.dates.activate_at > now) {
+            return NextKey::Pending;
+        }
+        let times: Vec<KeyTimes> = keys.iter().map(|k| k.times()).collect();
+        let Some(signing) = schedule::evaluate(&times, now, Duration::ZERO).signing else {
+            return NextKey::NoSigningKey;
+        };
+        match self.rotation(keys[signing].dates.activate_at) {
+            None => NextKey::Off,
+            Some((period_end, due_at)) if now < due_at => NextKey::NotYet { due_at, period_end },
+            Some((period_end, _)) => {
+                NextKey::Due { activate_at: period_end.max(later(now, self.publish_ahead)) }
+            }
+        }
+    }
+
+    /// The signing key's algorithm at `now`, when a key of the configured algorithm is
+    /// needed: the signing key has another one and no pending key has it. Retired and
+    /// expired keys of the configured algorithm do not count: they will never sign again.
+    pub(crate) fn switch_needed(&self, keys: &[DatedKey], now: SystemTime) -> Option<Algorithm> {
+        let times: Vec<KeyTimes> = keys.iter().map(|k| k.times()).collect();
+        let signing = keys[schedule::evaluate(&times, now, Duration::ZERO).signing?].key.alg();
+        let pending = keys
+            .iter()
+            .any(|k| k.dates.revoked_at.is_none() && k.dates.activate_at > now && k.key.alg() == self.alg);
+        (signing != self.alg && !pending).then_some(signing)
+    }
+
     /// How long after its successor activates a key may still verify a token of any kind:
     /// the longer of `retire_after` (access tokens) and `refresh_retire_after`.
     pub(crate) fn verifies_for(&self) -> Duration {
@@ -46,7 +116,7 @@ impl KeyPolicy {
     /// and the instant its successor must be created so it is published `publish_ahead`
     /// before then.
     fn rotation(&self, signing_since: SystemTime) -> Option<(SystemTime, SystemTime)> {
-        let period_end = signing_since + self.rotate_every?;
+        let period_end = later(signing_since, self.rotate_every?);
         Some((period_end, period_end.checked_sub(self.publish_ahead).unwrap_or(UNIX_EPOCH)))
     }
 }
@@ -63,8 +133,9 @@ pub(crate) enum KeySource {
 /// One consistent view of the keys at one instant.
 #[derive(Debug)]
 pub(crate) struct KeySet {
-    /// The key that signs new tokens.
-    pub(crate) signing: Arc<SigningKey>,
+    /// The key that signs new tokens; `None` when the last good set's signing key was
+    /// revoked and no other key can sign (see [`KeySet::signer`]).
+    pub(crate) signing: Option<Arc<SigningKey>>,
     /// When the signing key started (or starts) signing.
     pub(crate) signing_since: SystemTime,
     /// Every key a verifier may meet (the signing key included).
@@ -75,6 +146,8 @@ pub(crate) struct KeySet {
     pub(crate) verify: Jwks,
     /// Keys that may have signed a still-valid refresh token.
     pub(crate) refresh_verify: Jwks,
+    /// The keys behind `refresh_verify`, to rebuild it without a revoked key.
+    refresh_keys: Vec<Arc<SigningKey>>,
     /// When the schedule next changes (an activation or an unpublication): re-evaluate then.
     pub(crate) next_change: Option<SystemTime>,
     /// When the JWKS content is next known to change (a retired key leaving, or the next
@@ -107,15 +180,20 @@ impl KeySet {
             .find(|k| k.kid() == keys[signing_index].key.kid())
             .cloned()
             .ok_or(KeyError::NoSigningKey)?;
+        let signing = Some(signing);
         if let Some((_, create_at)) = policy.rotation(signing_since).filter(|(_, t)| *t > now) {
             jwks_changes_at = earliest(jwks_changes_at, create_at);
         }
         let jwks = JwksDocument::build(published.iter().map(|k| k.as_ref()))?;
         let verify = verification_keys(published.iter())?;
         let refresh_plan = schedule::evaluate(&times, now, policy.refresh_retire_after);
-        let refresh_verify = verification_keys(
-            keys.iter().zip(&refresh_plan.states).filter(|(_, s)| s.is_published()).map(|(k, _)| &k.key),
-        )?;
+        let refresh_keys: Vec<Arc<SigningKey>> = keys
+            .iter()
+            .zip(&refresh_plan.states)
+            .filter(|(_, s)| s.is_published())
+            .map(|(k, _)| Arc::clone(&k.key))
+            .collect();
+        let refresh_verify = verification_keys(refresh_keys.iter())?;
         Ok(KeySet {
             signing,
             signing_since,
@@ -123,9 +201,40 @@ impl KeySet {
             jwks,
             verify,
             refresh_verify,
+            refresh_keys,
             next_change: plan.next_change,
             jwks_changes_at,
         })
+    }
+
+    /// The signing key, or [`KeyError::NoSigningKey`] when every key that could sign was
+    /// revoked: the caller must refuse to issue (fail closed).
+    pub(crate) fn signer(&self) -> Result<&Arc<SigningKey>, KeyError> {
+        self.signing.as_ref().ok_or(KeyError::NoSigningKey)
+    }
+
+    /// This set without the keys in `revoked`: neither published, nor verifying, nor
+    /// signing (the result has no signing key if the signing key is among them). `None`
+    /// when the set holds none of them. The result never changes with time by itself.
+    fn without(&self, revoked: &[&str]) -> Result<Option<KeySet>, KeyError> {
+        let keep = |k: &&Arc<SigningKey>| !revoked.contains(&k.kid());
+        let touched = self.published.iter().chain(&self.refresh_keys).any(|k| !keep(&k));
+        if !touched {
+            return Ok(None);
+        }
+        let published: Vec<Arc<SigningKey>> = self.published.iter().filter(keep).cloned().collect();
+        let refresh_keys: Vec<Arc<SigningKey>> = self.refresh_keys.iter().filter(keep).cloned().collect();
+        Ok(Some(KeySet {
+            signing: self.signing.clone().filter(|k| keep(&k)),
+            signing_since: self.signing_since,
+            jwks: JwksDocument::build(published.iter().map(|k| k.as_ref()))?,
+            verify: verification_keys(published.iter())?,
+            refresh_verify: verification_keys(refresh_keys.iter())?,
+            published,
+            refresh_keys,
+            next_change: None,
+            jwks_changes_at: self.jwks_changes_at,
+        }))
     }
 
     /// The JWKS `max-age` at `now`: the configured one, shortened so no verifier caches the
@@ -178,9 +287,11 @@ pub(crate) struct KeyRing {
 
 impl KeyRing {
     /// Loads or derives the keys and builds the first set. From a directory, creates a key
-    /// when there is none that can sign (a fresh deployment: it signs at once), or none of
-    /// the configured algorithm (an algorithm switch: it is published `publish_ahead` before
-    /// it signs).
+    /// when there is none that can sign (a fresh deployment: it signs at once), or, on the
+    /// writer ([`KeyPolicy::writer`]), when the signing key has another algorithm than the
+    /// configured one and no pending key has it (an algorithm switch: the new key is
+    /// published `publish_ahead` before it signs). A switch that cannot be made here (not the
+    /// writer, or a read-only directory) is a warning: the current key goes on signing.
     pub(crate) fn open(source: KeySource, policy: KeyPolicy, now: SystemTime) -> Result<Self, KeyError> {
         let mut loaded = Loaded::default();
         match &source {
@@ -191,8 +302,16 @@ impl KeyRing {
         let ring =
             KeyRing { source, policy, current: ArcSwap::from_pointee(set), loaded: Mutex::new(loaded) };
         let set = ring.current();
-        tracing::info!(kid = set.signing.kid(), alg = %set.signing.alg(), published = set.published.len(), "signing key selected");
+        if let Ok(signer) = set.signer() {
+            tracing::info!(kid = signer.kid(), alg = %signer.alg(), published = set.published.len(), "signing key selected");
+        }
         Ok(ring)
+    }
+
+    /// The algorithm tokens are signed with: the signing key's, or the configured one
+    /// while no key can sign.
+    pub(crate) fn alg(&self) -> Algorithm {
+        self.current().signing.as_ref().map_or(self.policy.alg, |k| k.alg())
     }
 
     /// A snapshot of the current set.
@@ -231,7 +350,8 @@ impl KeyRing {
 
     /// Re-reads the directory if it changed (or if `force`), or derives the keys the window
     /// at `now` newly needs; re-evaluates the schedule at `now`, and swaps in the result. If
-    /// no key could sign, the current set stays and the error is returned.
+    /// no key could sign, the current set stays, minus the keys the directory marks revoked
+    /// (which may leave it without a signing key), and the error is returned.
     pub(crate) fn refresh(&self, now: SystemTime, force: bool) -> Result<(), KeyError> {
         let mut loaded = self.loaded.lock().unwrap_or_else(PoisonError::into_inner);
         match &self.source {
@@ -243,14 +363,48 @@ impl KeyRing {
             }
             KeySource::Derived(deriver) => derive_into(deriver, &self.policy, &mut loaded, now)?,
         }
-        let set = KeySet::build(&loaded.keys, &self.policy, now).inspect_err(|e| {
-            tracing::error!(error = %e, "keeping the previous key set: no usable signing key");
-        })?;
         let old = self.current();
-        if old.signing.kid() != set.signing.kid() {
-            tracing::info!(from = old.signing.kid(), to = set.signing.kid(), "signing key changed");
+        let set = match KeySet::build(&loaded.keys, &self.policy, now) {
+            Ok(set) => set,
+            Err(e) => {
+                self.keep_without_revoked(&old, &loaded.keys, &e)?;
+                return Err(e);
+            }
+        };
+        match (&old.signing, &set.signing) {
+            (Some(from), Some(to)) if from.kid() != to.kid() => {
+                tracing::info!(from = from.kid(), to = to.kid(), "signing key changed");
+            }
+            (None, Some(to)) => tracing::info!(to = to.kid(), "a usable signing key is back; signing again"),
+            _ => {}
         }
         self.current.store(Arc::new(set));
+        Ok(())
+    }
+
+    /// After a failed build: keeps `old` (the last good set) but drops every key `keys`
+    /// marks revoked. Logs why, and loudly when nothing can sign any more.
+    fn keep_without_revoked(&self, old: &KeySet, keys: &[DatedKey], why: &KeyError) -> Result<(), KeyError> {
+        let revoked: Vec<&str> =
+            keys.iter().filter(|k| k.dates.revoked_at.is_some()).map(|k| k.key.kid()).collect();
+        match old.without(&revoked)? {
+            Some(kept) => {
+                if kept.signing.is_none() {
+                    tracing::error!(
+                        error = %why,
+                        "the signing key was revoked and no other key can sign: refusing to issue tokens \
+                         until a usable key is added (tokenmint keys generate --activate-in 0s)"
+                    );
+                } else {
+                    tracing::error!(error = %why, "keeping the previous key set without its revoked keys");
+                }
+                self.current.store(Arc::new(kept));
+            }
+            None if old.signing.is_none() => {
+                tracing::error!(error = %why, "still no usable signing key: refusing to issue tokens");
+            }
+            None => tracing::error!(error = %why, "keeping the previous key set: no usable signing key"),
+        }
         Ok(())
     }
 
@@ -261,17 +415,11 @@ impl KeyRing {
     /// never created: [`KeyRing::refresh`] derives the next one when it is due.
     pub(crate) fn rotate_if_due(&self, now: SystemTime) -> Result<bool, KeyError> {
         let KeySource::Dir(store) = &self.source else { return Ok(false) };
-        let Some((period_end, create_at)) = self.policy.rotation(self.current().signing_since) else {
-            return Ok(false);
-        };
-        let pending = {
+        let next = {
             let loaded = self.loaded.lock().unwrap_or_else(PoisonError::into_inner);
-            loaded.keys.iter().any(|k| k.dates.revoked_at.is_none() && k.dates.activate_at > now)
+            self.policy.next_key(&loaded.keys, now)
         };
-        if pending || now < create_at {
-            return Ok(false);
-        }
-        let activate_at = period_end.max(now + self.policy.publish_ahead);
+        let NextKey::Due { activate_at } = next else { return Ok(false) };
         let created =
             create_logged(store, self.policy.alg, now, activate_at, "rotation: created the next key")?;
         self.refresh(now, true)?;
@@ -289,8 +437,8 @@ impl KeyRing {
     }
 }
 
-/// Reads the directory into `loaded`, first creating a key when there is none that can sign
-/// or none of the configured algorithm (see [`KeyRing::open`]).
+/// Reads the directory into `loaded`, first creating a key when there is none that can sign,
+/// or when an algorithm switch needs one (see [`KeyRing::open`]).
 fn open_dir(
     store: &KeyStore,
     policy: &KeyPolicy,
@@ -298,14 +446,35 @@ fn open_dir(
     now: SystemTime,
 ) -> Result<(), KeyError> {
     read_dir_into(store, loaded, fingerprint(store)?);
-    let live = |alg: Option<Algorithm>| {
-        loaded.keys.iter().any(|k| k.dates.revoked_at.is_none() && alg.is_none_or(|a| k.key.alg() == a))
-    };
-    let created = if !live(None) {
+    let created = if !loaded.keys.iter().any(|k| k.dates.revoked_at.is_none()) {
         create_logged(store, policy.alg, now, now, "no usable signing key: created one that signs now")?
-    } else if !live(Some(policy.alg)) {
-        let at = now + policy.publish_ahead;
-        create_logged(store, policy.alg, now, at, "no key of the configured algorithm: created one")?
+    } else if let Some(signing) = policy.switch_needed(&loaded.keys, now) {
+        let at = later(now, policy.publish_ahead);
+        if !policy.writer {
+            tracing::warn!(
+                configured = %policy.alg,
+                signing = %signing,
+                "tokens.algorithm differs from the signing key's and no key of it is pending; this replica \
+                 does not write keys (keys.auto_rotate is off while keys.rotate_every is set), so the writer \
+                 must create it (the keys.auto_rotate replica at its start, or `tokenmint keys rotate`); \
+                 until then {signing} keys go on signing"
+            );
+            false
+        } else {
+            match create_logged(store, policy.alg, now, at, "no key of the configured algorithm: created one")
+            {
+                Ok(created) => created,
+                Err(e) => {
+                    tracing::warn!(
+                        error = %e,
+                        configured = %policy.alg,
+                        signing = %signing,
+                        "cannot create a key of the configured algorithm; the current key goes on signing"
+                    );
+                    false
+                }
+            }
+        }
     } else {
         false
     };
@@ -398,3 +567,6 @@ fn create_logged(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -16,6 +16,8 @@
 
 use std::time::{Duration, SystemTime};
 
+use crate::clock::later;
+
 /// What the schedule needs to know about one key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct KeyTimes {
@@ -112,7 +114,7 @@ pub(crate) fn evaluate(keys: &[KeyTimes], now: SystemTime, retire_after: Duratio
             // Before the signing key: retired by its successor's activation.
             _ => {
                 let successor = order.get(pos + 1).map_or(now, |&j| keys[j].activate_at);
-                let until = successor + retire_after;
+                let until = later(successor, retire_after);
                 if until > now {
                     KeyState::Retired { unpublish_at: until }
                 } else {

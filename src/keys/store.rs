@@ -15,9 +15,11 @@
 //! -----END PRIVATE KEY-----
 //! ```
 //!
-//! A revoked key also has `revoked_at`. A PEM without metadata (made with `openssl genpkey`)
-//! is accepted too: its algorithm is read off the key, and both its creation and activation
-//! time are the file's modification time.
+//! A revoked key also has `revoked_at`. Without `kid` and `alg` lines, the algorithm is read
+//! off the key. A file with neither `activate_at` nor `created_at` (a bare PEM from
+//! `openssl genpkey`) is refused with an error that says to run `tokenmint keys import`:
+//! when a key signs is never guessed from the file's modification time, which `touch` or a
+//! Kubernetes Secret update changes, and which differs between replicas.
 //!
 //! New keys are named after their activation slot, `tm-<activate_at unix seconds>-<alg>.pem`,
 //! and created with a no-replace link: when two writers create the key for the same slot
@@ -28,7 +30,7 @@ use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
 
@@ -36,6 +38,11 @@ use super::{Algorithm, KeyError, SigningKey};
 
 /// File extension of key files; anything else in the directory is ignored.
 const KEY_EXTENSION: &str = "pem";
+
+/// Age after which a temporary key file (`.<kid>.<nonce>.tmp`) is taken for the leftover of
+/// a writer that crashed between writing and linking it, and deleted: a write takes
+/// milliseconds, and the file holds a private key.
+const STALE_TEMP_AGE: Duration = Duration::from_secs(600);
 
 /// When a key was made, when it signs, and whether it was revoked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,10 +60,13 @@ pub(crate) struct KeyDates {
 pub(crate) struct StoredKey {
     /// The loaded key.
     pub(crate) key: Arc<SigningKey>,
-    /// Its dates.
+    /// Its dates: those of the first file (by name), revoked if any file revoked the key.
     pub(crate) dates: KeyDates,
-    /// The file it came from.
+    /// The first file (by name) that holds the key.
     pub(crate) path: PathBuf,
+    /// Every file that holds the key, `path` first, each with its own dates. Usually one;
+    /// more when a key was copied into the directory under another name.
+    pub(crate) files: Vec<(PathBuf, KeyDates)>,
 }
 
 impl StoredKey {
@@ -145,9 +155,14 @@ impl KeyStore {
     }
 
     /// Loads every key file. A file that cannot be used is reported in the second list and
-    /// skipped; it never prevents the others from loading. Two files with the same key keep
-    /// the first (by file name).
+    /// skipped; it never prevents the others from loading.
+    ///
+    /// Several files holding the same key (same kid) make one key: the dates of the first
+    /// file (by name), but revoked (at the earliest revocation) if any of the files revokes
+    /// it, so a revocation recorded in one copy is never undone by another. Each extra copy
+    /// is reported in the second list.
     pub(crate) fn load(&self) -> (Vec<StoredKey>, Vec<KeyError>) {
+        self.remove_stale_temps(SystemTime::now());
         let mut keys: Vec<StoredKey> = Vec::new();
         let mut errors = Vec::new();
         let paths = match self.key_files() {
@@ -156,17 +171,51 @@ impl KeyStore {
         };
         for path in paths {
             match load_file(&path) {
-                Ok(k) if keys.iter().any(|o| o.key.kid() == k.key.kid()) => {
-                    errors.push(KeyError::BadKeyFile {
-                        path,
-                        reason: format!("duplicate of key {}, ignored", k.key.kid()),
-                    })
-                }
-                Ok(k) => keys.push(k),
+                Ok(k) => match keys.iter_mut().find(|o| o.key.kid() == k.key.kid()) {
+                    Some(first) => {
+                        errors.push(KeyError::BadKeyFile {
+                            path: path.clone(),
+                            reason: format!(
+                                "same key ({}) as {}: both files count as one key, revoked if either is",
+                                k.key.kid(),
+                                first.path.display()
+                            ),
+                        });
+                        first.dates.revoked_at = earliest(first.dates.revoked_at, k.dates.revoked_at);
+                        first.files.push((path, k.dates));
+                    }
+                    None => keys.push(k),
+                },
                 Err(e) => errors.push(e),
             }
         }
         (keys, errors)
+    }
+
+    /// Deletes temporary key files older than [`STALE_TEMP_AGE`] at `now`. A replica that
+    /// may not write the directory leaves them (and says nothing: the writer will).
+    fn remove_stale_temps(&self, now: SystemTime) {
+        let Ok(entries) = fs::read_dir(&self.dir) else { return };
+        for entry in entries.filter_map(Result::ok) {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if !is_temp_name(name) {
+                continue;
+            }
+            let modified = entry.metadata().and_then(|m| m.modified());
+            let stale = modified.is_ok_and(|m| now.duration_since(m).is_ok_and(|age| age > STALE_TEMP_AGE));
+            if stale && fs::remove_file(entry.path()).is_ok() {
+                tracing::warn!(
+                    path = %entry.path().display(),
+                    "deleted a temporary key file left behind by an interrupted write"
+                );
+            }
+        }
+    }
+
+    /// The file that already holds the key `kid`, if any.
+    fn find_kid(&self, kid: &str) -> Option<StoredKey> {
+        self.load().0.into_iter().find(|k| k.key.kid() == kid)
     }
 
     /// Generates a key for `alg` that activates at `activate_at`, in that slot's file.
@@ -180,13 +229,22 @@ impl KeyStore {
         self.add(key, now, activate_at)
     }
 
-    /// Adds an existing key (generated or imported) for the slot `activate_at`.
+    /// Adds an existing key (generated or imported) for the slot `activate_at`. A key
+    /// already in the directory (by kid, revoked or not) is refused with
+    /// [`KeyError::KidExists`]: a second copy could outlive the revocation of the first.
     pub(crate) fn add(
         &self,
         key: SigningKey,
         now: SystemTime,
         activate_at: SystemTime,
     ) -> Result<Created, KeyError> {
+        if let Some(existing) = self.find_kid(key.kid()) {
+            return Err(KeyError::KidExists {
+                kid: key.kid().to_owned(),
+                path: existing.path,
+                revoked: existing.dates.revoked_at.is_some(),
+            });
+        }
         let dates = KeyDates { created_at: now, activate_at, revoked_at: None };
         let slot = activate_at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let name = format!("tm-{slot}-{}.{KEY_EXTENSION}", key.alg().as_str().to_ascii_lowercase());
@@ -196,22 +254,42 @@ impl KeyStore {
         let linked = fs::hard_link(&tmp, &path);
         let _ = fs::remove_file(&tmp);
         match linked {
-            Ok(()) => Ok(Created::New(StoredKey { key: Arc::new(key), dates, path })),
+            Ok(()) => {
+                let files = vec![(path.clone(), dates)];
+                Ok(Created::New(StoredKey { key: Arc::new(key), dates, path, files }))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(Created::AlreadyThere(path)),
             Err(source) => Err(KeyError::Io { path, source }),
         }
     }
 
-    /// Marks the key in `path` revoked at `now`, replacing the file atomically.
+    /// Marks the key revoked at `now` in every file that holds it and does not say so yet,
+    /// replacing each file atomically.
     pub(crate) fn revoke(&self, stored: &StoredKey, now: SystemTime) -> Result<(), KeyError> {
-        let dates = KeyDates { revoked_at: Some(now), ..stored.dates };
-        let tmp = self.write_temp(&stored.key, &dates)?;
-        fs::rename(&tmp, &stored.path).map_err(|source| KeyError::Io { path: stored.path.clone(), source })
+        for (path, dates) in stored.files.iter().filter(|(_, d)| d.revoked_at.is_none()) {
+            let dates = KeyDates { revoked_at: Some(now), ..*dates };
+            let tmp = self.write_temp(&stored.key, &dates)?;
+            fs::rename(&tmp, path).map_err(|source| {
+                let _ = fs::remove_file(&tmp);
+                KeyError::Io { path: path.clone(), source }
+            })?;
+        }
+        Ok(())
     }
 
-    /// Deletes a key file (pruning).
+    /// Deletes every file of a key (pruning). Files that do not record a revocation go
+    /// first, so a reader never finds a revoked key's unrevoked copy alone.
     pub(crate) fn delete(&self, stored: &StoredKey) -> Result<(), KeyError> {
-        fs::remove_file(&stored.path).map_err(|source| KeyError::Io { path: stored.path.clone(), source })
+        let mut files: Vec<&(PathBuf, KeyDates)> = stored.files.iter().collect();
+        files.sort_by_key(|(_, d)| d.revoked_at.is_some());
+        for (path, _) in files {
+            match fs::remove_file(path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => return Err(KeyError::Io { path: path.clone(), source }),
+            }
+        }
+        Ok(())
     }
 
     /// Writes `key` with `dates` to a fresh temporary file (mode 0600, fsynced).
@@ -266,15 +344,49 @@ fn load_file(path: &Path) -> Result<StoredKey, KeyError> {
             .map(|t| humantime::parse_rfc3339(t).map_err(|e| bad(format!("{field}: {e}"))))
             .transpose()
     };
-    let modified = || fs::metadata(path).and_then(|m| m.modified()).unwrap_or(UNIX_EPOCH);
-    let created_at = time("created_at", &meta.created_at)?.unwrap_or_else(modified);
-    let activate_at = time("activate_at", &meta.activate_at)?.unwrap_or(created_at);
+    let created = time("created_at", &meta.created_at)?;
     let revoked_at = time("revoked_at", &meta.revoked_at)?;
+    let activate_at = match (time("activate_at", &meta.activate_at)?, created, revoked_at) {
+        (Some(at), ..) => at,
+        (None, Some(at), _) => at,
+        // Revoked: it never signs, so when it would have does not matter.
+        (None, None, Some(_)) => UNIX_EPOCH,
+        (None, None, None) => {
+            return Err(bad(format!(
+                "key {} has no activate_at: tokenmint does not guess when a key signs (a file's \
+                 modification time changes with `touch` and differs between replicas); add it with \
+                 `tokenmint keys import {}` and delete this file",
+                key.kid(),
+                path.display()
+            )));
+        }
+    };
+    let created_at = created.unwrap_or(activate_at);
+    let dates = KeyDates { created_at, activate_at, revoked_at };
     Ok(StoredKey {
         key: Arc::new(key),
-        dates: KeyDates { created_at, activate_at, revoked_at },
+        dates,
         path: path.to_path_buf(),
+        files: vec![(path.to_path_buf(), dates)],
     })
+}
+
+/// Whether `name` is one of [`KeyStore::write_temp`]'s names: `.<kid>.<nonce>.tmp`.
+fn is_temp_name(name: &str) -> bool {
+    name.strip_prefix('.')
+        .and_then(|rest| rest.strip_suffix(".tmp"))
+        .and_then(|rest| rest.rsplit_once('.'))
+        .is_some_and(|(kid, nonce)| {
+            !kid.is_empty() && nonce.len() == 16 && nonce.bytes().all(|b| b.is_ascii_hexdigit())
+        })
+}
+
+/// The earlier of two optional instants (`None` only when both are).
+fn earliest(a: Option<SystemTime>, b: Option<SystemTime>) -> Option<SystemTime> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 #[cfg(unix)]
@@ -373,6 +485,89 @@ mod tests {
         let (keys, _) = store.load();
         assert_eq!(keys[0].dates.revoked_at, Some(at(20)));
         assert_eq!(keys[0].path, k.path);
+    }
+
+    #[test]
+    fn copies_of_one_key_load_as_one_key_revoked_if_any_copy_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = KeyStore::new(dir.path());
+        let k = created(store.create(Algorithm::ES256, at(10), at(10)).unwrap());
+        // An operator's copy under a name that sorts first, then the original revoked.
+        let copy = dir.path().join("a-copy.pem");
+        fs::copy(&k.path, &copy).unwrap();
+        let (keys, _) = store.load();
+        let only = keys.iter().find(|s| s.key.kid() == k.key.kid()).unwrap();
+        assert_eq!(only.files.len(), 2);
+        // What an older tokenmint did: revoke the one file it knew about.
+        store.revoke(&k, at(20)).unwrap();
+        let (keys, errors) = store.load();
+        assert_eq!(keys.len(), 1);
+        assert_eq!(keys[0].dates.revoked_at, Some(at(20)), "the revoked copy wins");
+        assert_eq!(keys[0].path, copy);
+        assert!(errors[0].to_string().contains("same key"), "{errors:?}");
+        // Revoking again marks the copy too; deleting removes both files.
+        store.revoke(&keys[0], at(30)).unwrap();
+        let (keys, _) = store.load();
+        assert!(keys[0].files.iter().all(|(_, d)| d.revoked_at.is_some()));
+        store.delete(&keys[0]).unwrap();
+        assert!(store.load().0.is_empty());
+    }
+
+    #[test]
+    fn a_key_already_in_the_directory_is_not_added_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = KeyStore::new(dir.path());
+        let k = created(store.create(Algorithm::EdDSA, at(10), at(10)).unwrap());
+        let again = SigningKey::from_pem_block("PRIVATE KEY", k.key.pkcs8_der(), None).unwrap();
+        let err = store.add(again, at(11), at(50)).unwrap_err();
+        assert!(matches!(err, KeyError::KidExists { revoked: false, .. }), "{err}");
+        store.revoke(&k, at(12)).unwrap();
+        let again = SigningKey::from_pem_block("PRIVATE KEY", k.key.pkcs8_der(), None).unwrap();
+        let err = store.add(again, at(13), at(60)).unwrap_err();
+        assert!(err.to_string().contains("never comes back"), "{err}");
+        assert_eq!(store.load().0.len(), 1);
+    }
+
+    #[test]
+    fn a_bare_pem_never_signs_whatever_its_modification_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = KeyStore::new(dir.path());
+        let k = SigningKey::generate(Algorithm::ES256).unwrap();
+        let bare = pem::encode(&pem::Pem::new("PRIVATE KEY", k.pkcs8_der()));
+        fs::write(dir.path().join("openssl.pem"), &bare).unwrap();
+        let (keys, errors) = store.load();
+        assert!(keys.is_empty());
+        let message = errors[0].to_string();
+        assert!(message.contains("no activate_at") && message.contains("keys import"), "{message}");
+        assert!(message.contains(k.kid()), "{message}");
+        // A bare file that records a revocation still loads, revoked: it must win over a copy.
+        fs::write(dir.path().join("openssl.pem"), format!("revoked_at = \"2020-01-01T00:00:00Z\"\n{bare}"))
+            .unwrap();
+        let (keys, _) = store.load();
+        assert!(keys[0].dates.revoked_at.is_some());
+        // created_at alone is the activation time, as before.
+        fs::write(dir.path().join("openssl.pem"), format!("created_at = \"2020-01-01T00:00:00Z\"\n{bare}"))
+            .unwrap();
+        let (keys, _) = store.load();
+        assert_eq!(keys[0].dates.activate_at, humantime::parse_rfc3339("2020-01-01T00:00:00Z").unwrap());
+    }
+
+    #[test]
+    fn stale_temporary_files_are_deleted_and_fresh_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = KeyStore::new(dir.path());
+        let k = created(store.create(Algorithm::ES256, at(10), at(10)).unwrap());
+        let tmp = store.write_temp(&k.key, &k.dates).unwrap();
+        assert!(is_temp_name(tmp.file_name().unwrap().to_str().unwrap()));
+        let other = dir.path().join(".notes.tmp");
+        fs::write(&other, "not ours").unwrap();
+        // Fresh: a writer may be about to link it.
+        store.load();
+        assert!(tmp.exists());
+        // Eleven minutes later it is a crashed writer's leftover.
+        store.remove_stale_temps(SystemTime::now() + Duration::from_secs(660));
+        assert!(!tmp.exists());
+        assert!(other.exists() && k.path.exists());
     }
 
     #[test]

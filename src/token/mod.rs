@@ -182,11 +182,13 @@ impl Issuer {
         let scope = granted_scope(client, req.scope)?;
         let audiences = granted_audiences(client, &req.resources, &req.audiences)?;
         let ttl = self.lifetime(client, req.expires_in)?;
+        // No signing key (all revoked): no token at all, not even a reused one.
+        let signer = keys.signer()?;
         let issued = |access_token, expires_in, scope| IssuedToken {
             access_token,
             expires_in,
             scope,
-            kid: keys.signing.shared_kid(),
+            kid: signer.shared_kid(),
             refresh_token: None,
             id_token: None,
             reused: false,
@@ -196,7 +198,7 @@ impl Issuer {
         let now_secs = unix_seconds(now);
         let reuse = self.reuse.as_ref().map(|cache| {
             let request = reuse::Request {
-                kid: keys.signing.kid(),
+                kid: signer.kid(),
                 client_id: &client.id,
                 scope: &scope,
                 audiences: &audiences,
@@ -248,7 +250,7 @@ impl Issuer {
             scope,
             extra,
         };
-        keys.signing.sign_access_token(&claims)
+        keys.signer()?.sign_access_token(&claims)
     }
 
     /// Introspects `token` (RFC 7662 §2.2): its claims if it is active, `None` otherwise.

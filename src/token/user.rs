@@ -101,7 +101,7 @@ impl Issuer {
                 jti: new_jti()?,
                 auth_time,
             };
-            Some(keys.signing.sign(TokenKind::Refresh, &claims)?)
+            Some(keys.signer()?.sign(TokenKind::Refresh, &claims)?)
         } else {
             None
         };
@@ -115,7 +115,7 @@ impl Issuer {
                 auth_time,
                 extra: &user.claims,
             };
-            Some(keys.signing.sign(TokenKind::Id, &claims)?)
+            Some(keys.signer()?.sign(TokenKind::Id, &claims)?)
         } else {
             None
         };
@@ -123,7 +123,7 @@ impl Issuer {
             access_token,
             expires_in: ttl,
             scope: scope.to_owned(),
-            kid: keys.signing.shared_kid(),
+            kid: keys.signer()?.shared_kid(),
             refresh_token,
             id_token,
             reused: false,

@@ -207,6 +207,29 @@ async fn config_check_prints_every_error_and_exits_64() {
 }
 
 #[tokio::test]
+async fn config_check_refuses_durations_that_would_overflow_and_keys_commands_never_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("huge.toml"), "[tokens]\nmax_ttl = \"300000000000y\"\n").unwrap();
+    let (code, _, err) = run(dir.path(), &["config", "check", "--config", "huge.toml"], None).await;
+    assert_eq!(code, 64, "{err}");
+    assert!(err.contains("tokens.max_ttl must be at most 10 years"), "{err}");
+    let (code, _, err) = run(dir.path(), &["--config", "huge.toml", "keys", "list"], None).await;
+    assert_eq!(code, 64, "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+
+    // A huge --activate-in saturates at the last RFC 3339 second instead of panicking.
+    std::fs::write(dir.path().join("ok.toml"), "[keys]\ndir = \"keys\"\n").unwrap();
+    let keys = ["--config", "ok.toml", "keys"];
+    let (code, out, err) =
+        run(dir.path(), &[&keys[..], &["generate", "--activate-in", "300000000000y"]].concat(), None).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("9999-12-31T23:59:59Z"), "{out}");
+    let (code, out, err) = run(dir.path(), &[&keys[..], &["list"]].concat(), None).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("9999-12-31T23:59:59Z"), "{out}");
+}
+
+#[tokio::test]
 async fn clients_add_prints_a_secret_once_and_a_block_that_works() {
     let dir = tempfile::tempdir().unwrap();
     let (code, out, err) = run(

@@ -435,3 +435,175 @@ async fn an_idle_server_does_not_keep_re_reading_its_key_directory() {
     assert_eq!(basic_token(&test_http(), &served.addr, "svc-a", SECRET_A).await.status(), 200);
     served.stop().await;
 }
+
+/// Writes an Ed25519 PEM made by openssl to `dir/name` and returns its path.
+fn openssl_ed25519(dir: &Path, name: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    let out = std::process::Command::new("openssl")
+        .args(["genpkey", "-algorithm", "ed25519", "-out"])
+        .arg(&path)
+        .output()
+        .expect("openssl is needed for this test (Debian package `openssl`)");
+    assert!(out.status.success(), "openssl: {}", String::from_utf8_lossy(&out.stderr));
+    path
+}
+
+/// The key files in `dir` that name `kid` in their metadata.
+fn files_with_kid(dir: &Path, kid: &str) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap_or_default())
+        .filter(|text| text.contains(&format!("kid = \"{kid}\"")))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_revoked_key_never_comes_back_through_a_second_copy() {
+    let app = TestApp::spawn().await;
+    let work = tempfile::tempdir().unwrap();
+    let pem = openssl_ed25519(work.path(), "k.pem");
+    let pem = pem.to_str().unwrap();
+    let (code, out, err) = keys_cli(&app, &["import", pem]).await;
+    assert_eq!(code, 0, "{err}");
+    let kid = out.split_whitespace().nth(1).unwrap().to_owned();
+    // The same key again: refused, nothing written.
+    let (code, _, err) = keys_cli(&app, &["import", pem]).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(&kid) && err.contains("already in the key directory"), "{err}");
+    assert_eq!(files_with_kid(app.keys_dir.path(), &kid).len(), 1);
+    // A copy made by hand (or by an older tokenmint) under a name that sorts first.
+    let original = std::fs::read_dir(app.keys_dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| std::fs::read_to_string(p).unwrap().contains(&kid))
+        .unwrap();
+    std::fs::copy(&original, app.keys_dir.path().join("0-copy.pem")).unwrap();
+
+    let (code, _, err) = keys_cli(&app, &["revoke", &kid]).await;
+    assert_eq!(code, 0, "{err}");
+    let mut gone = false;
+    for _ in 0..100 {
+        if app.jwks().await.find(&kid).is_none() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(gone, "the revoked key stayed in the JWKS");
+    let copies = files_with_kid(app.keys_dir.path(), &kid);
+    assert_eq!(copies.len(), 2);
+    assert!(copies.iter().all(|text| text.contains("revoked_at")), "every copy records the revocation");
+    let (_, list, _) = keys_cli(&app, &["list"]).await;
+    let rows: Vec<&str> = list.lines().filter(|l| l.contains(&kid)).collect();
+    assert_eq!(rows.len(), 1, "{list}");
+    assert!(rows[0].contains(" revoked "), "{list}");
+    // Re-importing a revoked key is refused too.
+    let (code, _, err) = keys_cli(&app, &["import", pem]).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("revoked"), "{err}");
+
+    let (code, out, err) = keys_cli(&app, &["prune"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&kid), "{out}");
+    assert!(files_with_kid(app.keys_dir.path(), &kid).is_empty(), "prune leaves no copy behind");
+    let (_, list, _) = keys_cli(&app, &["list"]).await;
+    assert!(!list.contains(&kid), "the revoked key came back: {list}");
+    // The running server never publishes it again either.
+    for _ in 0..20 {
+        assert!(app.jwks().await.find(&kid).is_none(), "the revoked key is back in the JWKS");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn with_every_key_revoked_the_server_fails_closed_instead_of_signing() {
+    let app = TestApp::spawn_with("[keys]\npoll_interval = \"200ms\"\n").await;
+    let kid = signing_kid(&app.http, &app.addr.to_string()).await;
+    // Every key revoked, with no replacement (as a file revoked by hand, or a replacement
+    // that could not be written, leaves it).
+    for entry in std::fs::read_dir(app.keys_dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let revoked = text.replacen("-----BEGIN", "revoked_at = \"2020-01-01T00:00:00Z\"\n-----BEGIN", 1);
+        std::fs::write(&path, revoked).unwrap();
+    }
+    let mut closed = false;
+    for _ in 0..100 {
+        if send(app.http.get(app.url("/readyz"))).await.status() == 503 {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(closed, "readiness still passes with every key revoked");
+    let res = basic_token(&app.http, &app.addr.to_string(), "svc-a", SECRET_A).await;
+    assert_oauth_error(res, 503, "temporarily_unavailable").await;
+    assert!(app.jwks().await.find(&kid).is_none(), "a revoked key is still published");
+
+    // A new key that signs at once brings the service back.
+    let (code, _, err) = keys_cli(&app, &["generate", "--activate-in", "0s"]).await;
+    assert_eq!(code, 0, "{err}");
+    let mut back = false;
+    for _ in 0..100 {
+        if send(app.http.get(app.url("/readyz"))).await.status() == 200 {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(back, "the new key was not picked up");
+    let (token, _) = app.access_token(&[]).await;
+    app.verify(&token, "https://api.one").await;
+}
+
+#[tokio::test]
+async fn a_bare_pem_never_signs_until_imported_however_new_its_file() {
+    let app = TestApp::spawn_with("[keys]\npoll_interval = \"200ms\"\n").await;
+    let kid = signing_kid(&app.http, &app.addr.to_string()).await;
+    // A PEM straight from openssl, newer than every key file (as after `touch`, or after a
+    // Kubernetes Secret update rewrote it).
+    let work = tempfile::tempdir().unwrap();
+    let pem = openssl_ed25519(work.path(), "k.pem");
+    std::fs::copy(&pem, app.keys_dir.path().join("zz-openssl.pem")).unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(signing_kid(&app.http, &app.addr.to_string()).await, kid);
+    assert_eq!(app.jwks().await.keys.len(), 1, "the bare key must not be published either");
+    let (code, list, err) = keys_cli(&app, &["list"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("no activate_at") && err.contains("keys import"), "{err}");
+    assert_eq!(list.lines().count(), 2, "{list}");
+
+    // Imported, it has an activation time of its own and signs when that says.
+    let (code, out, err) = keys_cli(&app, &["import", pem.to_str().unwrap(), "--activate-in", "0s"]).await;
+    assert_eq!(code, 0, "{err}");
+    let imported = out.split_whitespace().nth(1).unwrap().to_owned();
+    let mut switched = false;
+    for _ in 0..100 {
+        if signing_kid(&app.http, &app.addr.to_string()).await == imported {
+            switched = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(switched, "the imported key never signed");
+}
+
+#[tokio::test]
+async fn keys_rotate_from_a_scheduler_keeps_the_rotate_every_pace() {
+    let app = TestApp::spawn().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[keys]\ndir = \"{}\"\npublish_ahead = \"1h\"\nrotate_every = \"24h\"\n",
+        app.keys_dir.path().display()
+    );
+    std::fs::write(dir.path().join("c.toml"), config).unwrap();
+    // A CronJob running far more often than rotate_every - publish_ahead: the key that
+    // signs since startup is not due for a successor for 23 hours.
+    for _ in 0..3 {
+        let (code, out, err) = run(dir.path(), &["--config", "c.toml", "keys", "rotate"], None).await;
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("not due") && out.contains("nothing to do"), "{out}");
+    }
+    let (_, list, _) = keys_cli(&app, &["list"]).await;
+    assert_eq!(list.lines().count(), 2, "keys rotate created a key before it was due: {list}");
+}
