@@ -38,6 +38,12 @@ pub const ENV_PREFIX: &str = "TOKENMINT_";
 /// larger leeway would let expired tokens live noticeably longer.
 pub const MAX_LEEWAY: Duration = Duration::from_secs(300);
 
+/// Default of `server.header_read_timeout`: hyper's own default. An honest client sends its
+/// headers in one packet, so this only matters for a client that stalls or trickles them, and
+/// for idle keep-alive connections, which share the timer: shorter would make pooled clients
+/// reconnect more often and widen the window where a request crosses the server's close.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The top-level keys a configuration may have.
 /// (`clients` and `users` are read from the file directly, and from their own variables.)
 const SECTIONS: &[&str] = &["issuer", "server", "tokens", "keys", "grants"];
@@ -72,6 +78,15 @@ pub(crate) struct ServerSettings {
     /// Reverse proxies whose `X-Forwarded-For` is believed, as addresses or CIDR ranges.
     #[serde(deserialize_with = "ip_ranges")]
     pub(crate) trusted_proxies: Vec<IpNet>,
+    /// Time a connection has to send a request's headers, counted from the moment the
+    /// server starts waiting for them: on a new connection, and on a keep-alive connection
+    /// after each response (so it is also the idle keep-alive timeout). A connection that
+    /// misses it is closed (slowloris).
+    #[serde(with = "humantime_serde")]
+    pub(crate) header_read_timeout: Duration,
+    /// Most connections served at once; further ones wait in the listen backlog until one
+    /// closes. `None` (the default): no limit.
+    pub(crate) max_connections: Option<usize>,
 }
 
 /// A list of addresses (`"10.0.0.7"`) and CIDR ranges (`"10.0.0.0/8"`).
@@ -96,6 +111,8 @@ impl Default for ServerSettings {
             max_header_bytes: 16 * 1024,
             request_timeout: Duration::from_secs(10),
             trusted_proxies: Vec::new(),
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            max_connections: None,
         }
     }
 }
@@ -200,6 +217,12 @@ impl Config {
         }
         if server.request_timeout.is_zero() {
             errors.push("server.request_timeout must be longer than zero".into());
+        }
+        if server.header_read_timeout.is_zero() {
+            errors.push("server.header_read_timeout must be longer than zero".into());
+        }
+        if server.max_connections == Some(0) {
+            errors.push("server.max_connections must be at least 1 (leave it out for no limit)".into());
         }
         let enabled_grants = enabled_grants(&grants, &mut errors);
 

@@ -119,3 +119,24 @@ fn trusted_proxies_take_addresses_and_ranges_and_name_a_bad_entry() {
         Config::from_toml("[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"proxy.local\"]\n").unwrap_err();
     assert!(err.to_string().contains("`proxy.local` is not an IP address or a CIDR range"), "{err}");
 }
+
+#[test]
+fn connection_limits_parse_and_default() {
+    let c = Config::from_toml("").unwrap();
+    assert_eq!(c.server.header_read_timeout, DEFAULT_HEADER_READ_TIMEOUT);
+    assert_eq!(c.server.max_connections, None);
+    let c =
+        Config::from_toml("[server]\nheader_read_timeout = \"2s 500ms\"\nmax_connections = 512\n").unwrap();
+    assert_eq!(c.server.header_read_timeout, Duration::from_millis(2500));
+    assert_eq!(c.server.max_connections, Some(512));
+}
+
+#[test]
+fn connection_limits_must_be_positive() {
+    let err = Config::from_toml("[server]\nheader_read_timeout = \"0s\"\nmax_connections = 0\n").unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("server.header_read_timeout must be longer than zero"), "{text}");
+    assert!(text.contains("server.max_connections must be at least 1"), "{text}");
+    let err = Config::from_toml("[server]\nheader_read_timeout = \"soon\"\n").unwrap_err();
+    assert!(err.to_string().contains("server.header_read_timeout"), "{err}");
+}

@@ -407,3 +407,21 @@ async fn clients_add_without_an_audience_uses_the_client_id() {
     let body: Value = res.json().await.unwrap();
     app.verify(body["access_token"].as_str().unwrap(), "nightly-job").await;
 }
+
+#[tokio::test]
+async fn config_check_refuses_bad_connection_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = format!("[server]\nheader_read_timeout = \"0s\"\nmax_connections = 0\n{CLIENTS}");
+    std::fs::write(dir.path().join("bad.toml"), bad).unwrap();
+    let (code, _, err) = run(dir.path(), &["config", "check", "--config", "bad.toml"], None).await;
+    assert_eq!(code, 64, "{err}");
+    for needle in ["server.header_read_timeout", "server.max_connections"] {
+        assert!(err.contains(needle), "missing {needle:?} in {err}");
+    }
+    // From the environment too, and a malformed duration names the setting.
+    let mut cmd = tokenmint(dir.path());
+    cmd.args(["config", "check"]).env("TOKENMINT_SERVER__HEADER_READ_TIMEOUT", "soon");
+    let out = cmd.output().await.unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("header_read_timeout"));
+}
