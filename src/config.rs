@@ -245,9 +245,9 @@ impl Config {
             };
             users.extend(from_env(&env.users, "USERS", set_name, UserSettings::into_user, &mut errors));
         }
-        let mut seen = std::collections::HashSet::new();
+        let mut client_ids = std::collections::HashSet::with_capacity(clients.len());
         for c in &clients {
-            if !seen.insert(c.id.as_str()) {
+            if !client_ids.insert(c.id.as_str()) {
                 errors.push(format!("client `{}` is configured more than once", c.id));
             }
             if c.allows_grant(GrantType::RefreshToken) && !c.allows_grant(GrantType::Password) {
@@ -262,6 +262,15 @@ impl Config {
         for u in &users {
             if !seen.insert(u.username.as_str()) {
                 errors.push(format!("user `{}` is configured more than once", u.username));
+            }
+            // One namespace for `sub`: a client's tokens carry its id, a user's their username.
+            if client_ids.contains(u.username.as_str()) {
+                errors.push(format!(
+                    "client `{0}` and user `{0}` have the same name: the tokens of both would carry \
+                     `\"sub\":\"{0}\"`, so a resource server could not tell the client from the user \
+                     (RFC 9068 §2.2, §5); rename one of them",
+                    u.username
+                ));
             }
         }
 

@@ -140,3 +140,18 @@ fn connection_limits_must_be_positive() {
     let err = Config::from_toml("[server]\nheader_read_timeout = \"soon\"\n").unwrap_err();
     assert!(err.to_string().contains("server.header_read_timeout"), "{err}");
 }
+
+#[test]
+fn a_client_id_equal_to_a_username_is_refused_naming_both_rfc9068_2_2() {
+    let argon =
+        "$argon2id$v=19$m=19456,t=2,p=1$xvXCl2DEFqFjoJabKCq7qA$ESLBK9Q23EuQfmvequbFQ3q6h9o9DMx+ott7wJGB3y4";
+    let user = |name: &str| format!("[[users]]\nusername = \"{name}\"\npassword_hash = \"{argon}\"\n");
+    let err = Config::from_toml(&format!("{}{}", client(""), user("billing"))).unwrap_err();
+    assert_eq!(err.errors.len(), 1, "{err}");
+    assert!(err.errors[0].contains("client `billing` and user `billing`"), "{err}");
+    // A disabled user collides all the same: enabling it again must not need a new check.
+    let disabled = format!("{}{}enabled = false\n", client(""), user("billing"));
+    assert!(Config::from_toml(&disabled).is_err());
+    // Names are compared exactly, as `sub` is.
+    Config::from_toml(&format!("{}{}", client(""), user("Billing"))).unwrap();
+}

@@ -409,6 +409,23 @@ async fn clients_add_without_an_audience_uses_the_client_id() {
 }
 
 #[tokio::test]
+async fn a_client_id_that_is_also_a_username_is_refused_by_check_and_by_serve_rfc9068_2_2() {
+    let dir = tempfile::tempdir().unwrap();
+    // `svc-a` is one of the shared clients; here it is a user as well.
+    let user = "[[users]]\nusername = \"svc-a\"\npassword_hash = \"$argon2id$v=19$m=19456,t=2,p=1$gr55kYAwgwsBnQH58YKNKw$5fjCaYqJiSh45KiuCjAr/Ja1nFM40pe78lQECvRC3uQ\"\n";
+    std::fs::write(dir.path().join("clash.toml"), format!("[keys]\ndir = \"keys\"\n{CLIENTS}{user}"))
+        .unwrap();
+    let (code, _, err) = run(dir.path(), &["config", "check", "--config", "clash.toml"], None).await;
+    assert_eq!(code, 64, "{err}");
+    assert!(err.contains("client `svc-a` and user `svc-a`"), "{err}");
+    // Startup runs the same validation: the server never comes up.
+    let (code, _, err) =
+        run(dir.path(), &["serve", "--bind", "127.0.0.1:0", "--config", "clash.toml"], None).await;
+    assert_eq!(code, 64, "{err}");
+    assert!(err.contains("client `svc-a` and user `svc-a`"), "{err}");
+}
+
+#[tokio::test]
 async fn config_check_refuses_bad_connection_limits() {
     let dir = tempfile::tempdir().unwrap();
     let bad = format!("[server]\nheader_read_timeout = \"0s\"\nmax_connections = 0\n{CLIENTS}");
