@@ -155,3 +155,16 @@ fn a_client_id_equal_to_a_username_is_refused_naming_both_rfc9068_2_2() {
     // Names are compared exactly, as `sub` is.
     Config::from_toml(&format!("{}{}", client(""), user("Billing"))).unwrap();
 }
+
+#[test]
+fn introspection_members_are_refused_as_claims_rfc7662_2_2() {
+    let argon =
+        "$argon2id$v=19$m=19456,t=2,p=1$xvXCl2DEFqFjoJabKCq7qA$ESLBK9Q23EuQfmvequbFQ3q6h9o9DMx+ott7wJGB3y4";
+    let toml = format!(
+        "{}[[users]]\nusername = \"alice\"\npassword_hash = \"{argon}\"\nclaims = {{ token_type = \"x\" }}\n",
+        client("claims = { active = false }")
+    );
+    let text = Config::from_toml(&toml).unwrap_err().to_string();
+    assert!(text.contains("claim `active` is a registered claim"), "{text}");
+    assert!(text.contains("claim `token_type` is a registered claim"), "{text}");
+}

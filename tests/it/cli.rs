@@ -442,3 +442,16 @@ async fn config_check_refuses_bad_connection_limits() {
     assert_eq!(out.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&out.stderr).contains("header_read_timeout"));
 }
+
+#[tokio::test]
+async fn config_check_refuses_introspection_members_as_claims_rfc7662_2_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = CLIENTS.replacen("claims = { tenant = \"acme\", tier = 3 }", "claims = { active = false }", 1);
+    let bad = bad.replacen("ttl = \"3h\"", "ttl = \"3h\"\nclaims = { token_type = \"mac\" }", 1);
+    std::fs::write(dir.path().join("bad.toml"), bad).unwrap();
+    let (code, _, err) = run(dir.path(), &["config", "check", "--config", "bad.toml"], None).await;
+    assert_eq!(code, 64, "{err}");
+    for needle in ["claim `active`", "claim `token_type`"] {
+        assert!(err.contains(needle), "missing {needle:?} in {err}");
+    }
+}
