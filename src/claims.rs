@@ -9,8 +9,10 @@ use serde_json::{Map, Value};
 /// The JOSE `typ` header value of an access token (RFC 9068 §2.1).
 pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
 
-/// Claim names a client's extra claims may not override: the registered JWT claims
-/// (RFC 7519 §4.1) and the ones RFC 9068 §2.2 gives a meaning to in access tokens.
+/// Claim names a client's or user's extra claims may not use: the registered JWT claims
+/// (RFC 7519 §4.1), the ones RFC 9068 §2.2 gives a meaning to in access tokens, and the
+/// members of an introspection response (RFC 7662 §2.2) that the response sets itself,
+/// since introspection answers with the token's claims next to them.
 pub const RESERVED_CLAIMS: &[&str] = &[
     "iss",
     "sub",
@@ -26,6 +28,8 @@ pub const RESERVED_CLAIMS: &[&str] = &[
     "amr",
     "cnf",
     "typ",
+    "active",
+    "token_type",
 ];
 
 /// The `aud` claim: one audience, or several (RFC 7519 §4.1.3).

@@ -42,6 +42,11 @@ pub const MAX_LEEWAY: Duration = Duration::from_secs(300);
 /// and instants computed from them (a key's retirement, the next rotation) must stay
 /// representable and printable.
 pub const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+/// Default of `server.header_read_timeout`: hyper's own default. An honest client sends its
+/// headers in one packet, so this only matters for a client that stalls or trickles them, and
+/// for idle keep-alive connections, which share the timer: shorter would make pooled clients
+/// reconnect more often and widen the window where a request crosses the server's close.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The top-level keys a configuration may have.
 /// (`clients` and `users` are read from the file directly, and from their own variables.)
@@ -77,6 +82,15 @@ pub(crate) struct ServerSettings {
     /// Reverse proxies whose `X-Forwarded-For` is believed, as addresses or CIDR ranges.
     #[serde(deserialize_with = "ip_ranges")]
     pub(crate) trusted_proxies: Vec<IpNet>,
+    /// Time a connection has to send a request's headers, counted from the moment the
+    /// server starts waiting for them: on a new connection, and on a keep-alive connection
+    /// after each response (so it is also the idle keep-alive timeout). A connection that
+    /// misses it is closed (slowloris).
+    #[serde(with = "humantime_serde")]
+    pub(crate) header_read_timeout: Duration,
+    /// Most connections served at once; further ones wait in the listen backlog until one
+    /// closes. `None` (the default): no limit.
+    pub(crate) max_connections: Option<usize>,
 }
 
 /// A list of addresses (`"10.0.0.7"`) and CIDR ranges (`"10.0.0.0/8"`).
@@ -101,6 +115,8 @@ impl Default for ServerSettings {
             max_header_bytes: 16 * 1024,
             request_timeout: Duration::from_secs(10),
             trusted_proxies: Vec::new(),
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            max_connections: None,
         }
     }
 }
@@ -207,6 +223,12 @@ impl Config {
         if server.request_timeout.is_zero() {
             errors.push("server.request_timeout must be longer than zero".into());
         }
+        if server.header_read_timeout.is_zero() {
+            errors.push("server.header_read_timeout must be longer than zero".into());
+        }
+        if server.max_connections == Some(0) {
+            errors.push("server.max_connections must be at least 1 (leave it out for no limit)".into());
+        }
         let enabled_grants = enabled_grants(&grants, &mut errors);
 
         errors.extend(file.errors);
@@ -228,9 +250,9 @@ impl Config {
             };
             users.extend(from_env(&env.users, "USERS", set_name, UserSettings::into_user, &mut errors));
         }
-        let mut seen = std::collections::HashSet::new();
+        let mut client_ids = std::collections::HashSet::with_capacity(clients.len());
         for c in &clients {
-            if !seen.insert(c.id.as_str()) {
+            if !client_ids.insert(c.id.as_str()) {
                 errors.push(format!("client `{}` is configured more than once", c.id));
             }
             if c.allows_grant(GrantType::RefreshToken) && !c.allows_grant(GrantType::Password) {
@@ -245,6 +267,15 @@ impl Config {
         for u in &users {
             if !seen.insert(u.username.as_str()) {
                 errors.push(format!("user `{}` is configured more than once", u.username));
+            }
+            // One namespace for `sub`: a client's tokens carry its id, a user's their username.
+            if client_ids.contains(u.username.as_str()) {
+                errors.push(format!(
+                    "client `{0}` and user `{0}` have the same name: the tokens of both would carry \
+                     `\"sub\":\"{0}\"`, so a resource server could not tell the client from the user \
+                     (RFC 9068 §2.2, §5); rename one of them",
+                    u.username
+                ));
             }
         }
 
@@ -528,6 +559,7 @@ fn check_bounds(t: &TokenSettings, k: &KeySettings, s: &ServerSettings) -> Vec<S
         ("keys.rotate_every", k.rotate_every),
         ("keys.poll_interval", Some(k.poll_interval)),
         ("server.request_timeout", Some(s.request_timeout)),
+        ("server.header_read_timeout", Some(s.header_read_timeout)),
     ];
     durations
         .into_iter()

@@ -6,6 +6,7 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use axum::Router;
@@ -14,7 +15,7 @@ use tokio::net::TcpListener;
 use crate::clients::Registry;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::http::{self, AppState, Limits};
+use crate::http::{self, AppState, ConnectionSettings, Limits};
 use crate::keys::KeyRing;
 use crate::keys::watch::{Maintenance, maintain};
 use crate::token::Issuer;
@@ -45,6 +46,8 @@ pub enum ServerError {
 pub struct Server {
     listener: TcpListener,
     router: Router,
+    /// Header-read timeout and connection cap of the accept loop.
+    connections: ConnectionSettings,
     ring: Arc<KeyRing>,
     clock: Arc<dyn Clock>,
     maintenance: Maintenance,
@@ -78,6 +81,10 @@ impl Server {
         let registry = Registry::new(config.clients).map_err(|e| ServerError::Clients(e.join("; ")))?;
         let users = Users::new(config.users).map_err(|e| ServerError::Clients(e.join("; ")))?;
         let issuer = Issuer::new(config.issuer, config.tokens.clone(), config.enabled_grants);
+        let connections = ConnectionSettings {
+            header_read_timeout: config.server.header_read_timeout,
+            max_connections: config.server.max_connections.and_then(NonZeroUsize::new),
+        };
         let limits = Limits {
             max_header_bytes: config.server.max_header_bytes,
             max_body_bytes: config.server.max_body_bytes,
@@ -93,7 +100,7 @@ impl Server {
             limits,
             config.server.trusted_proxies.clone(),
         );
-        Ok(Server { listener, router: http::router(state), ring, clock, maintenance })
+        Ok(Server { listener, router: http::router(state), connections, ring, clock, maintenance })
     }
 
     /// The address actually bound (useful with port 0).
@@ -101,19 +108,21 @@ impl Server {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` resolves, then lets in-flight requests finish. Meanwhile the
-    /// key ring follows the key directory and the schedule.
+    /// Serves until `shutdown` resolves, then stops accepting, closes idle connections and
+    /// lets in-flight requests finish. Meanwhile the key ring follows the key directory and
+    /// the schedule.
+    ///
+    /// Accept errors (such as running out of file descriptors) are logged and retried, never
+    /// returned; the `Result` is kept for callers written against earlier versions.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
         let (stop_keys, keys_stopped) = tokio::sync::oneshot::channel::<()>();
         let keys_task = tokio::spawn(maintain(self.ring, self.clock, self.maintenance, async move {
             let _ = keys_stopped.await;
         }));
-        // Connection addresses feed the per-address brute-force throttles.
-        let app = self.router.into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
+        http::serve(self.listener, self.router, self.connections, shutdown).await;
         let _ = stop_keys.send(());
         let _ = keys_task.await;
-        served
+        Ok(())
     }
 }
 

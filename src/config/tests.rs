@@ -140,4 +140,56 @@ fn absurd_durations_are_refused_without_overflowing() {
     // Ten years is still fine.
     let ok = "[tokens]\nmax_ttl = \"3650d\"\nrefresh_ttl = \"3650d\"\n";
     Config::from_toml(ok).unwrap();
+    let text =
+        Config::from_toml("[server]\nheader_read_timeout = \"300000000000y\"\n").unwrap_err().to_string();
+    assert!(text.contains("server.header_read_timeout must be at most 10 years"), "{text}");
+}
+
+#[test]
+fn connection_limits_parse_and_default() {
+    let c = Config::from_toml("").unwrap();
+    assert_eq!(c.server.header_read_timeout, DEFAULT_HEADER_READ_TIMEOUT);
+    assert_eq!(c.server.max_connections, None);
+    let c =
+        Config::from_toml("[server]\nheader_read_timeout = \"2s 500ms\"\nmax_connections = 512\n").unwrap();
+    assert_eq!(c.server.header_read_timeout, Duration::from_millis(2500));
+    assert_eq!(c.server.max_connections, Some(512));
+}
+
+#[test]
+fn connection_limits_must_be_positive() {
+    let err = Config::from_toml("[server]\nheader_read_timeout = \"0s\"\nmax_connections = 0\n").unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("server.header_read_timeout must be longer than zero"), "{text}");
+    assert!(text.contains("server.max_connections must be at least 1"), "{text}");
+    let err = Config::from_toml("[server]\nheader_read_timeout = \"soon\"\n").unwrap_err();
+    assert!(err.to_string().contains("server.header_read_timeout"), "{err}");
+}
+
+#[test]
+fn a_client_id_equal_to_a_username_is_refused_naming_both_rfc9068_2_2() {
+    let argon =
+        "$argon2id$v=19$m=19456,t=2,p=1$xvXCl2DEFqFjoJabKCq7qA$ESLBK9Q23EuQfmvequbFQ3q6h9o9DMx+ott7wJGB3y4";
+    let user = |name: &str| format!("[[users]]\nusername = \"{name}\"\npassword_hash = \"{argon}\"\n");
+    let err = Config::from_toml(&format!("{}{}", client(""), user("billing"))).unwrap_err();
+    assert_eq!(err.errors.len(), 1, "{err}");
+    assert!(err.errors[0].contains("client `billing` and user `billing`"), "{err}");
+    // A disabled user collides all the same: enabling it again must not need a new check.
+    let disabled = format!("{}{}enabled = false\n", client(""), user("billing"));
+    assert!(Config::from_toml(&disabled).is_err());
+    // Names are compared exactly, as `sub` is.
+    Config::from_toml(&format!("{}{}", client(""), user("Billing"))).unwrap();
+}
+
+#[test]
+fn introspection_members_are_refused_as_claims_rfc7662_2_2() {
+    let argon =
+        "$argon2id$v=19$m=19456,t=2,p=1$xvXCl2DEFqFjoJabKCq7qA$ESLBK9Q23EuQfmvequbFQ3q6h9o9DMx+ott7wJGB3y4";
+    let toml = format!(
+        "{}[[users]]\nusername = \"alice\"\npassword_hash = \"{argon}\"\nclaims = {{ token_type = \"x\" }}\n",
+        client("claims = { active = false }")
+    );
+    let text = Config::from_toml(&toml).unwrap_err().to_string();
+    assert!(text.contains("claim `active` is a registered claim"), "{text}");
+    assert!(text.contains("claim `token_type` is a registered claim"), "{text}");
 }

@@ -1,25 +1,75 @@
 //! `POST /oauth2/introspect` (RFC 7662): for resource servers that cannot verify locally.
 //!
 //! The caller authenticates like at the token endpoint. The answer is `{"active": true,
-//! ...claims}` for a valid token and `{"active": false}` for anything else, with no reason
-//! given (RFC 7662 §2.2).
+//! "token_type": "Bearer", ...claims}` for a valid token and `{"active": false}` for anything
+//! else, with no reason given (RFC 7662 §2.2).
 
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use serde::{Serialize, Serializer};
+use serde_json::{Map, Value};
 
 use super::AppState;
 use super::error::{ErrorCode, OAuthError, no_store_json};
 use super::params::{Params, client_credentials};
-use crate::claims::AccessClaims;
+use crate::claims::{AccessClaims, Audience};
 
+/// Every member [`Active`] writes itself. A token claim with one of these names is left out
+/// of the response, so no member ever appears twice (configuration refuses them as extra
+/// claims, but a token signed before that rule, or by an older release, may carry one).
+const RESPONSE_MEMBERS: &[&str] =
+    &["active", "token_type", "iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope"];
+
+/// The answer for an active token: RFC 7662 §2.2's members, then the token's other claims.
 #[derive(Serialize)]
 struct Active<'a> {
     active: bool,
     token_type: &'static str,
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a Audience,
+    exp: u64,
+    iat: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nbf: Option<u64>,
+    jti: &'a str,
+    client_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<&'a str>,
     #[serde(flatten)]
-    claims: &'a AccessClaims,
+    extra: OtherClaims<'a>,
+}
+
+impl<'a> Active<'a> {
+    fn new(claims: &'a AccessClaims) -> Self {
+        // No `..`: a new field in `AccessClaims` must be placed here (and in
+        // `RESPONSE_MEMBERS`) before this compiles.
+        let AccessClaims { iss, sub, aud, exp, iat, nbf, jti, client_id, scope, extra } = claims;
+        Active {
+            active: true,
+            token_type: "Bearer",
+            iss,
+            sub,
+            aud,
+            exp: *exp,
+            iat: *iat,
+            nbf: *nbf,
+            jti,
+            client_id,
+            scope: scope.as_deref(),
+            extra: OtherClaims(extra),
+        }
+    }
+}
+
+/// A token's extra claims, minus any that would repeat one of [`RESPONSE_MEMBERS`].
+struct OtherClaims<'a>(&'a Map<String, Value>);
+
+impl Serialize for OtherClaims<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().filter(|(name, _)| !RESPONSE_MEMBERS.contains(&name.as_str())))
+    }
 }
 
 /// The introspection endpoint.
@@ -40,8 +90,8 @@ async fn handle(state: &AppState, request: Request) -> Result<Response, OAuthErr
     };
     let now = state.now();
     let keys = state.keys().current_at(now);
-    let body = match state.issuer().introspect(token, &keys, state.registry(), now) {
-        Ok(claims) => serde_json::to_vec(&Active { active: true, token_type: "Bearer", claims: &claims }),
+    let body = match state.issuer().introspect(token, &keys, state.registry(), state.users(), now) {
+        Ok(claims) => serde_json::to_vec(&Active::new(&claims)),
         Err(reason) => {
             tracing::debug!(caller = %creds.client_id, reason = %reason, "introspected an inactive token");
             Ok(br#"{"active":false}"#.to_vec())
@@ -49,4 +99,81 @@ async fn handle(state: &AppState, request: Request) -> Result<Response, OAuthErr
     }
     .map_err(|_| OAuthError::new(ErrorCode::ServerError, "response encoding failed"))?;
     Ok(no_store_json(StatusCode::OK, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::claims::RESERVED_CLAIMS;
+
+    /// The member names of a JSON object in order, repeats included (a `Map` would fold them).
+    fn member_names(json: &[u8]) -> Vec<String> {
+        struct Names(Vec<String>);
+        impl<'de> serde::Deserialize<'de> for Names {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct Visitor;
+                impl<'de> serde::de::Visitor<'de> for Visitor {
+                    type Value = Names;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str("an object")
+                    }
+                    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Names, A::Error> {
+                        let mut names = Vec::new();
+                        while let Some((name, _)) = map.next_entry::<String, serde::de::IgnoredAny>()? {
+                            names.push(name);
+                        }
+                        Ok(Names(names))
+                    }
+                }
+                d.deserialize_map(Visitor)
+            }
+        }
+        serde_json::from_slice::<Names>(json).expect("a JSON object").0
+    }
+
+    fn claims(extra: Map<String, Value>) -> AccessClaims {
+        AccessClaims {
+            iss: "https://tokens.test".into(),
+            sub: "svc".into(),
+            aud: Audience::One("https://api".into()),
+            exp: 2,
+            iat: 1,
+            nbf: Some(1),
+            jti: "j".into(),
+            client_id: "svc".into(),
+            scope: Some("read".into()),
+            extra,
+        }
+    }
+
+    #[test]
+    fn the_response_writes_exactly_its_own_members_rfc7662_2_2() {
+        let json = serde_json::to_vec(&Active::new(&claims(Map::new()))).unwrap();
+        assert_eq!(member_names(&json), RESPONSE_MEMBERS);
+    }
+
+    #[test]
+    fn a_claim_named_like_a_response_member_never_repeats_it_rfc7662_2_2() {
+        let mut extra: Map<String, Value> =
+            RESPONSE_MEMBERS.iter().map(|name| ((*name).to_owned(), Value::from("forged"))).collect();
+        extra.insert("tenant".into(), Value::from("acme"));
+        let json = serde_json::to_vec(&Active::new(&claims(extra))).unwrap();
+        let names = member_names(&json);
+        let mut unique = names.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), names.len(), "repeated members in {}", String::from_utf8_lossy(&json));
+        let body: Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(body["active"], true);
+        assert_eq!(body["token_type"], "Bearer");
+        assert_eq!(body["sub"], "svc");
+        assert_eq!(body["tenant"], "acme");
+    }
+
+    #[test]
+    fn configuration_refuses_every_member_the_response_sets_as_a_claim() {
+        for name in RESPONSE_MEMBERS {
+            assert!(RESERVED_CLAIMS.contains(name), "`{name}` is not in RESERVED_CLAIMS");
+        }
+    }
 }

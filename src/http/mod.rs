@@ -8,6 +8,7 @@ mod forwarded;
 mod introspect;
 mod limits;
 mod params;
+mod serve;
 mod token;
 mod wellknown;
 
@@ -24,6 +25,7 @@ use crate::keys::KeyRing;
 use crate::token::Issuer;
 use crate::users::Users;
 pub(crate) use limits::Limits;
+pub(crate) use serve::{ConnectionSettings, serve};
 use wellknown::Metadata;
 
 /// Everything a request may need, behind one `Arc`: cloning the state is one refcount.

@@ -19,6 +19,7 @@ use crate::claims::AccessClaims;
 use crate::clients::{Client, GrantType, Registry, is_resource_uri};
 use crate::clock::unix_seconds;
 use crate::keys::{Algorithm, KeyError, KeySet};
+use crate::users::Users;
 use crate::verify::{self, VerifyError};
 use claims::{AccessTokenClaims, AudienceRef};
 use reuse::{Reusable, ReuseCache};
@@ -253,16 +254,18 @@ impl Issuer {
         keys.signer()?.sign_access_token(&claims)
     }
 
-    /// Introspects `token` (RFC 7662 §2.2): its claims if it is active, `None` otherwise.
+    /// Introspects `token` (RFC 7662 §2.2): its claims if it is active, why not otherwise.
     ///
     /// Active means: signed by a key this service still publishes, `typ` at+jwt, our
-    /// issuer, not expired (no leeway: this is the authoritative answer), and issued to a
-    /// client that is still configured and enabled.
+    /// issuer, not expired (no leeway: this is the authoritative answer), issued to a
+    /// client that is still configured and enabled, and, for a user's token, whose user
+    /// is still configured and enabled.
     pub(crate) fn introspect(
         &self,
         token: &str,
         keys: &KeySet,
         registry: &Registry,
+        users: &Users,
         now: SystemTime,
     ) -> Result<AccessClaims, VerifyError> {
         let header = verify::parse_header(token)?;
@@ -273,12 +276,22 @@ impl Issuer {
         let algs = [key.alg];
         let claims =
             verify::check(token, &header, &key, &algs, Some(&self.issuer), None, Duration::ZERO, now)?;
-        match registry.get(&claims.client_id) {
-            Some(client) if client.enabled => Ok(claims),
-            _ => {
-                Err(VerifyError::new(verify::ErrorKind::UnknownKey, "the token's client is gone or disabled"))
-            }
+        if !registry.get(&claims.client_id).is_some_and(|client| client.enabled) {
+            return Err(VerifyError::new(
+                verify::ErrorKind::UnknownKey,
+                "the token's client is gone or disabled",
+            ));
         }
+        // `sub` is the client for the client credentials grant and the user for the password
+        // and refresh grants (RFC 9068 §2.2). Configuration keeps client ids and usernames
+        // apart, so a `sub` that is not the client is a user.
+        if claims.sub != claims.client_id && !users.get(&claims.sub).is_some_and(|user| user.enabled) {
+            return Err(VerifyError::new(
+                verify::ErrorKind::UnknownKey,
+                "the token's user is gone or disabled",
+            ));
+        }
+        Ok(claims)
     }
 
     /// The lifetime in seconds: the client's `ttl`, else the default, capped at `max_ttl`;

@@ -443,3 +443,51 @@ async fn clients_add_without_an_audience_uses_the_client_id() {
     let body: Value = res.json().await.unwrap();
     app.verify(body["access_token"].as_str().unwrap(), "nightly-job").await;
 }
+
+#[tokio::test]
+async fn a_client_id_that_is_also_a_username_is_refused_by_check_and_by_serve_rfc9068_2_2() {
+    let dir = tempfile::tempdir().unwrap();
+    // `svc-a` is one of the shared clients; here it is a user as well.
+    let user = "[[users]]\nusername = \"svc-a\"\npassword_hash = \"$argon2id$v=19$m=19456,t=2,p=1$gr55kYAwgwsBnQH58YKNKw$5fjCaYqJiSh45KiuCjAr/Ja1nFM40pe78lQECvRC3uQ\"\n";
+    std::fs::write(dir.path().join("clash.toml"), format!("[keys]\ndir = \"keys\"\n{CLIENTS}{user}"))
+        .unwrap();
+    let (code, _, err) = run(dir.path(), &["config", "check", "--config", "clash.toml"], None).await;
+    assert_eq!(code, 64, "{err}");
+    assert!(err.contains("client `svc-a` and user `svc-a`"), "{err}");
+    // Startup runs the same validation: the server never comes up.
+    let (code, _, err) =
+        run(dir.path(), &["serve", "--bind", "127.0.0.1:0", "--config", "clash.toml"], None).await;
+    assert_eq!(code, 64, "{err}");
+    assert!(err.contains("client `svc-a` and user `svc-a`"), "{err}");
+}
+
+#[tokio::test]
+async fn config_check_refuses_bad_connection_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = format!("[server]\nheader_read_timeout = \"0s\"\nmax_connections = 0\n{CLIENTS}");
+    std::fs::write(dir.path().join("bad.toml"), bad).unwrap();
+    let (code, _, err) = run(dir.path(), &["config", "check", "--config", "bad.toml"], None).await;
+    assert_eq!(code, 64, "{err}");
+    for needle in ["server.header_read_timeout", "server.max_connections"] {
+        assert!(err.contains(needle), "missing {needle:?} in {err}");
+    }
+    // From the environment too, and a malformed duration names the setting.
+    let mut cmd = tokenmint(dir.path());
+    cmd.args(["config", "check"]).env("TOKENMINT_SERVER__HEADER_READ_TIMEOUT", "soon");
+    let out = cmd.output().await.unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("header_read_timeout"));
+}
+
+#[tokio::test]
+async fn config_check_refuses_introspection_members_as_claims_rfc7662_2_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = CLIENTS.replacen("claims = { tenant = \"acme\", tier = 3 }", "claims = { active = false }", 1);
+    let bad = bad.replacen("ttl = \"3h\"", "ttl = \"3h\"\nclaims = { token_type = \"mac\" }", 1);
+    std::fs::write(dir.path().join("bad.toml"), bad).unwrap();
+    let (code, _, err) = run(dir.path(), &["config", "check", "--config", "bad.toml"], None).await;
+    assert_eq!(code, 64, "{err}");
+    for needle in ["claim `active`", "claim `token_type`"] {
+        assert!(err.contains(needle), "missing {needle:?} in {err}");
+    }
+}

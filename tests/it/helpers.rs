@@ -262,6 +262,26 @@ pub(crate) fn test_http() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 
+/// A server whose end a test waits for: `stop` starts a graceful shutdown, `served`
+/// resolves when `Server::run` has returned.
+pub(crate) struct Joinable {
+    pub(crate) addr: SocketAddr,
+    pub(crate) stop: tokio::sync::oneshot::Sender<()>,
+    pub(crate) served: tokio::task::JoinHandle<std::io::Result<()>>,
+    _keys_dir: tempfile::TempDir,
+}
+
+impl Joinable {
+    /// `toml` (plus issuer and a temp key dir) on 127.0.0.1:0, system clock.
+    pub(crate) async fn spawn(toml: &str) -> Joinable {
+        let keys_dir = tempfile::tempdir().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (addr, stop, served) =
+            launch(listener, ISSUER, keys_dir.path(), toml, Arc::new(SystemClock)).await;
+        Joinable { addr, stop, served, _keys_dir: keys_dir }
+    }
+}
+
 /// Starts a server on 127.0.0.1:0 with `keys_dir`; the sender stops it.
 async fn start(
     keys_dir: &std::path::Path,
@@ -280,16 +300,28 @@ async fn start_on(
     toml: &str,
     clock: Arc<dyn Clock>,
 ) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let (addr, stop, _) = launch(listener, issuer, keys_dir, toml, clock).await;
+    (addr, stop)
+}
+
+/// [`start_on`], also returning the task that runs the server.
+async fn launch(
+    listener: tokio::net::TcpListener,
+    issuer: &str,
+    keys_dir: &std::path::Path,
+    toml: &str,
+    clock: Arc<dyn Clock>,
+) -> (SocketAddr, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<std::io::Result<()>>) {
     let full = format!("issuer = \"{issuer}\"\n{toml}");
     let mut config = Config::from_toml(&full).unwrap_or_else(|e| panic!("{e}"));
     config.set_keys_dir(keys_dir);
     let server = Server::with_listener(config, listener, clock).await.unwrap();
     let addr = server.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(server.run(async move {
+    let served = tokio::spawn(server.run(async move {
         let _ = stopped.await;
     }));
-    (addr, stop)
+    (addr, stop, served)
 }
 
 /// The independent verification, reusable against any JWKS.

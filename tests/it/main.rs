@@ -16,6 +16,7 @@ mod password;
 mod resource_server;
 mod reuse;
 mod rotation;
+mod serve;
 mod sweep;
 mod token_auth;
 mod token_errors;

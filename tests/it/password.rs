@@ -374,3 +374,34 @@ async fn discovery_lists_the_user_grants() {
     assert_eq!(grants, ["client_credentials", "password", "refresh_token"]);
     assert!(m["scopes_supported"].as_array().unwrap().iter().any(|s| s == "openid"));
 }
+
+/// Introspects `token` at the server at `addr` as `svc-a`.
+async fn introspect_at(app: &TestApp, addr: std::net::SocketAddr, token: &str) -> Value {
+    let req = app.http.post(format!("http://{addr}/oauth2/introspect")).basic_auth("svc-a", Some(SECRET_A));
+    ok_json(send(req.form(&[("token", token)])).await).await
+}
+
+#[tokio::test]
+async fn a_user_token_turns_inactive_once_the_user_is_disabled_or_removed_rfc7662_2_2() {
+    let app = spawn().await;
+    let body = ok_json(login(&app, "app", "alice", "wonderland", &[]).await).await;
+    let user_token = body["access_token"].as_str().unwrap().to_owned();
+    let (client_token, _) = app.access_token(&[]).await;
+    let active = introspect_at(&app, app.addr, &user_token).await;
+    assert_eq!(active["active"], true);
+    assert_eq!(active["sub"], "alice");
+    assert_eq!(active["client_id"], "app");
+    // Replicas on the same keys: one where alice is disabled, one where she is gone.
+    let disabled = USERS.replacen(
+        "scopes = [\"read\", \"profile\"]",
+        "scopes = [\"read\", \"profile\"]\nenabled = false",
+        1,
+    );
+    let removed = USERS.replacen("username = \"alice\"", "username = \"alicia\"", 1);
+    for users in [disabled, removed] {
+        let (addr, _stop) = app.spawn_sharing_keys(&format!("{CLIENTS}{users}")).await;
+        assert_eq!(introspect_at(&app, addr, &user_token).await, serde_json::json!({"active": false}));
+        // A client's own token (`sub` = `client_id`) does not depend on any user.
+        assert_eq!(introspect_at(&app, addr, &client_token).await["active"], true);
+    }
+}

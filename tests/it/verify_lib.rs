@@ -212,3 +212,59 @@ async fn every_signing_algorithm_verifies() {
         verifier.verify(&token).await.unwrap();
     }
 }
+
+/// The member names of a JSON object in order, repeats included (a map would fold them).
+fn member_names(json: &[u8]) -> Vec<String> {
+    struct Names(Vec<String>);
+    impl<'de> serde::Deserialize<'de> for Names {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct Visitor;
+            impl<'de> serde::de::Visitor<'de> for Visitor {
+                type Value = Names;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("an object")
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Names, A::Error> {
+                    let mut names = Vec::new();
+                    while let Some((name, _)) = map.next_entry::<String, serde::de::IgnoredAny>()? {
+                        names.push(name);
+                    }
+                    Ok(Names(names))
+                }
+            }
+            d.deserialize_map(Visitor)
+        }
+    }
+    serde_json::from_slice::<Names>(json).unwrap().0
+}
+
+#[tokio::test]
+async fn introspection_never_repeats_a_member_even_for_a_token_that_claims_one_rfc7662_2_2() {
+    let app = TestApp::spawn().await;
+    // Configuration refuses `active` and `token_type` as claims now; a token signed before
+    // that rule may still carry them.
+    let (key, kid) = server_key(&app);
+    let mut claims = valid_claims(&app.issuer);
+    claims["active"] = Value::from(false);
+    claims["token_type"] = Value::from("mac");
+    claims["tenant"] = Value::from("acme");
+    let token = sign(&at_header(&kid), &claims, &key);
+    let res = send(
+        app.http
+            .post(app.url("/oauth2/introspect"))
+            .basic_auth("svc-a", Some(SECRET_A))
+            .form(&[("token", token.as_str())]),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let raw = res.bytes().await.unwrap();
+    let names = member_names(&raw);
+    let mut unique = names.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), names.len(), "a member repeats: {}", String::from_utf8_lossy(&raw));
+    let body: Value = serde_json::from_slice(&raw).unwrap();
+    assert_eq!(body["active"], true);
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["tenant"], "acme");
+}

@@ -1,0 +1,219 @@
+//! The accept loop: serves the router on a TCP listener, one hyper HTTP/1.1 connection per
+//! task, until a shutdown future resolves.
+//!
+//! It replaces `axum::serve`, which gives hyper no timer, so hyper's header-read timeout
+//! never applied: a connection that sent half a request head, or an idle keep-alive
+//! connection, stayed open for ever. Here every connection has
+//! [`ConnectionSettings::header_read_timeout`], at most
+//! [`ConnectionSettings::max_connections`] are served at once, and shutdown stops accepting
+//! and lets every in-flight request finish.
+//!
+//! HTTP/1.1 only, as before (axum is built without `http2`). hyper-util's `auto` builder is
+//! not used: before handing a connection to HTTP/1 it reads the first bytes to look for the
+//! HTTP/2 preface, with no timer of its own, so a client that sends nothing at all would
+//! escape the header-read timeout.
+//!
+//! The per-request path is what `axum::serve` did, less its `AddExtension` and `Oneshot`
+//! layers: hyper calls [`PeerService`], which inserts the peer address and calls the router,
+//! and the router boxes the `Incoming` body into an axum `Body` once.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Request};
+use axum::response::Response;
+use axum::routing::future::RouteFuture;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Connection-level limits, from `[server]` in configuration.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConnectionSettings {
+    /// Time a connection has to send a request's head, counted from when the server starts
+    /// waiting for it: on a new connection, and after each response on a keep-alive
+    /// connection (so it is also the idle timeout). hyper closes the connection when it
+    /// passes, without a response.
+    pub(crate) header_read_timeout: Duration,
+    /// Most connections served at once; `None`: no limit. At the limit the loop stops
+    /// accepting, and new connections wait in the kernel's listen backlog.
+    pub(crate) max_connections: Option<NonZeroUsize>,
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves; then stops accepting, closes
+/// idle connections, and returns once every in-flight request has been answered.
+///
+/// Accept errors never end the loop: connection-level ones (the peer gave up) are skipped,
+/// others (out of file descriptors, of memory) are logged and retried after a pause.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    router: Router,
+    settings: ConnectionSettings,
+    shutdown: impl Future<Output = ()>,
+) {
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(settings.header_read_timeout);
+    let graceful = GracefulShutdown::new();
+    let slots = settings.max_connections.map(|n| Arc::new(Semaphore::new(n.get())));
+    let mut shutdown = pin!(shutdown);
+    let mut backoff = Backoff::default();
+    loop {
+        let slot = match &slots {
+            None => None,
+            Some(slots) => tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                permit = Arc::clone(slots).acquire_owned() => match permit {
+                    Ok(permit) => Some(permit),
+                    // The semaphore is never closed.
+                    Err(_) => break,
+                },
+            },
+        };
+        let accepted = tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => {
+                backoff.reset();
+                accepted
+            }
+            Err(e) if is_connection_error(&e) => {
+                tracing::debug!(error = %e, "a connection was dropped before it was accepted");
+                continue;
+            }
+            Err(e) => {
+                let pause = backoff.next();
+                tracing::error!(error = %e, pause_ms = pause.as_millis() as u64, "cannot accept connections; retrying");
+                tokio::select! {
+                    biased;
+                    () = &mut shutdown => break,
+                    () = tokio::time::sleep(pause) => continue,
+                }
+            }
+        };
+        let conn = http.serve_connection(TokioIo::new(nodelay(stream)), PeerService::new(&router, peer));
+        tokio::spawn(run_connection(graceful.watch(conn), peer, slot));
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
+/// Drives one connection to its end, then frees its slot.
+async fn run_connection(
+    conn: impl Future<Output = Result<(), hyper::Error>>,
+    peer: SocketAddr,
+    _slot: Option<OwnedSemaphorePermit>,
+) {
+    if let Err(e) = conn.await {
+        // Header-read timeouts, malformed requests, resets: the client's doing, not ours.
+        tracing::debug!(%peer, error = %e, "connection closed with an error");
+    }
+}
+
+/// Sets `TCP_NODELAY`: a response never waits for the ACK of the previous segment.
+fn nodelay(stream: TcpStream) -> TcpStream {
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+    }
+    stream
+}
+
+/// An accept error that concerns one connection only: the peer reset or aborted it before
+/// it was accepted. Anything else is the process's problem (file descriptors, memory).
+fn is_connection_error(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(
+        e.kind(),
+        ErrorKind::ConnectionRefused | ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset
+    )
+}
+
+/// Pauses after failed accepts: 10 ms, doubling up to 1 s, back to 10 ms after a success
+/// (Go's `net/http` does the same). Short enough to recover quickly when descriptors free
+/// up, long enough not to spin and flood the log while they do not.
+#[derive(Debug, Default)]
+struct Backoff {
+    /// The last pause; zero after a success.
+    last: Duration,
+}
+
+impl Backoff {
+    /// The first pause.
+    const FIRST: Duration = Duration::from_millis(10);
+    /// The longest pause.
+    const MAX: Duration = Duration::from_secs(1);
+
+    /// The pause before the next attempt.
+    fn next(&mut self) -> Duration {
+        self.last = if self.last.is_zero() { Self::FIRST } else { (self.last * 2).min(Self::MAX) };
+        self.last
+    }
+
+    /// Called after a successful accept.
+    fn reset(&mut self) {
+        self.last = Duration::ZERO;
+    }
+}
+
+/// The router as hyper sees it on one connection: every request gets the connection's
+/// peer address as `ConnectInfo<SocketAddr>` (the password grant's per-address throttle
+/// reads it), then goes to the router.
+#[derive(Debug, Clone)]
+struct PeerService {
+    router: Router,
+    peer: ConnectInfo<SocketAddr>,
+}
+
+impl PeerService {
+    fn new(router: &Router, peer: SocketAddr) -> Self {
+        PeerService { router: router.clone(), peer: ConnectInfo(peer) }
+    }
+}
+
+impl hyper::service::Service<Request<Incoming>> for PeerService {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = RouteFuture<Infallible>;
+
+    fn call(&self, mut request: Request<Incoming>) -> Self::Future {
+        request.extensions_mut().insert(self.peer);
+        // `Router::call` needs `&mut`; a clone is one reference count. The router is always
+        // ready (its `poll_ready` returns `Ready` unconditionally), so no `poll_ready` first.
+        tower_service::Service::call(&mut self.router.clone(), request)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_pauses_double_up_to_a_second_and_reset_after_a_success() {
+        let mut b = Backoff::default();
+        let pauses: Vec<u64> = (0..9).map(|_| b.next().as_millis() as u64).collect();
+        assert_eq!(pauses, [10, 20, 40, 80, 160, 320, 640, 1000, 1000]);
+        b.reset();
+        assert_eq!(b.next(), Duration::from_millis(10));
+    }
+
+    #[test]
+    fn only_peer_failures_count_as_connection_errors() {
+        use std::io::{Error, ErrorKind};
+        assert!(is_connection_error(&Error::from(ErrorKind::ConnectionAborted)));
+        // EMFILE and friends are the process's problem: logged and retried after a pause.
+        assert!(!is_connection_error(&Error::from_raw_os_error(24)));
+        assert!(!is_connection_error(&Error::from(ErrorKind::OutOfMemory)));
+    }
+}
