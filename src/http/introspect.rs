@@ -105,30 +105,13 @@ async fn handle(state: &AppState, request: Request) -> Result<Response, OAuthErr
 mod tests {
     use super::*;
     use crate::claims::RESERVED_CLAIMS;
+    use crate::http::params::PairsVisitor;
 
     /// The member names of a JSON object in order, repeats included (a `Map` would fold them).
     fn member_names(json: &[u8]) -> Vec<String> {
-        struct Names(Vec<String>);
-        impl<'de> serde::Deserialize<'de> for Names {
-            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                struct Visitor;
-                impl<'de> serde::de::Visitor<'de> for Visitor {
-                    type Value = Names;
-                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                        f.write_str("an object")
-                    }
-                    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Names, A::Error> {
-                        let mut names = Vec::new();
-                        while let Some((name, _)) = map.next_entry::<String, serde::de::IgnoredAny>()? {
-                            names.push(name);
-                        }
-                        Ok(Names(names))
-                    }
-                }
-                d.deserialize_map(Visitor)
-            }
-        }
-        serde_json::from_slice::<Names>(json).expect("a JSON object").0
+        let mut de = serde_json::Deserializer::from_slice(json);
+        let pairs = serde::Deserializer::deserialize_map(&mut de, PairsVisitor).expect("a JSON object");
+        pairs.into_iter().map(|(name, _)| name).collect()
     }
 
     fn claims(extra: Map<String, Value>) -> AccessClaims {

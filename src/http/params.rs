@@ -180,7 +180,8 @@ fn not_a_string(name: &str) -> OAuthError {
     )
 }
 
-struct PairsVisitor;
+/// Reads a JSON object as its members in order, repeated names kept.
+pub(super) struct PairsVisitor;
 
 impl<'de> Visitor<'de> for PairsVisitor {
     type Value = Vec<(String, Value)>;

@@ -12,6 +12,8 @@ pub(crate) mod ring;
 pub(crate) mod schedule;
 pub(crate) mod signing;
 pub(crate) mod store;
+#[cfg(test)]
+mod testing;
 pub(crate) mod watch;
 
 pub(crate) use derive::{Deriver, MasterSecret};

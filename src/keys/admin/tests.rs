@@ -1,25 +1,9 @@
 //! Operator actions on a real directory, with explicit instants.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use super::*;
-
-const T0: u64 = 1_900_000_000;
-
-fn at(s: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs(s)
-}
-
-fn policy() -> KeyPolicy {
-    KeyPolicy {
-        alg: Algorithm::ES256,
-        publish_ahead: Duration::from_secs(3600),
-        retire_after: Duration::from_secs(3630),
-        refresh_retire_after: Duration::from_secs(3630),
-        rotate_every: None,
-        writer: true,
-    }
-}
+use crate::keys::testing::{T0, at, policy};
 
 fn signing_kid(store: &KeyStore, at: SystemTime) -> String {
     let (rows, _) = list(store, &policy(), at);
