@@ -82,8 +82,8 @@ pub(super) fn run(config: Option<PathBuf>, command: KeysCommand) -> anyhow::Resu
         }
         KeysCommand::Rotate => match admin::rotate(&store, &policy, now)? {
             admin::Rotation::Created(created) => report(&created),
-            admin::Rotation::Pending => println!("a key is already pending; nothing to do"),
-            admin::Rotation::NotDue { due_at, period_end } => println!(
+            admin::Rotation::Pending => outln!("a key is already pending; nothing to do"),
+            admin::Rotation::NotDue { due_at, period_end } => outln!(
                 "the next key is not due: the signing key's period (keys.rotate_every) ends at {}, and its \
                  successor is created from {} (keys.publish_ahead before); nothing to do. To rotate \
                  earlier, use `tokenmint keys generate`",
@@ -99,14 +99,14 @@ pub(super) fn run(config: Option<PathBuf>, command: KeysCommand) -> anyhow::Resu
         }
         KeysCommand::Revoke { kid } => {
             let outcome = admin::revoke(&store, &policy, &kid, now)?;
-            println!("revoked {kid}: it is out of the JWKS and will not sign again");
+            outln!("revoked {kid}: it is out of the JWKS and will not sign again");
             if outcome.was_signing && outcome.replacement.is_none() {
-                println!(
+                outln!(
                     "it was the signing key; a replacement created at this instant by another writer signs now"
                 );
             }
             if let Some(k) = outcome.replacement {
-                println!("it was the signing key; {} ({}) signs from now on", k.kid(), k.alg());
+                outln!("it was the signing key; {} ({}) signs from now on", k.kid(), k.alg());
                 eprintln!(
                     "warning: verifiers that cached the JWKS will refetch it when they first see the new kid"
                 );
@@ -115,10 +115,10 @@ pub(super) fn run(config: Option<PathBuf>, command: KeysCommand) -> anyhow::Resu
         KeysCommand::Prune => {
             let pruned = admin::prune(&store, &policy, now)?;
             if pruned.is_empty() {
-                println!("nothing to prune");
+                outln!("nothing to prune");
             }
             for key in pruned {
-                println!("deleted {} ({})", key.key.kid(), key.path.display());
+                outln!("deleted {} ({})", key.key.kid(), key.path.display());
             }
         }
     }
@@ -146,7 +146,7 @@ fn derived(
 
 fn report(created: &Created) {
     match created {
-        Created::New(k) => println!(
+        Created::New(k) => outln!(
             "created {} ({}) in {}; it signs from {}",
             k.key.kid(),
             k.key.alg(),
@@ -154,18 +154,18 @@ fn report(created: &Created) {
             humantime::format_rfc3339_seconds(k.dates.activate_at)
         ),
         Created::AlreadyThere(path) => {
-            println!("a key for this slot already exists ({}); nothing written", path.display());
+            outln!("a key for this slot already exists ({}); nothing written", path.display());
         }
     }
 }
 
 fn print_rows(rows: &[(KeyState, DatedKey)]) {
-    println!("{:<44}  {:<5}  {:<8}  {:<20}  UNPUBLISH_AT", "KID", "ALG", "STATE", "ACTIVATE_AT");
+    outln!("{:<44}  {:<5}  {:<8}  {:<20}  UNPUBLISH_AT", "KID", "ALG", "STATE", "ACTIVATE_AT");
     for (state, k) in rows {
         let unpublish = state
             .unpublish_at()
             .map_or_else(|| "-".to_owned(), |t| humantime::format_rfc3339_seconds(t).to_string());
-        println!(
+        outln!(
             "{:<44}  {:<5}  {:<8}  {:<20}  {unpublish}",
             k.key.kid(),
             k.key.alg().as_str(),

@@ -1,5 +1,16 @@
 //! The `tokenmint` command line. The top of the dependency graph: nothing imports it.
 
+/// `println!` for command output, through [`out`]: a closed standard output (`| head`) ends
+/// the command quietly instead of panicking.
+macro_rules! outln {
+    () => {
+        $crate::cli::out(format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::out(format_args!($($arg)*))
+    };
+}
+
 mod keys;
 mod verify;
 
@@ -19,6 +30,27 @@ use crate::telemetry::{self, LogFormat};
 
 /// Exit code for a configuration error (sysexits.h `EX_USAGE`).
 pub const EXIT_CONFIG: u8 = 64;
+
+/// Exit code when standard output closed before a command finished writing (its reader, such
+/// as `head`, went away): 128 + SIGPIPE, what a Unix tool killed by that signal reports.
+pub const EXIT_BROKEN_PIPE: u8 = 141;
+
+/// Writes one line of command output to standard output. If the reader has gone away, the
+/// process exits quietly with [`EXIT_BROKEN_PIPE`]; any other write error ends it with a
+/// message and status 1. (`println!` would panic with a backtrace instead.)
+pub(crate) fn out(line: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    let written = stdout.write_fmt(line).and_then(|()| stdout.write_all(b"\n")).and_then(|()| stdout.flush());
+    match written {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(EXIT_BROKEN_PIPE.into()),
+        Err(e) => {
+            eprintln!("error: cannot write to standard output: {e}");
+            std::process::exit(1);
+        }
+    }
+}
 
 /// tokenmint: a small, fast, stateless OAuth 2.0 token service.
 #[derive(Debug, Parser)]
@@ -99,7 +131,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve { bind } => serve(cli.config, bind),
         Command::Config(ConfigCommand::Check) => {
             let config = Config::load(cli.config.as_deref())?;
-            println!("configuration OK: {}", config.summary());
+            outln!("configuration OK: {}", config.summary());
             Ok(ExitCode::SUCCESS)
         }
         Command::Clients(ClientsCommand::Add(add)) => add_client(add),
@@ -167,10 +199,10 @@ fn add_client(mut add: AddClient) -> anyhow::Result<ExitCode> {
     // The block must pass the same validation the server applies.
     Config::from_toml(&toml)?;
     eprintln!("The client secret is shown once. Store it now; tokenmint keeps only its hash.");
-    println!("client_id = {}", add.id);
-    println!("client_secret = {}", secret.expose_str());
-    println!();
-    println!("# Add to the configuration file:");
+    outln!("client_id = {}", add.id);
+    outln!("client_secret = {}", secret.expose_str());
+    outln!();
+    outln!("# Add to the configuration file:");
     print!("{toml}");
     Ok(ExitCode::SUCCESS)
 }
@@ -184,7 +216,7 @@ fn hash_secret(argon2: bool) -> anyhow::Result<ExitCode> {
     }
     let secret = Secret::new(secret.to_owned());
     if argon2 {
-        println!("{}", SecretHash::argon2id_of(&secret)?);
+        outln!("{}", SecretHash::argon2id_of(&secret)?);
     } else {
         if secret.expose().len() < 32 {
             eprintln!(
@@ -192,7 +224,7 @@ fn hash_secret(argon2: bool) -> anyhow::Result<ExitCode> {
                  Use `--argon2` for a human-chosen one, or `tokenmint clients add` to generate one."
             );
         }
-        println!("{}", SecretHash::sha256_of(&secret));
+        outln!("{}", SecretHash::sha256_of(&secret));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -106,7 +106,7 @@ pub(super) fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     };
     match runtime.block_on(verifier.verify(&token)) {
         Ok(claims) => {
-            println!("{}", serde_json::to_string_pretty(&claims)?);
+            outln!("{}", serde_json::to_string_pretty(&claims)?);
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
@@ -125,7 +125,7 @@ pub(super) fn decode(args: DecodeArgs) -> anyhow::Result<ExitCode> {
         Ok((header, claims)) => {
             eprintln!("NOT VERIFIED: this shows what the token says, not whether it is genuine.");
             let out = serde_json::json!({ "header": header, "claims": claims });
-            println!("{}", serde_json::to_string_pretty(&out)?);
+            outln!("{}", serde_json::to_string_pretty(&out)?);
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {

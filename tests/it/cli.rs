@@ -491,3 +491,24 @@ async fn config_check_refuses_introspection_members_as_claims_rfc7662_2_2() {
         assert!(err.contains(needle), "missing {needle:?} in {err}");
     }
 }
+
+#[tokio::test]
+async fn a_closed_standard_output_ends_a_command_quietly_with_141() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("good.toml"), CLIENTS).unwrap();
+    let commands: [&[&str]; 2] = [&["config", "check", "--config", "good.toml"], &["keys", "list"]];
+    for args in commands {
+        // Standard output is a pipe whose reader is already gone, as after `| head -1`.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let mut cmd = tokenmint(dir.path());
+        cmd.args(args).stdout(writer);
+        // Not `output()`: it would replace standard output with a pipe of its own.
+        let child = cmd.spawn().unwrap();
+        let out =
+            tokio::time::timeout(Duration::from_secs(60), child.wait_with_output()).await.unwrap().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(141), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
