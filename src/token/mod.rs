@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 use crate::claims::AccessClaims;
 use crate::clients::{Client, GrantType, Registry, is_resource_uri};
 use crate::clock::unix_seconds;
-use crate::keys::{Algorithm, KeyError, KeySet};
+use crate::keys::{Algorithm, KeyError, KeySet, SigningKey};
 use crate::users::Users;
 use crate::verify::{self, VerifyError};
 use claims::{AccessTokenClaims, AudienceRef};
@@ -212,7 +212,7 @@ impl Issuer {
             return Ok(IssuedToken { reused: true, ..issued(kept.access_token.clone(), remaining, scope) });
         }
         let access_token =
-            self.access_token(&client.id, client, &scope, &audiences, ttl, &client.claims, keys, now)?;
+            self.access_token(&client.id, client, &scope, &audiences, ttl, &client.claims, signer, now)?;
         if let Some((cache, key)) = reuse {
             let kept = Reusable {
                 access_token: access_token.clone(),
@@ -234,7 +234,7 @@ impl Issuer {
         audiences: &[&str],
         ttl: u64,
         extra: &Map<String, Value>,
-        keys: &KeySet,
+        signer: &SigningKey,
         now: SystemTime,
     ) -> Result<String, KeyError> {
         let jti = new_jti()?;
@@ -251,7 +251,7 @@ impl Issuer {
             scope,
             extra,
         };
-        keys.signer()?.sign_access_token(&claims)
+        signer.sign_access_token(&claims)
     }
 
     /// Introspects `token` (RFC 7662 §2.2): its claims if it is active, why not otherwise.

@@ -83,12 +83,13 @@ impl Issuer {
     ) -> Result<IssuedToken, IssueError> {
         let audiences = granted_audiences(client, &req.resources, &req.audiences)?;
         let ttl = self.lifetime(client, req.expires_in)?;
+        let signer = keys.signer()?;
         let iat = unix_seconds(now);
         // The user's claims win over the client's.
         let mut extra: Map<String, Value> = client.claims.clone();
         extra.extend(user.claims.iter().map(|(k, v)| (k.clone(), v.clone())));
         let access_token =
-            self.access_token(&user.username, client, scope, &audiences, ttl, &extra, keys, now)?;
+            self.access_token(&user.username, client, scope, &audiences, ttl, &extra, signer, now)?;
         let refresh_token = if client.allows_grant(GrantType::RefreshToken) {
             let claims = RefreshClaims {
                 iss: self.issuer.clone(),
@@ -101,7 +102,7 @@ impl Issuer {
                 jti: new_jti()?,
                 auth_time,
             };
-            Some(keys.signer()?.sign(TokenKind::Refresh, &claims)?)
+            Some(signer.sign(TokenKind::Refresh, &claims)?)
         } else {
             None
         };
@@ -115,7 +116,7 @@ impl Issuer {
                 auth_time,
                 extra: &user.claims,
             };
-            Some(keys.signer()?.sign(TokenKind::Id, &claims)?)
+            Some(signer.sign(TokenKind::Id, &claims)?)
         } else {
             None
         };
@@ -123,7 +124,7 @@ impl Issuer {
             access_token,
             expires_in: ttl,
             scope: scope.to_owned(),
-            kid: keys.signer()?.shared_kid(),
+            kid: signer.shared_kid(),
             refresh_token,
             id_token,
             reused: false,
