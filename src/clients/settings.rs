@@ -69,11 +69,16 @@ fn default_enabled() -> bool {
     true
 }
 
-/// Whether `token` is a valid scope token: RFC 6749 §3.3,
-/// `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
+/// Whether `b` is an RFC 6749 Appendix A `NQCHAR`: `%x21 / %x23-5B / %x5D-7E`, printable
+/// ASCII without space, `"` and `\`. Scope tokens are made of these (§3.3), and error
+/// descriptions of these plus space (§5.2).
+pub(crate) fn is_nqchar(b: u8) -> bool {
+    matches!(b, 0x21 | 0x23..=0x5b | 0x5d..=0x7e)
+}
+
+/// Whether `token` is a valid scope token: RFC 6749 §3.3, `scope-token = 1*NQCHAR`.
 pub(crate) fn is_scope_token(token: &str) -> bool {
-    !token.is_empty()
-        && token.bytes().all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+    !token.is_empty() && token.bytes().all(is_nqchar)
 }
 
 /// Whether `value` may be a `resource` parameter (RFC 8707 §2): an absolute URI (RFC 3986

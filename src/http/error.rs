@@ -12,7 +12,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::clients::ClientError;
+use crate::clients::{ClientError, is_nqchar};
 use crate::keys::KeyError;
 use crate::token::IssueError;
 use crate::users::UserError;
@@ -81,9 +81,9 @@ impl ErrorCode {
 const MAX_ECHOED_CHARS: usize = 40;
 
 /// Whether `b` may appear in an `error_description`: RFC 6749 §5.2 allows
-/// `%x20-21 / %x23-5B / %x5D-7E`, printable ASCII without `"` and `\`.
+/// `%x20-21 / %x23-5B / %x5D-7E`, a space or an `NQCHAR`.
 fn allowed_in_description(b: u8) -> bool {
-    matches!(b, 0x20..=0x21 | 0x23..=0x5b | 0x5d..=0x7e)
+    b == b' ' || is_nqchar(b)
 }
 
 /// `text` with every character RFC 6749 §5.2 does not allow in an `error_description`
