@@ -106,8 +106,8 @@ struct Echo<'a>(&'a str);
 
 impl fmt::Display for Echo<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0.char_indices().nth(MAX_ECHOED_CHARS) {
-            Some((cut, _)) => write!(f, "{}...", self.0.get(..cut).unwrap_or_default()),
+        match super::shortened(self.0, MAX_ECHOED_CHARS) {
+            Some(prefix) => write!(f, "{prefix}..."),
             None => f.write_str(self.0),
         }
     }

@@ -127,6 +127,12 @@ impl AppState {
     }
 }
 
+/// The first `max` characters of `value` when it has more, for quoting a client-supplied
+/// value shortened (in a log line, in an error description); `None` when it fits.
+fn shortened(value: &str, max: usize) -> Option<&str> {
+    value.char_indices().nth(max).map(|(cut, _)| &value[..cut])
+}
+
 /// The application's routes. No I/O: tests can drive it in-process.
 pub(crate) fn router(state: AppState) -> Router {
     let mut router = Router::new();

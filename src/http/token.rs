@@ -147,8 +147,8 @@ const MAX_LOGGED_CHARS: usize = 64;
 
 /// A client-supplied value as it may appear in the log: at most [`MAX_LOGGED_CHARS`].
 fn loggable(value: &str) -> Cow<'_, str> {
-    match value.char_indices().nth(MAX_LOGGED_CHARS) {
-        Some((cut, _)) => Cow::Owned(format!("{}…", &value[..cut])),
+    match super::shortened(value, MAX_LOGGED_CHARS) {
+        Some(prefix) => Cow::Owned(format!("{prefix}…")),
         None => Cow::Borrowed(value),
     }
 }
