@@ -68,6 +68,12 @@ pub(crate) enum NextKey {
     },
 }
 
+/// The key the schedule has signing at `now`, if any.
+fn signing_at(keys: &[DatedKey], now: SystemTime) -> Option<&DatedKey> {
+    let times: Vec<KeyTimes> = keys.iter().map(|k| k.times()).collect();
+    keys.get(schedule::evaluate(&times, now, Duration::ZERO).signing?)
+}
+
 impl KeyPolicy {
     /// The due-check of automatic rotation, shared by the auto-rotating replica and
     /// `tokenmint keys rotate`: the next key is due when no key is pending and the signing
@@ -78,14 +84,13 @@ impl KeyPolicy {
         if self.rotate_every.is_none() {
             return NextKey::Off;
         }
-        if keys.iter().any(|k| k.dates.revoked_at.is_none() && k.dates.activate_at > now) {
+        if keys.iter().any(|k| k.is_pending(now)) {
             return NextKey::Pending;
         }
-        let times: Vec<KeyTimes> = keys.iter().map(|k| k.times()).collect();
-        let Some(signing) = schedule::evaluate(&times, now, Duration::ZERO).signing else {
+        let Some(signing) = signing_at(keys, now) else {
             return NextKey::NoSigningKey;
         };
-        match self.rotation(keys[signing].dates.activate_at) {
+        match self.rotation(signing.dates.activate_at) {
             None => NextKey::Off,
             Some((period_end, due_at)) if now < due_at => NextKey::NotYet { due_at, period_end },
             Some((period_end, _)) => {
@@ -98,11 +103,8 @@ impl KeyPolicy {
     /// needed: the signing key has another one and no pending key has it. Retired and
     /// expired keys of the configured algorithm do not count: they will never sign again.
     pub(crate) fn switch_needed(&self, keys: &[DatedKey], now: SystemTime) -> Option<Algorithm> {
-        let times: Vec<KeyTimes> = keys.iter().map(|k| k.times()).collect();
-        let signing = keys[schedule::evaluate(&times, now, Duration::ZERO).signing?].key.alg();
-        let pending = keys
-            .iter()
-            .any(|k| k.dates.revoked_at.is_none() && k.dates.activate_at > now && k.key.alg() == self.alg);
+        let signing = signing_at(keys, now)?.key.alg();
+        let pending = keys.iter().any(|k| k.is_pending(now) && k.key.alg() == self.alg);
         (signing != self.alg && !pending).then_some(signing)
     }
 

@@ -91,6 +91,11 @@ pub(crate) struct DatedKey {
 }
 
 impl DatedKey {
+    /// Whether this key is pending at `now`: not revoked, and not yet active.
+    pub(crate) fn is_pending(&self, now: SystemTime) -> bool {
+        self.dates.revoked_at.is_none() && self.dates.activate_at > now
+    }
+
     /// What the schedule needs to know about this key.
     pub(crate) fn times(&self) -> super::schedule::KeyTimes {
         super::schedule::KeyTimes {
