@@ -167,6 +167,23 @@ async fn a_keep_alive_client_is_served_request_after_request_on_one_connection_r
 }
 
 #[tokio::test]
+async fn a_request_whose_body_takes_longer_than_header_read_timeout_is_still_answered() {
+    // The header-read timeout stops counting once the head is in: the body and the answer
+    // are `server.request_timeout`'s business (10 s by default).
+    let app = TestApp::spawn_with("[server]\nheader_read_timeout = \"300ms\"").await;
+    let mut conn = Conn::open(app.addr).await;
+    let (head, body) = token_request();
+    conn.send(&head).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    conn.send(body).await;
+    let answer = conn.expect_response().await;
+    assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
+    // And the deadline is back on after the response: the idle connection closes.
+    let took = conn.expect_close().await;
+    assert!(took >= Duration::from_millis(200) && took < Duration::from_secs(5), "{took:?}");
+}
+
+#[tokio::test]
 async fn max_connections_caps_the_connections_served_at_once() {
     let app = TestApp::spawn_with("[server]\nmax_connections = 2\nheader_read_timeout = \"5s\"").await;
     let mut first = Conn::open(app.addr).await;
