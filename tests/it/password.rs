@@ -210,32 +210,37 @@ async fn a_refresh_token_is_never_an_access_token_and_vice_versa_rfc8725_3_11() 
 
 #[tokio::test]
 async fn wrong_password_unknown_user_and_disabled_user_look_the_same() {
-    let app = spawn().await;
-    // Warm up (first argon2 run, connection set-up) with a success.
-    ok_json(login(&app, "app", "alice", "wonderland", &[]).await).await;
-    let mut answers = Vec::new();
-    for (user, password) in [("alice", "wrong"), ("nobody", "wonderland"), ("bob", "builder")] {
-        let started = Instant::now();
-        let res = login(&app, "app", user, password, &[]).await;
-        let took = started.elapsed();
-        let status = res.status().as_u16();
-        let body: Value = res.json().await.unwrap();
-        answers.push((status, body, took));
+    // Wall-clock times are noisy when other tests share the CPU, so a timing that looks off
+    // is measured again on a fresh server (a fresh throttle), up to three times. A failure
+    // answered without an argon2 check is tens of times faster, and fails all three.
+    let mut timings = Vec::new();
+    for _ in 0..3 {
+        let app = spawn().await;
+        // Warm up (first argon2 run, connection set-up) with a success.
+        ok_json(login(&app, "app", "alice", "wonderland", &[]).await).await;
+        let mut answers = Vec::new();
+        for (user, password) in [("alice", "wrong"), ("nobody", "wonderland"), ("bob", "builder")] {
+            let started = Instant::now();
+            let res = login(&app, "app", user, password, &[]).await;
+            let took = started.elapsed();
+            let status = res.status().as_u16();
+            let body: Value = res.json().await.unwrap();
+            answers.push((status, body, took));
+        }
+        for (status, body, _) in &answers {
+            assert_eq!(*status, 400);
+            assert_eq!(body, &answers[0].1, "the three failures must be indistinguishable");
+        }
+        assert_eq!(answers[0].1["error"], "invalid_grant");
+        // Each failure costs one argon2 verification: none is answered much faster.
+        let took: Vec<Duration> = answers.iter().map(|a| a.2).collect();
+        let slowest = took.iter().max().copied().unwrap_or_default();
+        if took.iter().all(|t| *t * 4 >= slowest) {
+            return;
+        }
+        timings.push(took);
     }
-    for (status, body, _) in &answers {
-        assert_eq!(*status, 400);
-        assert_eq!(body, &answers[0].1, "the three failures must be indistinguishable");
-    }
-    assert_eq!(answers[0].1["error"], "invalid_grant");
-    // Each failure costs one argon2 verification: none is answered much faster.
-    let slowest = answers.iter().map(|a| a.2).max().unwrap();
-    for (_, _, took) in &answers {
-        assert!(
-            *took * 4 >= slowest,
-            "timings differ too much: {:?}",
-            answers.iter().map(|a| a.2).collect::<Vec<_>>()
-        );
-    }
+    panic!("timings differ too much in every attempt: {timings:?}");
 }
 
 #[tokio::test]
