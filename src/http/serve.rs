@@ -15,10 +15,9 @@
 //! clock read and one relaxed store per request; the timer is only reset when it fires
 //! before the deadline.
 //!
-//! HTTP/1.1 only, as before (axum is built without `http2`). hyper-util's `auto` builder is
-//! not used: before handing a connection to HTTP/1 it reads the first bytes to look for the
-//! HTTP/2 preface, with no timer of its own, so a client that sends nothing at all would
-//! escape the header-read timeout.
+//! HTTP/1.1 only, as before (axum is built without `http2`), so hyper's http1 builder is
+//! used directly rather than hyper-util's `auto` builder, which first reads the opening
+//! bytes of every connection to look for the HTTP/2 preface.
 //!
 //! The per-request path is what `axum::serve` did, less its `AddExtension` and `Oneshot`
 //! layers: hyper calls [`PeerService`], which inserts the peer address, marks the

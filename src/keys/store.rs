@@ -21,6 +21,10 @@
 //! when a key signs is never guessed from the file's modification time, which `touch` or a
 //! Kubernetes Secret update changes, and which differs between replicas.
 //!
+//! Pruning a revoked key leaves a tombstone, `<kid>.revoked`, with the kid and when it was
+//! revoked (no secret). It keeps the key revoked for good: `keys import` refuses it, and a
+//! key file brought back from a backup loads as revoked.
+//!
 //! New keys are named after their activation slot, `tm-<activate_at unix seconds>-<alg>.pem`,
 //! and created with a no-replace link: when two writers create the key for the same slot
 //! at once, the second finds the file there and keeps the first. Every write goes to a
@@ -38,6 +42,9 @@ use super::{Algorithm, KeyError, SigningKey};
 
 /// File extension of key files; anything else in the directory is ignored.
 const KEY_EXTENSION: &str = "pem";
+
+/// File extension of tombstones: `<kid>.revoked`, written when a revoked key is pruned.
+const TOMBSTONE_EXTENSION: &str = "revoked";
 
 /// Age after which a temporary key file (`.<kid>.<nonce>.tmp`) is taken for the leftover of
 /// a writer that crashed between writing and linking it, and deleted: a write takes
@@ -175,7 +182,7 @@ impl KeyStore {
             Err(e) => return (keys, vec![e]),
         };
         for path in paths {
-            match load_file(&path) {
+            match load_file(&path).map(|k| self.apply_tombstone(k, &mut errors)) {
                 Ok(k) => match keys.iter_mut().find(|o| o.key.kid() == k.key.kid()) {
                     Some(first) => {
                         errors.push(KeyError::BadKeyFile {
@@ -218,6 +225,45 @@ impl KeyStore {
         }
     }
 
+    /// `key`, revoked if a tombstone says it was revoked and pruned before; a file that
+    /// does not say so is reported, since it can only have come back from a backup or copy.
+    fn apply_tombstone(&self, mut key: StoredKey, errors: &mut Vec<KeyError>) -> StoredKey {
+        if let Some(revoked_at) = self.tombstone(key.key.kid()) {
+            if key.dates.revoked_at.is_none() {
+                errors.push(KeyError::BadKeyFile {
+                    path: key.path.clone(),
+                    reason: format!(
+                        "key {} was revoked and pruned ({}): it stays revoked; delete this file",
+                        key.key.kid(),
+                        self.tombstone_path(key.key.kid()).display()
+                    ),
+                });
+            }
+            key.dates.revoked_at = earliest(key.dates.revoked_at, Some(revoked_at));
+        }
+        key
+    }
+
+    /// Where the tombstone of `kid` goes. Kids are RFC 7638 thumbprints in base64url, safe
+    /// as file names (a loaded key's kid is checked against its thumbprint).
+    fn tombstone_path(&self, kid: &str) -> PathBuf {
+        self.dir.join(format!("{kid}.{TOMBSTONE_EXTENSION}"))
+    }
+
+    /// When `kid` was revoked, if it has a tombstone. One that cannot be read or parsed
+    /// still counts (revoked at the epoch): a revocation is never undone by a damaged file.
+    fn tombstone(&self, kid: &str) -> Option<SystemTime> {
+        let path = self.tombstone_path(kid);
+        let text = match fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(_) => return Some(UNIX_EPOCH),
+        };
+        let meta: Option<KeyMeta> = toml::from_str(&text).ok();
+        let revoked_at = meta.and_then(|m| m.revoked_at).and_then(|t| humantime::parse_rfc3339(&t).ok());
+        Some(revoked_at.unwrap_or(UNIX_EPOCH))
+    }
+
     /// The file that already holds the key `kid`, if any.
     fn find_kid(&self, kid: &str) -> Option<StoredKey> {
         self.load().0.into_iter().find(|k| k.key.kid() == kid)
@@ -237,12 +283,17 @@ impl KeyStore {
     /// Adds an existing key (generated or imported) for the slot `activate_at`. A key
     /// already in the directory (by kid, revoked or not) is refused with
     /// [`KeyError::KidExists`]: a second copy could outlive the revocation of the first.
+    /// So is a key with a tombstone (revoked and pruned).
     pub(crate) fn add(
         &self,
         key: SigningKey,
         now: SystemTime,
         activate_at: SystemTime,
     ) -> Result<Created, KeyError> {
+        if self.tombstone(key.kid()).is_some() {
+            let path = self.tombstone_path(key.kid());
+            return Err(KeyError::KidExists { kid: key.kid().to_owned(), path, revoked: true });
+        }
         if let Some(existing) = self.find_kid(key.kid()) {
             return Err(KeyError::KidExists {
                 kid: key.kid().to_owned(),
@@ -282,9 +333,13 @@ impl KeyStore {
         Ok(())
     }
 
-    /// Deletes every file of a key (pruning). Files that do not record a revocation go
-    /// first, so a reader never finds a revoked key's unrevoked copy alone.
+    /// Deletes every file of a key (pruning). A revoked key's tombstone is written first; if
+    /// it cannot be, nothing is deleted. Files that do not record a revocation go first, so
+    /// a reader never finds a revoked key's unrevoked copy alone.
     pub(crate) fn delete(&self, stored: &StoredKey) -> Result<(), KeyError> {
+        if let Some(revoked_at) = stored.dates.revoked_at {
+            self.write_tombstone(stored.key.kid(), revoked_at)?;
+        }
         let mut files: Vec<&(PathBuf, KeyDates)> = stored.files.iter().collect();
         files.sort_by_key(|(_, d)| d.revoked_at.is_some());
         for (path, _) in files {
@@ -297,16 +352,25 @@ impl KeyStore {
         Ok(())
     }
 
+    /// Records that `kid`, revoked at `revoked_at`, is being pruned (replacing the file
+    /// atomically if there is one already).
+    fn write_tombstone(&self, kid: &str, revoked_at: SystemTime) -> Result<(), KeyError> {
+        let path = self.tombstone_path(kid);
+        let text = format!(
+            "# tokenmint: this key was revoked and its key files pruned. This file keeps it revoked\n\
+             # (`keys import` refuses it; a key file restored from a backup loads as revoked).\n\
+             # It holds no secret. Keep it.\nkid = \"{kid}\"\nrevoked_at = \"{}\"\n",
+            humantime::format_rfc3339_seconds(revoked_at)
+        );
+        let tmp = self.write_new_temp(kid, &text)?;
+        fs::rename(&tmp, &path).map_err(|source| {
+            let _ = fs::remove_file(&tmp);
+            KeyError::Io { path, source }
+        })
+    }
+
     /// Writes `key` with `dates` to a fresh temporary file (mode 0600, fsynced).
     fn write_temp(&self, key: &SigningKey, dates: &KeyDates) -> Result<PathBuf, KeyError> {
-        let io_err = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| KeyError::Io { path, source }
-        };
-        create_private_dir(&self.dir).map_err(io_err(&self.dir))?;
-        let mut nonce = [0u8; 8];
-        aws_lc_rs::rand::fill(&mut nonce).map_err(|_| KeyError::Crypto("random file name"))?;
-        let tmp = self.dir.join(format!(".{}.{}.tmp", key.kid(), hex::encode(nonce)));
         let pem = pem::encode(&pem::Pem::new("PRIVATE KEY", key.pkcs8_der()));
         let rfc3339 = |t: SystemTime| humantime::format_rfc3339_seconds(t).to_string();
         let mut text = format!(
@@ -321,6 +385,20 @@ impl KeyStore {
             text.push_str(&format!("revoked_at = \"{}\"\n", rfc3339(r)));
         }
         text.push_str(&pem);
+        self.write_new_temp(key.kid(), &text)
+    }
+
+    /// Writes `text` to a fresh temporary file for `kid`, `.<kid>.<nonce>.tmp` (mode 0600,
+    /// fsynced), creating the directory if needed.
+    fn write_new_temp(&self, kid: &str, text: &str) -> Result<PathBuf, KeyError> {
+        let io_err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| KeyError::Io { path, source }
+        };
+        create_private_dir(&self.dir).map_err(io_err(&self.dir))?;
+        let mut nonce = [0u8; 8];
+        aws_lc_rs::rand::fill(&mut nonce).map_err(|_| KeyError::Crypto("random file name"))?;
+        let tmp = self.dir.join(format!(".{kid}.{}.tmp", hex::encode(nonce)));
         let mut file = open_private(&tmp).map_err(io_err(&tmp))?;
         file.write_all(text.as_bytes()).and_then(|()| file.sync_all()).map_err(io_err(&tmp))?;
         Ok(tmp)
@@ -531,6 +609,39 @@ mod tests {
         let err = store.add(again, at(13), at(60)).unwrap_err();
         assert!(err.to_string().contains("never comes back"), "{err}");
         assert_eq!(store.load().0.len(), 1);
+    }
+
+    #[test]
+    fn pruning_a_revoked_key_leaves_a_tombstone_that_keeps_it_revoked() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = KeyStore::new(dir.path());
+        let k = created(store.create(Algorithm::EdDSA, at(10), at(10)).unwrap());
+        let backup = fs::read(&k.path).unwrap();
+        store.revoke(&k, at(20)).unwrap();
+        store.delete(&store.load().0[0]).unwrap();
+        assert!(store.load().0.is_empty());
+        // Not added again ...
+        let again = SigningKey::from_pem_block("PRIVATE KEY", k.key.pkcs8_der(), None).unwrap();
+        let err = store.add(again, at(30), at(30)).unwrap_err();
+        assert!(matches!(err, KeyError::KidExists { revoked: true, .. }), "{err}");
+        assert!(err.to_string().contains(".revoked"), "{err}");
+        // ... and a restored backup loads revoked at the recorded time, with a warning.
+        fs::write(dir.path().join("backup.pem"), &backup).unwrap();
+        let (keys, errors) = store.load();
+        assert_eq!(keys[0].dates.revoked_at, Some(at(20)));
+        assert!(errors[0].to_string().contains("revoked and pruned"), "{errors:?}");
+        // A damaged tombstone still counts.
+        fs::write(store.tombstone_path(k.key.kid()), "not toml at all [").unwrap();
+        assert_eq!(store.load().0[0].dates.revoked_at, Some(UNIX_EPOCH));
+    }
+
+    #[test]
+    fn pruning_an_expired_key_leaves_no_tombstone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = KeyStore::new(dir.path());
+        let k = created(store.create(Algorithm::ES256, at(10), at(10)).unwrap());
+        store.delete(&k).unwrap();
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
     #[test]

@@ -448,11 +448,13 @@ fn openssl_ed25519(dir: &Path, name: &str) -> std::path::PathBuf {
     path
 }
 
-/// The key files in `dir` that name `kid` in their metadata.
+/// The key files (`*.pem`) in `dir` that name `kid` in their metadata.
 fn files_with_kid(dir: &Path, kid: &str) -> Vec<String> {
     std::fs::read_dir(dir)
         .unwrap()
-        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap_or_default())
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "pem"))
+        .map(|p| std::fs::read_to_string(p).unwrap_or_default())
         .filter(|text| text.contains(&format!("kid = \"{kid}\"")))
         .collect()
 }
@@ -513,6 +515,68 @@ async fn a_revoked_key_never_comes_back_through_a_second_copy() {
         assert!(app.jwks().await.find(&kid).is_none(), "the revoked key is back in the JWKS");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test]
+async fn a_pruned_revoked_key_stays_revoked_through_import_and_a_restored_backup() {
+    let app = TestApp::spawn_with("[keys]\npoll_interval = \"100ms\"\n").await;
+    let work = tempfile::tempdir().unwrap();
+    let pem = openssl_ed25519(work.path(), "k.pem");
+    let pem = pem.to_str().unwrap();
+    let (code, out, err) = keys_cli(&app, &["import", pem]).await;
+    assert_eq!(code, 0, "{err}");
+    let kid = out.split_whitespace().nth(1).unwrap().to_owned();
+    // A backup of the key file, taken before the revocation.
+    let backup = files_with_kid(app.keys_dir.path(), &kid).pop().unwrap();
+    assert!(!backup.contains("revoked_at"));
+
+    let (code, _, err) = keys_cli(&app, &["revoke", &kid]).await;
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = keys_cli(&app, &["prune"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&kid), "{out}");
+    assert!(files_with_kid(app.keys_dir.path(), &kid).is_empty());
+    // The tombstone: the kid and when, no key material.
+    let tombstone = std::fs::read_to_string(app.keys_dir.path().join(format!("{kid}.revoked"))).unwrap();
+    assert!(
+        tombstone.contains(&format!("kid = \"{kid}\"")) && tombstone.contains("revoked_at = "),
+        "{tombstone}"
+    );
+    assert!(!tombstone.contains("PRIVATE KEY"), "{tombstone}");
+
+    // Importing it again is refused, and writes nothing.
+    let (code, _, err) = keys_cli(&app, &["import", pem]).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(&kid) && err.contains("revoked"), "{err}");
+    assert!(files_with_kid(app.keys_dir.path(), &kid).is_empty());
+
+    // The backup restored by hand loads as revoked ...
+    std::fs::write(app.keys_dir.path().join("restored.pem"), &backup).unwrap();
+    let (_, list, _) = keys_cli(&app, &["list"]).await;
+    let row = list.lines().find(|l| l.contains(&kid)).unwrap_or_else(|| panic!("{list}"));
+    assert!(row.contains(" revoked "), "{list}");
+    // ... and the server never publishes it: a key generated after the restore shows that
+    // the server has read the directory since.
+    let (code, out, err) = keys_cli(&app, &["generate", "--activate-in", "1h"]).await;
+    assert_eq!(code, 0, "{err}");
+    let later = out.split_whitespace().nth(1).unwrap().to_owned();
+    let mut reloaded = false;
+    for _ in 0..100 {
+        let jwks = app.jwks().await;
+        assert!(jwks.find(&kid).is_none(), "the restored revoked key is in the JWKS");
+        if jwks.find(&later).is_some() {
+            reloaded = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(reloaded, "the server did not pick up the key directory");
+    // Pruning removes the restored file again; the tombstone stays.
+    let (code, out, err) = keys_cli(&app, &["prune"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&kid), "{out}");
+    assert!(!app.keys_dir.path().join("restored.pem").exists());
+    assert!(app.keys_dir.path().join(format!("{kid}.revoked")).exists());
 }
 
 #[tokio::test]
