@@ -448,6 +448,20 @@ fn openssl_ed25519(dir: &Path, name: &str) -> std::path::PathBuf {
     path
 }
 
+/// The kid of the key that `keys import` or `keys generate` reports ("created KID (ALG) ...").
+fn created_kid(out: &str) -> String {
+    out.split_whitespace().nth(1).unwrap_or_else(|| panic!("no kid in: {out}")).to_owned()
+}
+
+/// Makes an Ed25519 key with openssl in `work` and imports it: its PEM path and kid.
+async fn import_openssl_key(app: &TestApp, work: &Path) -> (String, String) {
+    let pem = openssl_ed25519(work, "k.pem").to_str().unwrap().to_owned();
+    let (code, out, err) = keys_cli(app, &["import", &pem]).await;
+    assert_eq!(code, 0, "{err}");
+    let kid = created_kid(&out);
+    (pem, kid)
+}
+
 /// The key files (`*.pem`) in `dir` that name `kid` in their metadata.
 fn files_with_kid(dir: &Path, kid: &str) -> Vec<String> {
     std::fs::read_dir(dir)
@@ -463,11 +477,8 @@ fn files_with_kid(dir: &Path, kid: &str) -> Vec<String> {
 async fn a_revoked_key_never_comes_back_through_a_second_copy() {
     let app = TestApp::spawn().await;
     let work = tempfile::tempdir().unwrap();
-    let pem = openssl_ed25519(work.path(), "k.pem");
-    let pem = pem.to_str().unwrap();
-    let (code, out, err) = keys_cli(&app, &["import", pem]).await;
-    assert_eq!(code, 0, "{err}");
-    let kid = out.split_whitespace().nth(1).unwrap().to_owned();
+    let (pem, kid) = import_openssl_key(&app, work.path()).await;
+    let pem = pem.as_str();
     // The same key again: refused, nothing written.
     let (code, _, err) = keys_cli(&app, &["import", pem]).await;
     assert_eq!(code, 1, "{err}");
@@ -521,11 +532,8 @@ async fn a_revoked_key_never_comes_back_through_a_second_copy() {
 async fn a_pruned_revoked_key_stays_revoked_through_import_and_a_restored_backup() {
     let app = TestApp::spawn_with("[keys]\npoll_interval = \"100ms\"\n").await;
     let work = tempfile::tempdir().unwrap();
-    let pem = openssl_ed25519(work.path(), "k.pem");
-    let pem = pem.to_str().unwrap();
-    let (code, out, err) = keys_cli(&app, &["import", pem]).await;
-    assert_eq!(code, 0, "{err}");
-    let kid = out.split_whitespace().nth(1).unwrap().to_owned();
+    let (pem, kid) = import_openssl_key(&app, work.path()).await;
+    let pem = pem.as_str();
     // A backup of the key file, taken before the revocation.
     let backup = files_with_kid(app.keys_dir.path(), &kid).pop().unwrap();
     assert!(!backup.contains("revoked_at"));
@@ -559,7 +567,7 @@ async fn a_pruned_revoked_key_stays_revoked_through_import_and_a_restored_backup
     // the server has read the directory since.
     let (code, out, err) = keys_cli(&app, &["generate", "--activate-in", "1h"]).await;
     assert_eq!(code, 0, "{err}");
-    let later = out.split_whitespace().nth(1).unwrap().to_owned();
+    let later = created_kid(&out);
     let mut reloaded = false;
     for _ in 0..100 {
         let jwks = app.jwks().await;
@@ -640,7 +648,7 @@ async fn a_bare_pem_never_signs_until_imported_however_new_its_file() {
     // Imported, it has an activation time of its own and signs when that says.
     let (code, out, err) = keys_cli(&app, &["import", pem.to_str().unwrap(), "--activate-in", "0s"]).await;
     assert_eq!(code, 0, "{err}");
-    let imported = out.split_whitespace().nth(1).unwrap().to_owned();
+    let imported = created_kid(&out);
     let mut switched = false;
     for _ in 0..100 {
         if signing_kid(&app.http, &app.addr.to_string()).await == imported {
