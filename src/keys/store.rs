@@ -514,18 +514,7 @@ fn open_private(path: &Path) -> std::io::Result<fs::File> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
-
-    fn at(s: u64) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(s)
-    }
-
-    fn created(c: Created) -> StoredKey {
-        match c {
-            Created::New(k) => k,
-            Created::AlreadyThere(p) => panic!("slot taken: {}", p.display()),
-        }
-    }
+    use crate::keys::testing::{at, created};
 
     #[test]
     fn written_keys_load_back_with_metadata_and_private_mode() {

@@ -4,6 +4,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::Algorithm;
 use super::ring::KeyPolicy;
+use super::store::{Created, StoredKey};
 
 /// The tests' "now", in seconds since the epoch.
 pub(crate) const T0: u64 = 1_900_000_000;
@@ -11,6 +12,14 @@ pub(crate) const T0: u64 = 1_900_000_000;
 /// `s` seconds since the epoch.
 pub(crate) fn at(s: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(s)
+}
+
+/// The key a `create` or `add` wrote; panics if another writer had taken the slot.
+pub(crate) fn created(c: Created) -> StoredKey {
+    match c {
+        Created::New(k) => k,
+        Created::AlreadyThere(p) => panic!("slot taken: {}", p.display()),
+    }
 }
 
 /// ES256, published an hour ahead, retired 30 s after `max_ttl` (1 h), no rotation, writer.

@@ -3,15 +3,7 @@
 use std::time::{Duration, SystemTime};
 
 use super::*;
-use crate::keys::store::StoredKey;
-use crate::keys::testing::{T0, at, policy};
-
-fn created(c: Created) -> StoredKey {
-    match c {
-        Created::New(k) => k,
-        Created::AlreadyThere(p) => panic!("slot taken: {}", p.display()),
-    }
-}
+use crate::keys::testing::{T0, at, created, policy};
 
 #[test]
 fn revoking_every_key_leaves_no_signing_key_instead_of_the_revoked_one() {

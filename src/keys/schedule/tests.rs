@@ -1,15 +1,11 @@
 //! Table tests of the schedule with explicit instants.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use super::*;
+use crate::keys::testing::{T0, at};
 
-const T0: u64 = 1_900_000_000;
 const RETIRE: Duration = Duration::from_secs(3630); // max_ttl 1h + leeway 30s
-
-fn at(s: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs(s)
-}
 
 fn key(kid: &str, activate: u64) -> KeyTimes {
     KeyTimes { kid: kid.into(), activate_at: at(activate), revoked: false }
