@@ -21,7 +21,7 @@ use std::net::IpAddr;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use aws_lc_rs::digest;
+use crate::clients::sha256;
 
 /// Failed attempts allowed (counting those still being checked) before backoff starts.
 pub(crate) const FREE_ATTEMPTS: u32 = 5;
@@ -47,10 +47,7 @@ enum Key {
 
 impl Key {
     fn name(name: &str) -> Key {
-        let d = digest::digest(&digest::SHA256, name.as_bytes());
-        let mut out = [0u8; 32];
-        out.copy_from_slice(d.as_ref());
-        Key::Name(out)
+        Key::Name(sha256(name.as_bytes()))
     }
 }
 

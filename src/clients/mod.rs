@@ -9,7 +9,7 @@ mod secret;
 mod settings;
 
 pub(crate) use registry::{ClientError, Registry};
-pub(crate) use secret::{Secret, SecretHash, verify_argon2id_bounded};
+pub(crate) use secret::{Secret, SecretHash, sha256, verify_argon2id_bounded};
 pub(crate) use settings::{ClientSettings, is_nqchar, is_resource_uri, is_scope_token};
 
 use std::fmt;

@@ -142,7 +142,12 @@ fn parse_sha256_hex(text: &str) -> Result<[u8; 32], SecretHashError> {
 
 /// The SHA-256 digest of a presented secret, computed once per request.
 pub(crate) fn sha256_digest(secret: &Secret) -> [u8; 32] {
-    let d = digest::digest(&digest::SHA256, secret.expose());
+    sha256(secret.expose())
+}
+
+/// The SHA-256 digest of `bytes`, as an array.
+pub(crate) fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let d = digest::digest(&digest::SHA256, bytes);
     let mut out = [0u8; 32];
     out.copy_from_slice(d.as_ref());
     out
