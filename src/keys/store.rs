@@ -324,11 +324,7 @@ impl KeyStore {
     pub(crate) fn revoke(&self, stored: &StoredKey, now: SystemTime) -> Result<(), KeyError> {
         for (path, dates) in stored.files.iter().filter(|(_, d)| d.revoked_at.is_none()) {
             let dates = KeyDates { revoked_at: Some(now), ..*dates };
-            let tmp = self.write_temp(&stored.key, &dates)?;
-            fs::rename(&tmp, path).map_err(|source| {
-                let _ = fs::remove_file(&tmp);
-                KeyError::Io { path: path.clone(), source }
-            })?;
+            replace(&self.write_temp(&stored.key, &dates)?, path)?;
         }
         Ok(())
     }
@@ -362,11 +358,7 @@ impl KeyStore {
              # It holds no secret. Keep it.\nkid = \"{kid}\"\nrevoked_at = \"{}\"\n",
             humantime::format_rfc3339_seconds(revoked_at)
         );
-        let tmp = self.write_new_temp(kid, &text)?;
-        fs::rename(&tmp, &path).map_err(|source| {
-            let _ = fs::remove_file(&tmp);
-            KeyError::Io { path, source }
-        })
+        replace(&self.write_new_temp(kid, &text)?, &path)
     }
 
     /// Writes `key` with `dates` to a fresh temporary file (mode 0600, fsynced).
@@ -403,6 +395,14 @@ impl KeyStore {
         file.write_all(text.as_bytes()).and_then(|()| file.sync_all()).map_err(io_err(&tmp))?;
         Ok(tmp)
     }
+}
+
+/// Moves the temporary file `tmp` over `path` atomically; on failure, deletes `tmp`.
+fn replace(tmp: &Path, path: &Path) -> Result<(), KeyError> {
+    fs::rename(tmp, path).map_err(|source| {
+        let _ = fs::remove_file(tmp);
+        KeyError::Io { path: path.to_path_buf(), source }
+    })
 }
 
 fn load_file(path: &Path) -> Result<StoredKey, KeyError> {
