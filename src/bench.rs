@@ -71,15 +71,13 @@ impl IssuancePath {
     /// Checks `secret` against the argon2id client's hash as an uncached miss does, without
     /// the throttle: what each wrong guess the throttle admits costs.
     pub async fn argon2_miss(&self, secret: &str) -> bool {
-        let phc = self.registry.get(ARGON2_CLIENT.0).and_then(|c| {
-            c.secret_hashes.iter().find_map(|h| match h {
-                crate::clients::SecretHash::Argon2id(phc) => Some(phc.clone()),
-                crate::clients::SecretHash::Sha256(_) => None,
-            })
-        });
-        let Some(phc) = phc else { return false };
+        let client = self.registry.get(ARGON2_CLIENT.0);
+        let Some(phc) = client.as_ref().and_then(|c| c.secret_hashes.iter().find_map(|h| h.argon2id_phc()))
+        else {
+            return false;
+        };
         let permits = tokio::sync::Semaphore::new(1);
-        crate::clients::verify_argon2id_bounded(&permits, &phc, &Secret::new(secret.to_owned())).await
+        crate::clients::verify_argon2id_bounded(&permits, phc, &Secret::new(secret.to_owned())).await
     }
 
     /// The JWKS of this service, for verifying what it issued.

@@ -138,12 +138,8 @@ impl Registry {
         let candidates: Vec<(&str, [u8; 32])> = client
             .secret_hashes
             .iter()
-            .filter_map(|h| match h {
-                SecretHash::Argon2id(phc) => {
-                    Some((phc.as_str(), self.cache_entry(&client.id, phc, presented)))
-                }
-                SecretHash::Sha256(_) => None,
-            })
+            .filter_map(SecretHash::argon2id_phc)
+            .map(|phc| (phc, self.cache_entry(&client.id, phc, presented)))
             .collect();
         // A remembered secret is answered only when a fresh check would be admitted, so a
         // blocked guesser cannot use the cache to test guesses without paying for them.

@@ -127,6 +127,14 @@ impl SecretHash {
     pub(crate) fn is_slow(&self) -> bool {
         matches!(self, SecretHash::Argon2id(_))
     }
+
+    /// The PHC string of an argon2id hash; `None` for a SHA-256 one.
+    pub(crate) fn argon2id_phc(&self) -> Option<&str> {
+        match self {
+            SecretHash::Argon2id(phc) => Some(phc),
+            SecretHash::Sha256(_) => None,
+        }
+    }
 }
 
 /// Decodes the 64 lowercase hex digits of a `sha256:` hash. Uppercase is refused so that
