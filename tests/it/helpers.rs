@@ -241,6 +241,19 @@ pub(crate) async fn send_all_at_once(n: usize, request: impl Fn() -> reqwest::Re
     answers
 }
 
+/// Asserts what a burst of wrong credentials sent at once must get from a brute-force
+/// throttle: at least one and at most the documented 5 real checks (answered `checked`),
+/// and `429` with error `code` and a `Retry-After` of at least 1 s for all the others.
+pub(crate) fn assert_backed_off(answers: &[Answer], checked: u16, code: &str) {
+    let ran = answers.iter().filter(|a| a.status == checked).count();
+    assert!((1..=5).contains(&ran), "{ran} credential checks ran: {answers:?}");
+    for a in answers.iter().filter(|a| a.status != checked) {
+        assert_eq!(a.status, 429, "{answers:?}");
+        assert_eq!(a.error.as_deref(), Some(code));
+        assert!(a.retry_after >= Some(1), "{a:?}");
+    }
+}
+
 /// GETs `url` and parses the JSON body.
 pub(crate) async fn get_json<T: serde::de::DeserializeOwned>(http: &reqwest::Client, url: &str) -> T {
     http.get(url).send().await.unwrap().json().await.unwrap()
