@@ -254,6 +254,20 @@ pub(crate) fn assert_backed_off(answers: &[Answer], checked: u16, code: &str) {
     }
 }
 
+/// Polls `condition` every 50 ms for up to 5 s; whether it came true. For changes the
+/// server picks up by itself (key directory polls, SIGHUP).
+pub(crate) async fn eventually<F: std::future::Future<Output = bool>>(
+    mut condition: impl FnMut() -> F,
+) -> bool {
+    for _ in 0..100 {
+        if condition().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
 /// GETs `url` and parses the JSON body.
 pub(crate) async fn get_json<T: serde::de::DeserializeOwned>(http: &reqwest::Client, url: &str) -> T {
     http.get(url).send().await.unwrap().json().await.unwrap()

@@ -268,15 +268,10 @@ async fn keys_rotate_adds_one_pending_key_and_is_idempotent() {
     assert_eq!(list.lines().filter(|l| l.contains(" pending ")).count(), 1, "{list}");
     assert_eq!(list.lines().filter(|l| l.contains(" signing ")).count(), 1, "{list}");
     // The running server publishes the pending key without being told.
-    let mut published = false;
-    for _ in 0..100 {
-        if app.jwks().await.keys.len() == 2 {
-            published = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(published, "the pending key never reached the JWKS");
+    assert!(
+        eventually(|| async { app.jwks().await.keys.len() == 2 }).await,
+        "the pending key never reached the JWKS"
+    );
 }
 
 #[tokio::test]
@@ -287,15 +282,11 @@ async fn keys_revoke_removes_the_signing_key_at_once() {
     let (code, out, err) = keys_cli(&app, &["revoke", &kid]).await;
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("signs from now on"), "{out}");
-    let mut switched = false;
-    for _ in 0..100 {
+    let switched = eventually(|| async {
         let jwks = app.jwks().await;
-        if jwks.find(&kid).is_none() && signing_kid(&app.http, &app.addr.to_string()).await != kid {
-            switched = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        jwks.find(&kid).is_none() && signing_kid(&app.http, &app.addr.to_string()).await != kid
+    })
+    .await;
     assert!(switched, "the revoked key is still in use");
     assert!(verify_with(&app.jwks().await, &old, "https://api.one").is_err());
     let (token, _) = app.access_token(&[]).await;
@@ -378,15 +369,10 @@ async fn sighup_re_reads_the_key_directory_and_keeps_serving() {
     let status =
         std::process::Command::new("kill").args(["-HUP", &served.pid().to_string()]).status().unwrap();
     assert!(status.success());
-    let mut switched = false;
-    for _ in 0..100 {
-        if signing_kid(&http, &served.addr).await != kid {
-            switched = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(switched, "the new key was not picked up");
+    assert!(
+        eventually(|| async { signing_kid(&http, &served.addr).await != kid }).await,
+        "the new key was not picked up"
+    );
     assert!(served.wait_for_log("SIGHUP: re-reading the key directory").await);
     assert_eq!(basic_token(&http, &served.addr, "svc-a", SECRET_A).await.status(), 200);
     let (graceful, _) = served.stop().await;
@@ -494,15 +480,10 @@ async fn a_revoked_key_never_comes_back_through_a_second_copy() {
 
     let (code, _, err) = keys_cli(&app, &["revoke", &kid]).await;
     assert_eq!(code, 0, "{err}");
-    let mut gone = false;
-    for _ in 0..100 {
-        if app.jwks().await.find(&kid).is_none() {
-            gone = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(gone, "the revoked key stayed in the JWKS");
+    assert!(
+        eventually(|| async { app.jwks().await.find(&kid).is_none() }).await,
+        "the revoked key stayed in the JWKS"
+    );
     let copies = files_with_kid(app.keys_dir.path(), &kid);
     assert_eq!(copies.len(), 2);
     assert!(copies.iter().all(|text| text.contains("revoked_at")), "every copy records the revocation");
@@ -568,16 +549,12 @@ async fn a_pruned_revoked_key_stays_revoked_through_import_and_a_restored_backup
     let (code, out, err) = keys_cli(&app, &["generate", "--activate-in", "1h"]).await;
     assert_eq!(code, 0, "{err}");
     let later = created_kid(&out);
-    let mut reloaded = false;
-    for _ in 0..100 {
+    let reloaded = eventually(|| async {
         let jwks = app.jwks().await;
         assert!(jwks.find(&kid).is_none(), "the restored revoked key is in the JWKS");
-        if jwks.find(&later).is_some() {
-            reloaded = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        jwks.find(&later).is_some()
+    })
+    .await;
     assert!(reloaded, "the server did not pick up the key directory");
     // Pruning removes the restored file again; the tombstone stays.
     let (code, out, err) = keys_cli(&app, &["prune"]).await;
@@ -599,15 +576,10 @@ async fn with_every_key_revoked_the_server_fails_closed_instead_of_signing() {
         let revoked = text.replacen("-----BEGIN", "revoked_at = \"2020-01-01T00:00:00Z\"\n-----BEGIN", 1);
         std::fs::write(&path, revoked).unwrap();
     }
-    let mut closed = false;
-    for _ in 0..100 {
-        if send(app.http.get(app.url("/readyz"))).await.status() == 503 {
-            closed = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(closed, "readiness still passes with every key revoked");
+    assert!(
+        eventually(|| async { send(app.http.get(app.url("/readyz"))).await.status() == 503 }).await,
+        "readiness still passes with every key revoked"
+    );
     let res = basic_token(&app.http, &app.addr.to_string(), "svc-a", SECRET_A).await;
     assert_oauth_error(res, 503, "temporarily_unavailable").await;
     assert!(app.jwks().await.find(&kid).is_none(), "a revoked key is still published");
@@ -615,15 +587,10 @@ async fn with_every_key_revoked_the_server_fails_closed_instead_of_signing() {
     // A new key that signs at once brings the service back.
     let (code, _, err) = keys_cli(&app, &["generate", "--activate-in", "0s"]).await;
     assert_eq!(code, 0, "{err}");
-    let mut back = false;
-    for _ in 0..100 {
-        if send(app.http.get(app.url("/readyz"))).await.status() == 200 {
-            back = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(back, "the new key was not picked up");
+    assert!(
+        eventually(|| async { send(app.http.get(app.url("/readyz"))).await.status() == 200 }).await,
+        "the new key was not picked up"
+    );
     let (token, _) = app.access_token(&[]).await;
     app.verify(&token, "https://api.one").await;
 }
@@ -649,15 +616,10 @@ async fn a_bare_pem_never_signs_until_imported_however_new_its_file() {
     let (code, out, err) = keys_cli(&app, &["import", pem.to_str().unwrap(), "--activate-in", "0s"]).await;
     assert_eq!(code, 0, "{err}");
     let imported = created_kid(&out);
-    let mut switched = false;
-    for _ in 0..100 {
-        if signing_kid(&app.http, &app.addr.to_string()).await == imported {
-            switched = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(switched, "the imported key never signed");
+    assert!(
+        eventually(|| async { signing_kid(&app.http, &app.addr.to_string()).await == imported }).await,
+        "the imported key never signed"
+    );
 }
 
 #[tokio::test]
