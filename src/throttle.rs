@@ -248,7 +248,7 @@ impl Throttle {
         Ok(true)
     }
 
-    /// Ends an attempt begun by [`begin_unless`](Self::begin_unless).
+    /// Ends an attempt begun by [`begin`](Self::begin) or [`begin_unless`](Self::begin_unless).
     fn finish(&self, name: Key, address: Option<Key>, success: bool, now: Instant) {
         let mut entries = self.lock();
         for key in std::iter::once(name).chain(address) {

@@ -203,7 +203,8 @@ fn add_client(mut add: AddClient) -> anyhow::Result<ExitCode> {
     outln!("client_secret = {}", secret.expose_str());
     outln!();
     outln!("# Add to the configuration file:");
-    print!("{toml}");
+    // Through `outln!` like every line above, so a closed pipe ends quietly here too.
+    outln!("{}", toml.strip_suffix('\n').unwrap_or(&toml));
     Ok(ExitCode::SUCCESS)
 }
 
