@@ -254,6 +254,24 @@ pub(crate) fn assert_backed_off(answers: &[Answer], checked: u16, code: &str) {
     }
 }
 
+/// Serves `app` (a stand-in server: a resource server, a JWKS or metadata endpoint) on
+/// `listener` in the background until the returned sender is used or dropped.
+pub(crate) fn serve_in_background(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+) -> tokio::sync::oneshot::Sender<()> {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+    });
+    stop
+}
+
 /// Polls `condition` every 50 ms for up to 5 s; whether it came true. For changes the
 /// server picks up by itself (key directory polls, SIGHUP).
 pub(crate) async fn eventually<F: std::future::Future<Output = bool>>(

@@ -22,16 +22,7 @@ async fn spawn_resource_server(issuer: &str, audience: &str) -> (String, tokio::
 async fn spawn_with(verifier: Verifier) -> (String, tokio::sync::oneshot::Sender<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        axum::serve(listener, example::app(Arc::new(verifier)))
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-    });
-    (base, stop)
+    (base, serve_in_background(listener, example::app(Arc::new(verifier))))
 }
 
 const DEMO: &str = r#"

@@ -50,16 +50,7 @@ impl Endpoint {
             axum::Router::new().route("/jwks.json", axum::routing::get(serve_jwks)).with_state(e.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap();
-        });
-        (e, url, stop)
+        (e, url, serve_in_background(listener, app))
     }
 
     /// An endpoint serving `app`'s JWKS as it is now.
@@ -290,12 +281,5 @@ async fn metadata_server(
     let body = metadata(&issuer);
     let route = format!("{path}/.well-known/openid-configuration");
     let app = axum::Router::new().route(&route, axum::routing::get(move || async move { axum::Json(body) }));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = stopped.await;
-        };
-        axum::serve(listener, app).with_graceful_shutdown(shutdown).await.unwrap();
-    });
-    (issuer, stop)
+    (issuer, serve_in_background(listener, app))
 }
