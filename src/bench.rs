@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::SystemTime;
 
-use crate::clients::{Registry, Secret};
+use crate::clients::Registry;
+use crate::credentials::{Argon2Pool, Secret, SecretHash};
 use crate::config::Config;
 use crate::keys::{KeyRing, KeySource, KeyStore};
 use crate::token::{Issuer, TokenRequest};
@@ -31,8 +32,8 @@ pub struct IssuancePath {
 impl IssuancePath {
     /// A service signing with `alg` (`ES256`, `EdDSA` or `RS256`), keys in a temp directory.
     pub fn new(alg: &str) -> Self {
-        let sha = crate::clients::SecretHash::sha256_of(&Secret::new(SHA256_CLIENT.1.to_owned()));
-        let argon = crate::clients::SecretHash::argon2id_of(&Secret::new(ARGON2_CLIENT.1.to_owned()))
+        let sha = SecretHash::sha256_of(&Secret::new(SHA256_CLIENT.1.to_owned()));
+        let argon = SecretHash::argon2id_of(&Secret::new(ARGON2_CLIENT.1.to_owned()))
             .expect("argon2 hash");
         let toml = format!(
             "[tokens]\nalgorithm = \"{alg}\"\n\
@@ -76,8 +77,7 @@ impl IssuancePath {
         else {
             return false;
         };
-        let permits = tokio::sync::Semaphore::new(1);
-        crate::clients::verify_argon2id_bounded(&permits, phc, &Secret::new(secret.to_owned())).await
+        Argon2Pool::new(1).verify(phc, &Secret::new(secret.to_owned())).await
     }
 
     /// The JWKS of this service, for verifying what it issued.

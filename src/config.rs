@@ -23,7 +23,8 @@ use figment::{Figment, Provider as _};
 use ipnet::IpNet;
 use serde::Deserialize;
 
-use crate::clients::{Client, ClientSettings, GrantType};
+use crate::clients::{Client, ClientSettings};
+use crate::oauth::GrantType;
 use crate::keys::{Deriver, KeyError, KeySettings, KeySource, KeyStore, MasterSecret, SourceKind};
 use crate::token::TokenSettings;
 use crate::users::{User, UserSettings};

@@ -47,15 +47,17 @@ pub mod clock;
 #[cfg(feature = "server")]
 pub mod config;
 #[cfg(feature = "server")]
+mod credentials;
+#[cfg(feature = "server")]
 mod http;
 #[cfg(feature = "server")]
 mod keys;
 #[cfg(feature = "server")]
+mod oauth;
+#[cfg(feature = "server")]
 pub mod server;
 #[cfg(feature = "server")]
 pub mod telemetry;
-#[cfg(feature = "server")]
-mod throttle;
 #[cfg(feature = "server")]
 mod token;
 #[cfg(feature = "server")]

@@ -23,7 +23,7 @@ use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 
-use crate::clients::{Secret, SecretHash};
+use crate::credentials::{Secret, SecretHash};
 use crate::config::Config;
 use crate::server::{Server, shutdown_signal};
 use crate::telemetry::{self, LogFormat};

@@ -1,59 +1,23 @@
 //! OAuth clients: their configuration, the registry, and client authentication
 //! (RFC 6749 §2.3).
 //!
-//! Leaf module: knows nothing of HTTP or figment. `config` hands it [`ClientSettings`];
-//! the HTTP layer hands it a client id and a presented [`Secret`].
+//! Built on the `credentials` and `oauth` leaves; knows nothing of HTTP or figment.
+//! `config` hands it [`ClientSettings`]; the HTTP layer hands it a client id and a
+//! presented secret.
 
 mod registry;
-mod secret;
 mod settings;
 
 pub(crate) use registry::{ClientError, Registry};
-pub(crate) use secret::{Secret, SecretHash, sha256, verify_argon2id_bounded};
-pub(crate) use settings::{ClientSettings, is_nqchar, is_resource_uri, is_scope_token};
+pub(crate) use settings::ClientSettings;
 
 use std::fmt;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-/// An OAuth grant type tokenmint implements (RFC 6749 §4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum GrantType {
-    /// `client_credentials` (RFC 6749 §4.4).
-    ClientCredentials,
-    /// `password`: the resource owner password credentials grant (RFC 6749 §4.3).
-    /// Deprecated by OAuth 2.1 and RFC 9700; for first-party legacy apps only.
-    Password,
-    /// `refresh_token` (RFC 6749 §6): with `password`, also issue refresh tokens.
-    RefreshToken,
-}
-
-impl GrantType {
-    /// Every grant type this build implements.
-    pub(crate) const ALL: &'static [GrantType] =
-        &[GrantType::ClientCredentials, GrantType::Password, GrantType::RefreshToken];
-
-    /// The wire name, as in `grant_type=` and in discovery metadata.
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            GrantType::ClientCredentials => "client_credentials",
-            GrantType::Password => "password",
-            GrantType::RefreshToken => "refresh_token",
-        }
-    }
-
-    /// Parses a wire name; `None` for a grant type this build does not implement.
-    pub(crate) fn parse(name: &str) -> Option<Self> {
-        Self::ALL.iter().copied().find(|g| g.as_str() == name)
-    }
-}
-
-impl fmt::Display for GrantType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+use crate::credentials::SecretHash;
+use crate::oauth::GrantType;
 
 /// A configured, validated OAuth client.
 pub(crate) struct Client {

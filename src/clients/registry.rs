@@ -6,11 +6,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use aws_lc_rs::hmac;
-use tokio::sync::Semaphore;
 
 use super::Client;
-use super::secret::{self, Secret, SecretHash, SecretHashError};
-use crate::throttle::{Attempt, Throttle};
+use crate::credentials::{self, Argon2Pool, Attempt, Secret, SecretHash, SecretHashError, Throttle};
 
 /// How many remembered argon2 successes the cache holds before it starts over. Bounds memory
 /// whatever clients send; a cleared entry only costs one more argon2 check.
@@ -46,9 +44,9 @@ pub(crate) struct Registry {
     argon2_ok: Mutex<HashSet<[u8; 32]>>,
     /// Per-process random key for the remembered-success digests.
     cache_key: hmac::Key,
-    /// Bounds concurrent argon2 checks so a flood of slow checks cannot take every
-    /// blocking thread.
-    argon2_permits: Semaphore,
+    /// Runs argon2 checks off the runtime, one per core at most, so a flood of slow checks
+    /// cannot take every blocking thread.
+    argon2: Argon2Pool,
     /// Brute-force protection for argon2 clients (RFC 6749 §2.3.1): failures, and checks in
     /// flight, by `client_id` and by address. sha256 clients never touch it.
     throttle: Throttle,
@@ -82,7 +80,7 @@ impl Registry {
             clients: map,
             argon2_ok: Mutex::new(HashSet::new()),
             cache_key,
-            argon2_permits: Semaphore::new(permits),
+            argon2: Argon2Pool::new(permits),
             throttle: Throttle::default(),
         })
     }
@@ -117,8 +115,8 @@ impl Registry {
         if !client.enabled {
             return Err(ClientError::Disabled);
         }
-        let digest = secret::sha256_digest(presented);
-        if secret::matches_any_sha256(&digest, &client.secret_hashes) {
+        let digest = credentials::sha256_digest(presented);
+        if credentials::matches_any_sha256(&digest, &client.secret_hashes) {
             return Ok(Arc::clone(client));
         }
         if !client.secret_hashes.iter().any(SecretHash::is_slow) {
@@ -154,7 +152,7 @@ impl Registry {
             Err(retry_after) => return Err(ClientError::Throttled { retry_after }),
         };
         for (phc, key) in &candidates {
-            if secret::verify_argon2id_bounded(&self.argon2_permits, phc, presented).await {
+            if self.argon2.verify(phc, presented).await {
                 self.remember(*key);
                 attempt.succeeded(Instant::now());
                 return Ok(Arc::clone(client));

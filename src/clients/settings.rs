@@ -5,8 +5,10 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{Client, GrantType, SecretHash};
+use super::Client;
 use crate::claims::RESERVED_CLAIMS;
+use crate::credentials::SecretHash;
+use crate::oauth::{GrantType, is_resource_uri, is_scope_token};
 
 /// One `[[clients]]` entry (or one `TOKENMINT_CLIENTS__<KEY>__*` group) before validation.
 #[derive(Debug, Deserialize)]
@@ -67,26 +69,6 @@ fn default_grant_types() -> OneOrMany {
 
 fn default_enabled() -> bool {
     true
-}
-
-/// Whether `b` is an RFC 6749 Appendix A `NQCHAR`: `%x21 / %x23-5B / %x5D-7E`, printable
-/// ASCII without space, `"` and `\`. Scope tokens are made of these (§3.3), and error
-/// descriptions of these plus space (§5.2).
-pub(crate) fn is_nqchar(b: u8) -> bool {
-    matches!(b, 0x21 | 0x23..=0x5b | 0x5d..=0x7e)
-}
-
-/// Whether `token` is a valid scope token: RFC 6749 §3.3, `scope-token = 1*NQCHAR`.
-pub(crate) fn is_scope_token(token: &str) -> bool {
-    !token.is_empty() && token.bytes().all(is_nqchar)
-}
-
-/// Whether `value` may be a `resource` parameter (RFC 8707 §2): an absolute URI (RFC 3986
-/// §4.3, as the `url` crate parses it) with no fragment component, and no whitespace,
-/// control or non-ASCII characters (which a URI cannot hold, though `url` would tidy them).
-pub(crate) fn is_resource_uri(value: &str) -> bool {
-    value.bytes().all(|b| b.is_ascii_graphic())
-        && url::Url::parse(value).is_ok_and(|uri| uri.fragment().is_none())
 }
 
 impl ClientSettings {
@@ -168,34 +150,5 @@ impl ClientSettings {
             claims: self.claims,
             enabled: self.enabled,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scope_tokens_follow_rfc6749_section_3_3() {
-        assert!(is_scope_token("invoices:read"));
-        assert!(is_scope_token("a!#[]~"));
-        assert!(!is_scope_token(""));
-        assert!(!is_scope_token("has space"));
-        assert!(!is_scope_token("quote\""));
-        assert!(!is_scope_token("back\\slash"));
-        assert!(!is_scope_token("naïve"));
-    }
-
-    #[test]
-    fn resources_are_absolute_uris_without_a_fragment_rfc8707_2() {
-        for ok in ["https://api.example.com", "https://api.example.com/v1?x=1", "urn:example:billing"] {
-            assert!(is_resource_uri(ok), "{ok}");
-        }
-        for bad in ["billing", "/relative", "https://api.example.com#frag", "https://api.example.com#", ""] {
-            assert!(!is_resource_uri(bad), "{bad}");
-        }
-        for bad in [" https://api.example.com", "https://api.example.com/a b", "https://\u{e9}.example"] {
-            assert!(!is_resource_uri(bad), "{bad:?}");
-        }
     }
 }

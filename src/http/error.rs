@@ -12,7 +12,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::clients::{ClientError, is_nqchar};
+use crate::clients::ClientError;
+use crate::oauth::is_nqchar;
 use crate::keys::KeyError;
 use crate::token::IssueError;
 use crate::users::UserError;

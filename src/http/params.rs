@@ -23,7 +23,7 @@ use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
 use super::error::{ErrorCode, OAuthError};
-use crate::clients::Secret;
+use crate::credentials::Secret;
 
 /// Parameters that may be repeated (RFC 8707 §2).
 const MULTI_VALUED: &[&str] = &["resource", "audience"];

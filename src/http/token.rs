@@ -14,7 +14,8 @@ use serde::Serialize;
 use super::AppState;
 use super::error::{ErrorCode, OAuthError, no_store_json};
 use super::params::{ClientCredentials, Params, client_credentials};
-use crate::clients::{GrantType, Secret};
+use crate::credentials::Secret;
+use crate::oauth::GrantType;
 use crate::token::{IssuedToken, TokenRequest};
 use crate::users::User;
 

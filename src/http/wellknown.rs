@@ -8,7 +8,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::AppState;
-use crate::clients::{GrantType, Registry};
+use crate::clients::Registry;
+use crate::oauth::GrantType;
 use crate::token::Issuer;
 use crate::users::Users;
 

@@ -16,7 +16,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::claims::AccessClaims;
-use crate::clients::{Client, GrantType, Registry, is_resource_uri};
+use crate::clients::{Client, Registry};
+use crate::oauth::{GrantType, is_resource_uri};
 use crate::clock::unix_seconds;
 use crate::keys::{Algorithm, KeyError, KeySet, SigningKey};
 use crate::users::Users;
@@ -341,22 +342,12 @@ fn new_jti() -> Result<String, KeyError> {
     })
 }
 
-/// The scope tokens of a `scope` parameter, each checked against RFC 6749 §3.3's grammar,
-/// duplicates dropped.
+/// The scope tokens of a `scope` parameter (RFC 6749 §3.3), duplicates dropped.
 fn scope_tokens(requested: &str) -> Result<Vec<&str>, IssueError> {
-    let mut tokens: Vec<&str> = Vec::new();
-    for token in requested.split(' ').filter(|t| !t.is_empty()) {
-        if !crate::clients::is_scope_token(token) {
-            return Err(IssueError::InvalidScope {
-                reason: "not a valid scope token (RFC 6749 section 3.3)",
-                scope: Some(token.to_owned()),
-            });
-        }
-        if !tokens.contains(&token) {
-            tokens.push(token);
-        }
-    }
-    Ok(tokens)
+    crate::oauth::scope_tokens(requested).map_err(|bad| IssueError::InvalidScope {
+        reason: "not a valid scope token (RFC 6749 section 3.3)",
+        scope: Some(bad.to_owned()),
+    })
 }
 
 /// RFC 6749 §3.3: every requested scope must be allowed; none requested → the defaults.

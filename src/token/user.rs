@@ -13,7 +13,8 @@ use serde_json::{Map, Value};
 
 use super::claims::{IdTokenClaims, RefreshClaims};
 use super::{IssueError, IssuedToken, Issuer, TokenRequest, granted_audiences, new_jti, scope_tokens};
-use crate::clients::{Client, GrantType};
+use crate::clients::Client;
+use crate::oauth::GrantType;
 use crate::clock::unix_seconds;
 use crate::keys::{KeySet, REFRESH_TOKEN_TYPE, TokenKind};
 use crate::users::{User, Users};

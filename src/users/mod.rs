@@ -1,7 +1,7 @@
 //! Users of the resource owner password grant (RFC 6749 §4.3): their configuration, the
 //! registry, and password checks under the brute-force throttle.
 //!
-//! Leaf module like `clients`: knows nothing of HTTP or figment. Passwords are argon2id
+//! Built on the `credentials` and `oauth` leaves, like `clients`: knows nothing of HTTP or figment. Passwords are argon2id
 //! hashes only; every check runs on the blocking pool under a concurrency bound that leaves
 //! CPU for machine clients.
 
@@ -13,11 +13,10 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use tokio::sync::Semaphore;
 
 use crate::claims::RESERVED_CLAIMS;
-use crate::clients::{Secret, SecretHash, is_scope_token, verify_argon2id_bounded};
-use crate::throttle::Throttle;
+use crate::credentials::{Argon2Pool, Secret, SecretHash, Throttle};
+use crate::oauth::is_scope_token;
 
 /// A configured user.
 pub(crate) struct User {
@@ -137,7 +136,7 @@ pub(crate) struct Users {
     users: HashMap<String, Arc<User>>,
     /// Bounds concurrent password checks to half the cores (at least one): a flood of
     /// logins can take at most half the CPU from machine clients.
-    permits: Semaphore,
+    argon2: Argon2Pool,
     /// Brute-force protection: failures (and checks in flight) by username and address.
     throttle: Throttle,
 }
@@ -163,7 +162,7 @@ impl Users {
             return Err(errors);
         }
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Ok(Users { users: map, permits: Semaphore::new((cores / 2).max(1)), throttle: Throttle::default() })
+        Ok(Users { users: map, argon2: Argon2Pool::new(cores / 2), throttle: Throttle::default() })
     }
 
     /// Whether any user is configured.
@@ -195,7 +194,7 @@ impl Users {
             Some(u) if u.enabled => u.password_hash.as_str(),
             _ => DUMMY_HASH,
         };
-        let matched = verify_argon2id_bounded(&self.permits, hash, password).await;
+        let matched = self.argon2.verify(hash, password).await;
         let result = match user {
             None => Err(UserError::Unknown),
             Some(u) if !u.enabled => Err(UserError::Disabled),

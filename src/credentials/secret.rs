@@ -1,10 +1,11 @@
-//! Client secrets: the presented secret, the stored hash, and checking one against the other.
+//! Secrets as presented and as stored: the presented [`Secret`], the configured
+//! [`SecretHash`], and the fast SHA-256 comparison.
 //!
 //! Two hash kinds are accepted in configuration, never a plaintext secret:
 //! - `sha256:<64 lowercase hex>` for generated, high-entropy secrets (`tokenmint clients add`).
 //!   A check costs one SHA-256 and a constant-time compare: microseconds.
-//! - argon2id PHC strings (`$argon2id$v=19$...`) for human-chosen secrets. A check costs tens of
-//!   milliseconds, so it runs off the async runtime (see `Registry`).
+//! - argon2id PHC strings (`$argon2id$v=19$...`) for human-chosen secrets and passwords. A
+//!   check costs tens of milliseconds, so it runs off the async runtime ([`super::argon2`]).
 
 use std::fmt;
 
@@ -173,30 +174,6 @@ pub(crate) fn matches_any_sha256(digest: &[u8; 32], hashes: &[SecretHash]) -> bo
     matched
 }
 
-/// Checks `secret` against one argon2id PHC string. Slow by design: call off the runtime.
-pub(crate) fn verify_argon2id(phc: &str, secret: &Secret) -> bool {
-    use argon2::password_hash::PasswordVerifier;
-    match argon2::PasswordHash::new(phc) {
-        Ok(parsed) => argon2::Argon2::default().verify_password(secret.expose(), &parsed).is_ok(),
-        Err(_) => false,
-    }
-}
-
-/// Checks `secret` against an argon2id PHC string on the blocking pool, holding one of
-/// `permits` meanwhile, so argon2 never runs on the async workers and never on more cores
-/// than the permits allow. Used for client secrets and user passwords alike.
-pub(crate) async fn verify_argon2id_bounded(
-    permits: &tokio::sync::Semaphore,
-    phc: &str,
-    secret: &Secret,
-) -> bool {
-    let Ok(_permit) = permits.acquire().await else {
-        return false;
-    };
-    let (phc, secret) = (phc.to_owned(), secret.clone());
-    tokio::task::spawn_blocking(move || verify_argon2id(&phc, &secret)).await.unwrap_or(false)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,12 +198,9 @@ mod tests {
     }
 
     #[test]
-    fn argon2id_hash_verifies() {
-        let secret = Secret::new("correct horse".into());
-        let phc = SecretHash::argon2id_of(&secret).unwrap();
+    fn argon2id_hashes_parse_back() {
+        let phc = SecretHash::argon2id_of(&Secret::new("correct horse".into())).unwrap();
         assert!(matches!(SecretHash::parse(&phc), Ok(SecretHash::Argon2id(_))));
-        assert!(verify_argon2id(&phc, &secret));
-        assert!(!verify_argon2id(&phc, &Secret::new("wrong".into())));
     }
 
     #[test]

@@ -21,7 +21,7 @@ use std::net::IpAddr;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::clients::sha256;
+use super::sha256;
 
 /// Failed attempts allowed (counting those still being checked) before backoff starts.
 pub(crate) const FREE_ATTEMPTS: u32 = 5;
