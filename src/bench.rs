@@ -10,8 +10,8 @@ use std::task::{Context, Poll, Waker};
 use std::time::SystemTime;
 
 use crate::clients::Registry;
-use crate::credentials::{Argon2Pool, Secret, SecretHash};
 use crate::config::Config;
+use crate::credentials::{Argon2Pool, Secret, SecretHash};
 use crate::keys::{KeyRing, KeySource, KeyStore};
 use crate::token::{Issuer, TokenRequest};
 
@@ -33,8 +33,7 @@ impl IssuancePath {
     /// A service signing with `alg` (`ES256`, `EdDSA` or `RS256`), keys in a temp directory.
     pub fn new(alg: &str) -> Self {
         let sha = SecretHash::sha256_of(&Secret::new(SHA256_CLIENT.1.to_owned()));
-        let argon = SecretHash::argon2id_of(&Secret::new(ARGON2_CLIENT.1.to_owned()))
-            .expect("argon2 hash");
+        let argon = SecretHash::argon2id_of(&Secret::new(ARGON2_CLIENT.1.to_owned())).expect("argon2 hash");
         let toml = format!(
             "[tokens]\nalgorithm = \"{alg}\"\n\
              [[clients]]\nid = \"{}\"\nsecret_hashes = [\"{sha}\"]\nscopes = [\"invoices:read\", \"invoices:write\"]\n\

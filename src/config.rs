@@ -24,8 +24,8 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 use crate::clients::{Client, ClientSettings};
-use crate::oauth::GrantType;
 use crate::keys::{Deriver, KeyError, KeySettings, KeySource, KeyStore, MasterSecret, SourceKind};
+use crate::oauth::GrantType;
 use crate::token::TokenSettings;
 use crate::users::{User, UserSettings};
 

@@ -23,8 +23,8 @@ use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 
-use crate::credentials::{Secret, SecretHash};
 use crate::config::Config;
+use crate::credentials::{Secret, SecretHash};
 use crate::server::{Server, shutdown_signal};
 use crate::telemetry::{self, LogFormat};
 

@@ -13,8 +13,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::clients::ClientError;
-use crate::oauth::is_nqchar;
 use crate::keys::KeyError;
+use crate::oauth::is_nqchar;
 use crate::token::IssueError;
 use crate::users::UserError;
 

@@ -39,6 +39,11 @@ pub(crate) enum Algorithm {
 }
 
 impl Algorithm {
+    /// Every algorithm tokenmint signs with, as jsonwebtoken names them: what its own keys
+    /// may have signed (each key still verifies only its own algorithm).
+    pub(crate) const ALL_JWT: [jsonwebtoken::Algorithm; 3] =
+        [jsonwebtoken::Algorithm::ES256, jsonwebtoken::Algorithm::EdDSA, jsonwebtoken::Algorithm::RS256];
+
     /// The JOSE `alg` name.
     pub(crate) fn as_str(self) -> &'static str {
         match self {

@@ -15,13 +15,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::claims::AccessClaims;
+use crate::claims::{ACCESS_TOKEN_TYPE, AccessClaims};
 use crate::clients::{Client, Registry};
-use crate::oauth::{GrantType, is_resource_uri};
 use crate::clock::unix_seconds;
 use crate::keys::{Algorithm, KeyError, KeySet, SigningKey};
+use crate::oauth::{GrantType, is_resource_uri};
 use crate::users::Users;
-use crate::verify::{self, VerifyError};
+use crate::verify::{Checks, VerifyError};
 use claims::{AccessTokenClaims, AudienceRef};
 use reuse::{Reusable, ReuseCache};
 
@@ -133,6 +133,21 @@ pub(crate) enum IssueError {
     /// Signing failed: a server error, never the client's fault.
     #[error("signing failed: {0}")]
     Signing(#[from] KeyError),
+}
+
+/// Why introspection calls a token inactive (RFC 7662 §2.2). Only logged: the answer is
+/// `{"active": false}` whatever the reason.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Inactive {
+    /// The token fails verification: signature, key, `typ`, issuer or expiry.
+    #[error("{0}")]
+    Token(#[from] VerifyError),
+    /// The client it was issued to is no longer configured, or is disabled.
+    #[error("the token's client is gone or disabled")]
+    ClientGone,
+    /// The user it was issued for is no longer configured, or is disabled.
+    #[error("the token's user is gone or disabled")]
+    UserGone,
 }
 
 /// Issues access tokens under the service-wide settings.
@@ -268,29 +283,24 @@ impl Issuer {
         registry: &Registry,
         users: &Users,
         now: SystemTime,
-    ) -> Result<AccessClaims, VerifyError> {
-        let header = verify::parse_header(token)?;
-        let key = keys
-            .verify
-            .get(&header.kid, header.alg)
-            .ok_or_else(|| VerifyError::new(verify::ErrorKind::UnknownKey, "kid not published"))?;
-        let algs = [key.alg];
-        let claims =
-            verify::check(token, &header, &key, &algs, Some(&self.issuer), None, Duration::ZERO, now)?;
+    ) -> Result<AccessClaims, Inactive> {
+        let checks = Checks {
+            typ: ACCESS_TOKEN_TYPE,
+            // The key decides: each published key verifies only its own algorithm.
+            algorithms: &Algorithm::ALL_JWT,
+            issuer: Some(&self.issuer),
+            audience: None,
+            leeway: Duration::ZERO,
+        };
+        let claims = checks.access_token(token, &keys.verify, now)?;
         if !registry.get(&claims.client_id).is_some_and(|client| client.enabled) {
-            return Err(VerifyError::new(
-                verify::ErrorKind::UnknownKey,
-                "the token's client is gone or disabled",
-            ));
+            return Err(Inactive::ClientGone);
         }
         // `sub` is the client for the client credentials grant and the user for the password
         // and refresh grants (RFC 9068 §2.2). Configuration keeps client ids and usernames
         // apart, so a `sub` that is not the client is a user.
         if claims.sub != claims.client_id && !users.get(&claims.sub).is_some_and(|user| user.enabled) {
-            return Err(VerifyError::new(
-                verify::ErrorKind::UnknownKey,
-                "the token's user is gone or disabled",
-            ));
+            return Err(Inactive::UserGone);
         }
         Ok(claims)
     }

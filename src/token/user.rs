@@ -7,18 +7,29 @@
 //! configuration revokes at once. Detecting reuse of an old refresh token would need shared
 //! state, which tokenmint does not keep.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use serde_json::{Map, Value};
 
 use super::claims::{IdTokenClaims, RefreshClaims};
 use super::{IssueError, IssuedToken, Issuer, TokenRequest, granted_audiences, new_jti, scope_tokens};
 use crate::clients::Client;
-use crate::oauth::GrantType;
 use crate::clock::unix_seconds;
-use crate::keys::{KeySet, REFRESH_TOKEN_TYPE, TokenKind};
+use crate::keys::{Algorithm, KeySet, REFRESH_TOKEN_TYPE, TokenKind};
+use crate::oauth::GrantType;
 use crate::users::{User, Users};
-use crate::verify;
+use crate::verify::{Checks, VerifyError};
+
+/// Why a refresh token was refused; only logged (the answer is `invalid_grant`).
+#[derive(Debug, thiserror::Error)]
+enum RefreshRefused {
+    /// Signature, key, `typ`, issuer or audience.
+    #[error("{0}")]
+    Token(#[from] VerifyError),
+    /// Its `exp` has passed.
+    #[error("refresh token expired")]
+    Expired,
+}
 
 /// The scope that asks for an ID token (OpenID Connect Core §3.1.2.1).
 const OPENID: &str = "openid";
@@ -139,18 +150,19 @@ impl Issuer {
         token: &str,
         keys: &KeySet,
         now: SystemTime,
-    ) -> Result<RefreshClaims, verify::VerifyError> {
-        use verify::{ErrorKind, VerifyError};
-        let header = verify::parse_header_of_type(token, REFRESH_TOKEN_TYPE)?;
-        let key = keys
-            .refresh_verify
-            .get(&header.kid, header.alg)
-            .ok_or_else(|| VerifyError::new(ErrorKind::UnknownKey, "unknown kid"))?;
-        // Addressed to tokenmint itself: `aud` is the issuer.
-        let issuer = Some(self.issuer.as_str());
-        let claims: RefreshClaims = verify::decode_signed(token, &header, &key, &[key.alg], issuer, issuer)?;
+    ) -> Result<RefreshClaims, RefreshRefused> {
+        let checks = Checks {
+            typ: REFRESH_TOKEN_TYPE,
+            algorithms: &Algorithm::ALL_JWT,
+            issuer: Some(&self.issuer),
+            // Addressed to tokenmint itself: `aud` is the issuer.
+            audience: Some(&self.issuer),
+            leeway: Duration::ZERO,
+        };
+        let claims: RefreshClaims = checks.signed(token, &keys.refresh_verify)?;
+        // Only `exp`, with no leeway: the refresh token's own lifetime is absolute.
         if claims.exp <= unix_seconds(now) {
-            return Err(VerifyError::new(ErrorKind::Expired, "refresh token expired"));
+            return Err(RefreshRefused::Expired);
         }
         Ok(claims)
     }

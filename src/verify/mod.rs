@@ -141,17 +141,24 @@ impl Verifier {
 
     /// Verifies `token` as of `now`.
     pub async fn verify_at(&self, token: &str, now: SystemTime) -> Result<AccessClaims, VerifyError> {
-        let header = parse_header(token)?;
+        let r = &self.requirements;
+        let checks = Checks {
+            typ: ACCESS_TOKEN_TYPE,
+            algorithms: &r.algorithms,
+            issuer: self.check_issuer.then_some(r.issuer.as_str()),
+            audience: Some(&r.audience),
+            leeway: r.leeway,
+        };
+        let header = checks.header(token)?;
         let key = match &self.keys {
             Keys::Static(jwks) => jwks.get(&header.kid, header.alg),
             #[cfg(feature = "jwks-fetch")]
             Keys::Remote(remote) => remote.get(&header.kid, header.alg).await?,
         };
-        let key =
-            key.ok_or_else(|| VerifyError::new(ErrorKind::UnknownKey, "no published key has this kid"))?;
-        let r = &self.requirements;
-        let issuer = self.check_issuer.then_some(r.issuer.as_str());
-        check(token, &header, &key, &r.algorithms, issuer, Some(&r.audience), r.leeway, now)
+        let key = key.ok_or_else(unknown_kid)?;
+        let claims = checks.claims(token, &header, &key)?;
+        checks.times(&claims, now)?;
+        Ok(claims)
     }
 }
 
@@ -180,103 +187,135 @@ pub(crate) struct TokenHeader {
     pub(crate) kid: String,
 }
 
-/// Parses and checks the header of an access token: size, `typ`, `crit`, `kid`.
-pub(crate) fn parse_header(token: &str) -> Result<TokenHeader, VerifyError> {
-    parse_header_of_type(token, ACCESS_TOKEN_TYPE)
+/// Everything a signed token is checked against besides its signature: one struct shared
+/// by resource servers ([`Verifier`]) and the token service itself (introspection, refresh
+/// tokens), so each caller names what it checks instead of passing a positional list.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Checks<'a> {
+    /// The `typ` the header must carry (or its `application/` form).
+    pub(crate) typ: &'a str,
+    /// Algorithms accepted; the key's algorithm must be one of them.
+    pub(crate) algorithms: &'a [Algorithm],
+    /// The exact `iss`; `None` skips the issuer check (only the CLI, when told to, and it
+    /// says so).
+    pub(crate) issuer: Option<&'a str>,
+    /// An audience `aud` must contain; `None` skips the audience check (introspection
+    /// answers for every audience).
+    pub(crate) audience: Option<&'a str>,
+    /// Clock-skew allowance for `exp`, `nbf` and `iat` ([`Checks::times`]).
+    pub(crate) leeway: Duration,
 }
 
-/// Parses and checks a header whose `typ` must be `typ` (or its `application/` media type
-/// form, RFC 9068 §4), case-insensitively (media types are, RFC 7515 §4.1.9).
-pub(crate) fn parse_header_of_type(token: &str, typ: &str) -> Result<TokenHeader, VerifyError> {
-    if token.len() > MAX_TOKEN_BYTES {
-        return Err(VerifyError::new(ErrorKind::Malformed, "token is too long"));
-    }
-    let header = jsonwebtoken::decode_header(token).map_err(VerifyError::from_jwt)?;
-    const PREFIX: &str = "application/";
-    let typ_ok = header.typ.as_deref().is_some_and(|t| {
-        let short = match t.get(..PREFIX.len()) {
-            Some(p) if p.eq_ignore_ascii_case(PREFIX) => &t[PREFIX.len()..],
-            _ => t,
-        };
-        short.eq_ignore_ascii_case(typ)
-    });
-    if !typ_ok {
-        return Err(VerifyError::new(ErrorKind::WrongType, format!("typ must be {typ} (RFC 9068 §4)")));
-    }
-    if header.crit.is_some() {
-        return Err(VerifyError::new(
-            ErrorKind::Malformed,
-            "crit header names extensions this verifier does not understand",
-        ));
-    }
-    let kid = header.kid.ok_or_else(|| VerifyError::new(ErrorKind::UnknownKey, "token has no kid"))?;
-    Ok(TokenHeader { alg: header.alg, kid })
-}
-
-/// Checks signature and claims with an already selected key. `audience: None` skips the
-/// audience check (introspection answers for every audience); `issuer: None` skips the
-/// issuer check (only the CLI, when told to, and it says so).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn check(
-    token: &str,
-    header: &TokenHeader,
-    key: &VerifyKey,
-    algorithms: &[Algorithm],
-    issuer: Option<&str>,
-    audience: Option<&str>,
-    leeway: Duration,
-    now: SystemTime,
-) -> Result<AccessClaims, VerifyError> {
-    let claims: AccessClaims = decode_signed(token, header, key, algorithms, issuer, audience)?;
-    let now = now.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs();
-    let leeway = leeway.as_secs();
-    if claims.exp.saturating_add(leeway) <= now {
-        return Err(VerifyError::new(ErrorKind::Expired, "token has expired"));
-    }
-    if claims.nbf.is_some_and(|nbf| nbf > now.saturating_add(leeway)) {
-        return Err(VerifyError::new(ErrorKind::NotYetValid, "token is not valid yet (nbf)"));
-    }
-    if claims.iat > now.saturating_add(leeway) {
-        return Err(VerifyError::new(ErrorKind::NotYetValid, "token was issued in the future (iat)"));
-    }
-    Ok(claims)
-}
-
-/// The key decides the algorithm, then jsonwebtoken checks the signature, `iss` and `aud`
-/// and decodes the claims. Times are left to the caller, who checks them against its own
-/// `now` (jsonwebtoken would use the system clock). Shared by access and refresh tokens.
-pub(crate) fn decode_signed<T: serde::de::DeserializeOwned>(
-    token: &str,
-    header: &TokenHeader,
-    key: &VerifyKey,
-    algorithms: &[Algorithm],
-    issuer: Option<&str>,
-    audience: Option<&str>,
-) -> Result<T, VerifyError> {
-    if header.alg != key.alg {
-        return Err(VerifyError::new(
-            ErrorKind::UnsupportedAlgorithm,
-            "token alg does not match the key's algorithm",
-        ));
-    }
-    if !algorithms.contains(&key.alg) {
-        return Err(VerifyError::new(ErrorKind::UnsupportedAlgorithm, "algorithm not allowed"));
-    }
-    let mut v = Validation::new(key.alg);
-    v.validate_exp = false;
-    v.validate_nbf = false;
-    v.leeway = 0;
-    v.required_spec_claims =
-        ["exp", "iat", "iss", "aud", "sub"].iter().map(|s| (*s).to_owned()).collect::<HashSet<_>>();
-    match issuer {
-        Some(i) => v.set_issuer(&[i]),
-        None => {
-            v.required_spec_claims.remove("iss");
+impl Checks<'_> {
+    /// Parses and checks the header: size, `typ` (case-insensitively, as media types are,
+    /// RFC 7515 §4.1.9; RFC 9068 §4), `crit`, `kid`.
+    pub(crate) fn header(&self, token: &str) -> Result<TokenHeader, VerifyError> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(VerifyError::new(ErrorKind::Malformed, "token is too long"));
         }
+        let header = jsonwebtoken::decode_header(token).map_err(VerifyError::from_jwt)?;
+        const PREFIX: &str = "application/";
+        let typ_ok = header.typ.as_deref().is_some_and(|t| {
+            let short = match t.get(..PREFIX.len()) {
+                Some(p) if p.eq_ignore_ascii_case(PREFIX) => &t[PREFIX.len()..],
+                _ => t,
+            };
+            short.eq_ignore_ascii_case(self.typ)
+        });
+        if !typ_ok {
+            let detail = format!("typ must be {} (RFC 9068 §4)", self.typ);
+            return Err(VerifyError::new(ErrorKind::WrongType, detail));
+        }
+        if header.crit.is_some() {
+            return Err(VerifyError::new(
+                ErrorKind::Malformed,
+                "crit header names extensions this verifier does not understand",
+            ));
+        }
+        let kid = header.kid.ok_or_else(|| VerifyError::new(ErrorKind::UnknownKey, "token has no kid"))?;
+        Ok(TokenHeader { alg: header.alg, kid })
     }
-    match audience {
-        Some(a) => v.set_audience(&[a]),
-        None => v.validate_aud = false,
+
+    /// The key decides the algorithm, then jsonwebtoken checks the signature, `iss` and
+    /// `aud` and decodes the claims. Times are left to the caller ([`Checks::times`]), who
+    /// checks them against its own `now` (jsonwebtoken would read the system clock).
+    pub(crate) fn claims<T: serde::de::DeserializeOwned>(
+        &self,
+        token: &str,
+        header: &TokenHeader,
+        key: &VerifyKey,
+    ) -> Result<T, VerifyError> {
+        if header.alg != key.alg {
+            return Err(VerifyError::new(
+                ErrorKind::UnsupportedAlgorithm,
+                "token alg does not match the key's algorithm",
+            ));
+        }
+        if !self.algorithms.contains(&key.alg) {
+            return Err(VerifyError::new(ErrorKind::UnsupportedAlgorithm, "algorithm not allowed"));
+        }
+        let mut v = Validation::new(key.alg);
+        v.validate_exp = false;
+        v.validate_nbf = false;
+        v.leeway = 0;
+        v.required_spec_claims =
+            ["exp", "iat", "iss", "aud", "sub"].iter().map(|s| (*s).to_owned()).collect::<HashSet<_>>();
+        match self.issuer {
+            Some(i) => v.set_issuer(&[i]),
+            None => {
+                v.required_spec_claims.remove("iss");
+            }
+        }
+        match self.audience {
+            Some(a) => v.set_audience(&[a]),
+            None => v.validate_aud = false,
+        }
+        Ok(jsonwebtoken::decode::<T>(token, &key.decoding, &v).map_err(VerifyError::from_jwt)?.claims)
     }
-    Ok(jsonwebtoken::decode::<T>(token, &key.decoding, &v).map_err(VerifyError::from_jwt)?.claims)
+
+    /// Header, key by `kid` from `keys`, signature and claims ([`Checks::header`],
+    /// [`Checks::claims`]), for keys already in memory.
+    pub(crate) fn signed<T: serde::de::DeserializeOwned>(
+        &self,
+        token: &str,
+        keys: &Jwks,
+    ) -> Result<T, VerifyError> {
+        let header = self.header(token)?;
+        let key = keys.get(&header.kid, header.alg).ok_or_else(unknown_kid)?;
+        self.claims(token, &header, &key)
+    }
+
+    /// An access token's `exp`, `nbf` and `iat` against `now`, with [`Checks::leeway`].
+    pub(crate) fn times(&self, claims: &AccessClaims, now: SystemTime) -> Result<(), VerifyError> {
+        let now = now.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs();
+        let leeway = self.leeway.as_secs();
+        if claims.exp.saturating_add(leeway) <= now {
+            return Err(VerifyError::new(ErrorKind::Expired, "token has expired"));
+        }
+        if claims.nbf.is_some_and(|nbf| nbf > now.saturating_add(leeway)) {
+            return Err(VerifyError::new(ErrorKind::NotYetValid, "token is not valid yet (nbf)"));
+        }
+        if claims.iat > now.saturating_add(leeway) {
+            return Err(VerifyError::new(ErrorKind::NotYetValid, "token was issued in the future (iat)"));
+        }
+        Ok(())
+    }
+
+    /// Every check of an access token whose keys are in memory: [`Checks::signed`], then
+    /// [`Checks::times`].
+    pub(crate) fn access_token(
+        &self,
+        token: &str,
+        keys: &Jwks,
+        now: SystemTime,
+    ) -> Result<AccessClaims, VerifyError> {
+        let claims = self.signed(token, keys)?;
+        self.times(&claims, now)?;
+        Ok(claims)
+    }
+}
+
+/// No key of the set has the token's `kid`.
+fn unknown_kid() -> VerifyError {
+    VerifyError::new(ErrorKind::UnknownKey, "no published key has this kid")
 }
