@@ -149,16 +149,19 @@ impl Verifier {
             audience: Some(&r.audience),
             leeway: r.leeway,
         };
-        let header = checks.header(token)?;
-        let key = match &self.keys {
-            Keys::Static(jwks) => jwks.get(&header.kid, header.alg),
+        match &self.keys {
+            Keys::Static(jwks) => checks.access_token(token, jwks, now),
             #[cfg(feature = "jwks-fetch")]
-            Keys::Remote(remote) => remote.get(&header.kid, header.alg).await?,
-        };
-        let key = key.ok_or_else(unknown_kid)?;
-        let claims = checks.claims(token, &header, &key)?;
-        checks.times(&claims, now)?;
-        Ok(claims)
+            Keys::Remote(remote) => {
+                // The key may have to be fetched first, so the steps of `access_token` run
+                // one by one here.
+                let header = checks.header(token)?;
+                let key = remote.get(&header.kid, header.alg).await?.ok_or_else(unknown_kid)?;
+                let claims = checks.claims(token, &header, &key)?;
+                checks.times(&claims, now)?;
+                Ok(claims)
+            }
+        }
     }
 }
 
