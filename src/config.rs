@@ -24,7 +24,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 use crate::clients::{Client, ClientSettings};
-use crate::keys::{Deriver, KeyError, KeySettings, KeySource, KeyStore, MasterSecret, SourceKind};
+use crate::keys::{KeyError, KeySettings, KeySource, MasterSecret, SourceKind};
 use crate::oauth::GrantType;
 use crate::token::TokenSettings;
 use crate::users::{User, UserSettings};
@@ -216,7 +216,11 @@ impl Config {
         errors.extend(check_tokens(&tokens));
         errors.extend(check_bounds(&tokens, &keys, &server));
         let mut keys = keys;
-        errors.extend(crate::keys::check_settings(&keys, &key_policy(&tokens, &keys), tokens.leeway));
+        errors.extend(crate::keys::settings::check_settings(
+            &keys,
+            &key_policy(&tokens, &keys),
+            tokens.leeway,
+        ));
         errors.extend(resolve_master_secret(&mut keys, &file));
         if server.max_body_bytes == 0 || server.max_header_bytes == 0 {
             errors.push("server.max_body_bytes and server.max_header_bytes must be greater than zero".into());
@@ -327,17 +331,7 @@ impl Config {
     /// Where the key ring's keys come from: the key directory, or derivation from the
     /// master secret (`keys.source = "derived"`).
     pub(crate) fn key_source(&self) -> Result<KeySource, KeyError> {
-        match (self.keys.source, &self.keys.master_secret, self.keys.rotate_every) {
-            (SourceKind::Derived, Some(secret), Some(period)) => {
-                Ok(KeySource::Derived(Deriver::new(secret, self.tokens.algorithm, &self.issuer, period)?))
-            }
-            // Configuration refuses derived keys without a secret or a period.
-            (SourceKind::Derived, ..) => Err(KeyError::Rejected {
-                alg: self.tokens.algorithm,
-                reason: "derived keys need a master secret and keys.rotate_every".into(),
-            }),
-            (SourceKind::Dir, ..) => Ok(KeySource::Dir(KeyStore::new(self.keys.dir.clone()))),
-        }
+        KeySource::from_settings(&self.keys, self.tokens.algorithm, &self.issuer)
     }
 
     /// A one-paragraph summary for `config check` and the startup log.
@@ -409,8 +403,8 @@ fn key_policy(tokens: &TokenSettings, keys: &KeySettings) -> crate::keys::KeyPol
     crate::keys::KeyPolicy {
         alg: tokens.algorithm,
         publish_ahead: keys.publish_ahead,
-        retire_after: crate::keys::retire_after(tokens.max_ttl, tokens.leeway),
-        refresh_retire_after: crate::keys::retire_after(tokens.refresh_ttl, tokens.leeway),
+        retire_after: crate::keys::settings::retire_after(tokens.max_ttl, tokens.leeway),
+        refresh_retire_after: crate::keys::settings::retire_after(tokens.refresh_ttl, tokens.leeway),
         rotate_every: keys.rotate_every,
         writer: keys.auto_rotate || keys.rotate_every.is_none(),
     }

@@ -10,8 +10,9 @@ use clap::Subcommand;
 
 use crate::config::Config;
 use crate::keys::admin;
+use crate::keys::schedule::DatedKey;
 use crate::keys::schedule::KeyState;
-use crate::keys::store::{Created, DatedKey};
+use crate::keys::store::Created;
 use crate::keys::{Algorithm, Deriver, KeyPolicy, KeySource};
 
 /// `tokenmint keys` subcommands.
@@ -63,6 +64,8 @@ pub(super) fn run(config: Option<PathBuf>, command: KeysCommand) -> anyhow::Resu
         KeySource::Dir(store) => store,
         KeySource::Derived(deriver) => return derived(&deriver, &policy, &command, now),
     };
+    // Temporary files a crashed writer left behind hold private keys: gone once stale.
+    store.remove_stale_temps(now);
     match command {
         KeysCommand::List => {
             let (rows, errors) = admin::list(&store, &policy, now);

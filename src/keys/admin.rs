@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::schedule::DatedKey;
 use super::schedule::{self, KeyState, KeyTimes};
-use super::store::{Created, DatedKey, StoredKey};
+use super::store::{Created, StoredKey};
 use super::{Algorithm, Deriver, KeyError, KeyPolicy, KeyStore, NextKey, SigningKey};
 use crate::clock::later;
 

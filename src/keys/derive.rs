@@ -35,7 +35,7 @@ use aws_lc_rs::signature::Ed25519KeyPair;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use super::store::{DatedKey, KeyDates};
+use super::schedule::{DatedKey, KeyDates};
 use super::{Algorithm, KeyError, KeyPolicy, SigningKey};
 
 /// Shortest master secret accepted, in bytes: 256 bits if every byte were random. Generate

@@ -1,6 +1,7 @@
-//! The key schedule: which key signs, which keys are published, which may be pruned.
+//! The key schedule: which key signs, which keys are published, which may be pruned, and
+//! when automatic rotation calls for the next key ([`KeyPolicy::next_key`]).
 //!
-//! A pure function of (keys, now): no I/O, no tokio, no clock. Every replica that reads the
+//! Pure functions of (keys, policy, now): no I/O, no tokio, no clock. Every replica that reads the
 //! same key directory computes the same answer at the same instant, so replicas agree
 //! without talking to each other.
 //!
@@ -14,8 +15,10 @@
 //! - Everything else is **expired** and may be pruned. **Revoked** keys never sign and are
 //!   never published.
 
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::{Algorithm, SigningKey};
 use crate::clock::later;
 
 /// What the schedule needs to know about one key.
@@ -130,6 +133,142 @@ pub(crate) fn evaluate(keys: &[KeyTimes], now: SystemTime, retire_after: Duratio
         states[i] = state;
     }
     Schedule { states, signing: signing_pos.map(|p| order[p]), next_change }
+}
+
+/// When a key was made, when it signs, and whether it was revoked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct KeyDates {
+    /// When the key was created.
+    pub(crate) created_at: SystemTime,
+    /// When the key starts signing.
+    pub(crate) activate_at: SystemTime,
+    /// When the key was revoked, if it was.
+    pub(crate) revoked_at: Option<SystemTime>,
+}
+
+/// A key and its dates, wherever it came from (a file, or derivation).
+#[derive(Debug, Clone)]
+pub(crate) struct DatedKey {
+    /// The key.
+    pub(crate) key: Arc<SigningKey>,
+    /// Its dates.
+    pub(crate) dates: KeyDates,
+}
+
+impl DatedKey {
+    /// Whether this key is pending at `now`: not revoked, and not yet active.
+    pub(crate) fn is_pending(&self, now: SystemTime) -> bool {
+        self.dates.revoked_at.is_none() && self.dates.activate_at > now
+    }
+
+    /// What the schedule needs to know about this key.
+    pub(crate) fn times(&self) -> KeyTimes {
+        KeyTimes {
+            kid: self.key.kid().to_owned(),
+            activate_at: self.dates.activate_at,
+            revoked: self.dates.revoked_at.is_some(),
+        }
+    }
+}
+
+/// The rotation policy, from `[tokens]` and `[keys]` in configuration.
+#[derive(Debug, Clone)]
+pub(crate) struct KeyPolicy {
+    /// Algorithm of the keys this process creates.
+    pub(crate) alg: Algorithm,
+    /// How long a new key is published before it signs.
+    pub(crate) publish_ahead: Duration,
+    /// How long a retired key stays published (see [`super::retire_after`]).
+    pub(crate) retire_after: Duration,
+    /// How long a retired key still verifies refresh tokens (`refresh_ttl` + leeway). Such
+    /// keys need not be published: only tokenmint reads refresh tokens.
+    pub(crate) refresh_retire_after: Duration,
+    /// Automatic rotation period.
+    pub(crate) rotate_every: Option<Duration>,
+    /// Whether `serve` may create keys beyond a fresh deployment's first one (the key an
+    /// algorithm switch needs): the one writer per key directory (`keys.auto_rotate`), or
+    /// every process while `keys.rotate_every` is off.
+    pub(crate) writer: bool,
+}
+
+/// Whether automatic rotation calls for the next key at some instant
+/// ([`KeyPolicy::next_key`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NextKey {
+    /// `keys.rotate_every` is off.
+    Off,
+    /// A key is already pending: nothing to do.
+    Pending,
+    /// No key can sign, so there is no period to count from.
+    NoSigningKey,
+    /// Not yet: the signing key's period ends at `period_end`, and its successor is due
+    /// `publish_ahead` before, at `due_at`.
+    NotYet {
+        /// When the next key is due.
+        due_at: SystemTime,
+        /// When the signing key's period ends.
+        period_end: SystemTime,
+    },
+    /// Due now: create a key that activates at `activate_at`.
+    Due {
+        /// The end of the signing key's period, or `publish_ahead` from now if later.
+        activate_at: SystemTime,
+    },
+}
+
+/// The key the schedule has signing at `now`, if any.
+fn signing_at(keys: &[DatedKey], now: SystemTime) -> Option<&DatedKey> {
+    let times: Vec<KeyTimes> = keys.iter().map(|k| k.times()).collect();
+    keys.get(evaluate(&times, now, Duration::ZERO).signing?)
+}
+
+impl KeyPolicy {
+    /// The due-check of automatic rotation, shared by the auto-rotating replica and
+    /// `tokenmint keys rotate`: the next key is due when no key is pending and the signing
+    /// key's period (`rotate_every` from its activation) ends within `publish_ahead`. It
+    /// then activates at the end of the period, or `publish_ahead` from now if that is
+    /// later. A pure function of the keys and `now`, so every writer picks the same slot.
+    pub(crate) fn next_key(&self, keys: &[DatedKey], now: SystemTime) -> NextKey {
+        if self.rotate_every.is_none() {
+            return NextKey::Off;
+        }
+        if keys.iter().any(|k| k.is_pending(now)) {
+            return NextKey::Pending;
+        }
+        let Some(signing) = signing_at(keys, now) else {
+            return NextKey::NoSigningKey;
+        };
+        match self.rotation(signing.dates.activate_at) {
+            None => NextKey::Off,
+            Some((period_end, due_at)) if now < due_at => NextKey::NotYet { due_at, period_end },
+            Some((period_end, _)) => {
+                NextKey::Due { activate_at: period_end.max(later(now, self.publish_ahead)) }
+            }
+        }
+    }
+
+    /// The signing key's algorithm at `now`, when a key of the configured algorithm is
+    /// needed: the signing key has another one and no pending key has it. Retired and
+    /// expired keys of the configured algorithm do not count: they will never sign again.
+    pub(crate) fn switch_needed(&self, keys: &[DatedKey], now: SystemTime) -> Option<Algorithm> {
+        let signing = signing_at(keys, now)?.key.alg();
+        let pending = keys.iter().any(|k| k.is_pending(now) && k.key.alg() == self.alg);
+        (signing != self.alg && !pending).then_some(signing)
+    }
+
+    /// How long after its successor activates a key may still verify a token of any kind:
+    /// the longer of `retire_after` (access tokens) and `refresh_retire_after`.
+    pub(crate) fn verifies_for(&self) -> Duration {
+        self.retire_after.max(self.refresh_retire_after)
+    }
+
+    /// With rotation on: the end of the period of a key that signs from `signing_since`,
+    /// and the instant its successor must be created so it is published `publish_ahead`
+    /// before then.
+    pub(crate) fn rotation(&self, signing_since: SystemTime) -> Option<(SystemTime, SystemTime)> {
+        let period_end = later(signing_since, self.rotate_every?);
+        Some((period_end, period_end.checked_sub(self.publish_ahead).unwrap_or(UNIX_EPOCH)))
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The key store: one PKCS#8 PEM file per key in `keys.dir`.
 //!
-//! The only code that touches the filesystem for keys. A file holds a few lines of TOML
+//! The only code that touches the filesystem for keys: reading, stamping, creating,
+//! revoking and deleting key files. A file holds a few lines of TOML
 //! metadata (RFC 7468 §5.2 allows text before the PEM block, so `openssl` reads these files
 //! as they are) and the private key:
 //!
@@ -36,8 +37,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use tempfile::NamedTempFile;
 
+use super::schedule::{DatedKey, KeyDates, KeyTimes};
 use super::{Algorithm, KeyError, SigningKey};
 
 /// File extension of key files; anything else in the directory is ignored.
@@ -50,17 +53,6 @@ const TOMBSTONE_EXTENSION: &str = "revoked";
 /// a writer that crashed between writing and linking it, and deleted: a write takes
 /// milliseconds, and the file holds a private key.
 const STALE_TEMP_AGE: Duration = Duration::from_secs(600);
-
-/// When a key was made, when it signs, and whether it was revoked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct KeyDates {
-    /// When the key was created.
-    pub(crate) created_at: SystemTime,
-    /// When the key starts signing.
-    pub(crate) activate_at: SystemTime,
-    /// When the key was revoked, if it was.
-    pub(crate) revoked_at: Option<SystemTime>,
-}
 
 /// A key as found in the store.
 #[derive(Debug)]
@@ -78,7 +70,7 @@ pub(crate) struct StoredKey {
 
 impl StoredKey {
     /// What the schedule needs to know about this key.
-    pub(crate) fn times(&self) -> super::schedule::KeyTimes {
+    pub(crate) fn times(&self) -> KeyTimes {
         self.dated().times()
     }
 
@@ -88,29 +80,37 @@ impl StoredKey {
     }
 }
 
-/// A key and its dates, wherever it came from (a file, or derivation).
-#[derive(Debug, Clone)]
-pub(crate) struct DatedKey {
-    /// The key.
-    pub(crate) key: Arc<SigningKey>,
-    /// Its dates.
-    pub(crate) dates: KeyDates,
+/// Identity of a key file's content: path, size, modification time, inode. Following
+/// symlinks, so a Kubernetes Secret volume's `..data` swap changes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FileStamp {
+    path: PathBuf,
+    len: u64,
+    modified: Option<SystemTime>,
+    inode: u64,
 }
 
-impl DatedKey {
-    /// Whether this key is pending at `now`: not revoked, and not yet active.
-    pub(crate) fn is_pending(&self, now: SystemTime) -> bool {
-        self.dates.revoked_at.is_none() && self.dates.activate_at > now
-    }
-
-    /// What the schedule needs to know about this key.
-    pub(crate) fn times(&self) -> super::schedule::KeyTimes {
-        super::schedule::KeyTimes {
-            kid: self.key.kid().to_owned(),
-            activate_at: self.dates.activate_at,
-            revoked: self.dates.revoked_at.is_some(),
+impl FileStamp {
+    /// The stamp of the file at `path` now (zeros for a file that vanished meanwhile).
+    fn of(path: PathBuf) -> Self {
+        let meta = fs::metadata(&path).ok();
+        FileStamp {
+            len: meta.as_ref().map_or(0, |m| m.len()),
+            modified: meta.as_ref().and_then(|m| m.modified().ok()),
+            inode: meta.as_ref().map_or(0, inode),
+            path,
         }
     }
+}
+
+#[cfg(unix)]
+fn inode(meta: &fs::Metadata) -> u64 {
+    std::os::unix::fs::MetadataExt::ino(meta)
+}
+
+#[cfg(not(unix))]
+fn inode(_meta: &fs::Metadata) -> u64 {
+    0
 }
 
 /// The outcome of creating a key for a slot.
@@ -122,16 +122,57 @@ pub(crate) enum Created {
     AlreadyThere(PathBuf),
 }
 
-/// The metadata lines before the PEM block. Unknown fields are ignored so that newer
-/// versions can add fields without breaking older replicas that read the same directory.
-#[derive(Debug, Default, Deserialize)]
+/// The metadata lines before the PEM block (and the whole of a tombstone), in TOML. Unknown
+/// fields are ignored so that newer versions can add fields without breaking older replicas
+/// that read the same directory. Instants are RFC 3339, to the second.
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct KeyMeta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     kid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     alg: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     created_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     activate_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     revoked_at: Option<String>,
 }
+
+impl KeyMeta {
+    /// The metadata of `key` with `dates`.
+    fn of(key: &SigningKey, dates: &KeyDates) -> Self {
+        KeyMeta {
+            kid: Some(key.kid().to_owned()),
+            alg: Some(key.alg().as_str().to_owned()),
+            created_at: Some(rfc3339(dates.created_at)),
+            activate_at: Some(rfc3339(dates.activate_at)),
+            revoked_at: dates.revoked_at.map(rfc3339),
+        }
+    }
+
+    /// The TOML lines.
+    fn to_toml(&self) -> Result<String, KeyError> {
+        toml::to_string(self).map_err(|e| KeyError::Metadata(e.to_string()))
+    }
+}
+
+/// An instant as key files write it: RFC 3339, to the second.
+fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// First line of every key file.
+const KEY_FILE_HEADER: &str =
+    "# tokenmint signing key. Private: keep it mode 0600 and out of version control.\n";
+
+/// First lines of every tombstone.
+const TOMBSTONE_HEADER: &str = "# tokenmint: this key was revoked and its key files pruned. This file keeps it revoked\n\
+     # (`keys import` refuses it; a key file restored from a backup loads as revoked).\n\
+     # It holds no secret. Keep it.\n";
+
+/// Random characters in a temporary file's name (`.<kid>.<random>.tmp`).
+const TEMP_RANDOM_CHARS: usize = 16;
 
 /// The key directory.
 #[derive(Debug, Clone)]
@@ -166,6 +207,11 @@ impl KeyStore {
         Ok(paths)
     }
 
+    /// The stamps of every key file, to notice changes without reading the keys.
+    pub(crate) fn stamps(&self) -> Result<Vec<FileStamp>, KeyError> {
+        Ok(self.key_files()?.into_iter().map(FileStamp::of).collect())
+    }
+
     /// Loads every key file. A file that cannot be used is reported in the second list and
     /// skipped; it never prevents the others from loading.
     ///
@@ -174,7 +220,6 @@ impl KeyStore {
     /// it, so a revocation recorded in one copy is never undone by another. Each extra copy
     /// is reported in the second list.
     pub(crate) fn load(&self) -> (Vec<StoredKey>, Vec<KeyError>) {
-        self.remove_stale_temps(SystemTime::now());
         let mut keys: Vec<StoredKey> = Vec::new();
         let mut errors = Vec::new();
         let paths = match self.key_files() {
@@ -206,7 +251,7 @@ impl KeyStore {
 
     /// Deletes temporary key files older than [`STALE_TEMP_AGE`] at `now`. A replica that
     /// may not write the directory leaves them (and says nothing: the writer will).
-    fn remove_stale_temps(&self, now: SystemTime) {
+    pub(crate) fn remove_stale_temps(&self, now: SystemTime) {
         let Ok(entries) = fs::read_dir(&self.dir) else { return };
         for entry in entries.filter_map(Result::ok) {
             let name = entry.file_name();
@@ -306,11 +351,10 @@ impl KeyStore {
         let name = format!("tm-{slot}-{}.{KEY_EXTENSION}", key.alg().as_str().to_ascii_lowercase());
         let path = self.dir.join(name);
         let tmp = self.write_temp(&key, &dates)?;
-        // A hard link never replaces an existing file: the first writer of a slot wins.
-        let linked = fs::hard_link(&tmp, &path);
-        let _ = fs::remove_file(&tmp);
-        match linked {
-            Ok(()) => {
+        // Never replaces an existing file: the first writer of a slot wins. On failure the
+        // temporary file is deleted.
+        match tmp.persist_noclobber(&path).map_err(|e| e.error) {
+            Ok(_) => {
                 let files = vec![(path.clone(), dates)];
                 Ok(Created::New(StoredKey { key: Arc::new(key), dates, path, files }))
             }
@@ -324,7 +368,7 @@ impl KeyStore {
     pub(crate) fn revoke(&self, stored: &StoredKey, now: SystemTime) -> Result<(), KeyError> {
         for (path, dates) in stored.files.iter().filter(|(_, d)| d.revoked_at.is_none()) {
             let dates = KeyDates { revoked_at: Some(now), ..*dates };
-            replace(&self.write_temp(&stored.key, &dates)?, path)?;
+            replace(self.write_temp(&stored.key, &dates)?, path)?;
         }
         Ok(())
     }
@@ -352,57 +396,46 @@ impl KeyStore {
     /// atomically if there is one already).
     fn write_tombstone(&self, kid: &str, revoked_at: SystemTime) -> Result<(), KeyError> {
         let path = self.tombstone_path(kid);
-        let text = format!(
-            "# tokenmint: this key was revoked and its key files pruned. This file keeps it revoked\n\
-             # (`keys import` refuses it; a key file restored from a backup loads as revoked).\n\
-             # It holds no secret. Keep it.\nkid = \"{kid}\"\nrevoked_at = \"{}\"\n",
-            humantime::format_rfc3339_seconds(revoked_at)
-        );
-        replace(&self.write_new_temp(kid, &text)?, &path)
+        let meta = KeyMeta {
+            kid: Some(kid.to_owned()),
+            revoked_at: Some(rfc3339(revoked_at)),
+            ..KeyMeta::default()
+        };
+        let text = format!("{TOMBSTONE_HEADER}{}", meta.to_toml()?);
+        replace(self.write_new_temp(kid, &text)?, &path)
     }
 
     /// Writes `key` with `dates` to a fresh temporary file (mode 0600, fsynced).
-    fn write_temp(&self, key: &SigningKey, dates: &KeyDates) -> Result<PathBuf, KeyError> {
+    fn write_temp(&self, key: &SigningKey, dates: &KeyDates) -> Result<NamedTempFile, KeyError> {
         let pem = pem::encode(&pem::Pem::new("PRIVATE KEY", key.pkcs8_der()));
-        let rfc3339 = |t: SystemTime| humantime::format_rfc3339_seconds(t).to_string();
-        let mut text = format!(
-            "# tokenmint signing key. Private: keep it mode 0600 and out of version control.\n\
-             kid = \"{}\"\nalg = \"{}\"\ncreated_at = \"{}\"\nactivate_at = \"{}\"\n",
-            key.kid(),
-            key.alg(),
-            rfc3339(dates.created_at),
-            rfc3339(dates.activate_at),
-        );
-        if let Some(r) = dates.revoked_at {
-            text.push_str(&format!("revoked_at = \"{}\"\n", rfc3339(r)));
-        }
-        text.push_str(&pem);
+        let text = format!("{KEY_FILE_HEADER}{}{pem}", KeyMeta::of(key, dates).to_toml()?);
         self.write_new_temp(key.kid(), &text)
     }
 
-    /// Writes `text` to a fresh temporary file for `kid`, `.<kid>.<nonce>.tmp` (mode 0600,
-    /// fsynced), creating the directory if needed.
-    fn write_new_temp(&self, kid: &str, text: &str) -> Result<PathBuf, KeyError> {
+    /// Writes `text` to a fresh temporary file for `kid`, `.<kid>.<random>.tmp` (mode 0600,
+    /// fsynced), creating the directory if needed. Dropped without being persisted, it is
+    /// deleted.
+    fn write_new_temp(&self, kid: &str, text: &str) -> Result<NamedTempFile, KeyError> {
         let io_err = |path: &Path| {
             let path = path.to_path_buf();
             move |source| KeyError::Io { path, source }
         };
         create_private_dir(&self.dir).map_err(io_err(&self.dir))?;
-        let mut nonce = [0u8; 8];
-        aws_lc_rs::rand::fill(&mut nonce).map_err(|_| KeyError::Crypto("random file name"))?;
-        let tmp = self.dir.join(format!(".{kid}.{}.tmp", hex::encode(nonce)));
-        let mut file = open_private(&tmp).map_err(io_err(&tmp))?;
-        file.write_all(text.as_bytes()).and_then(|()| file.sync_all()).map_err(io_err(&tmp))?;
-        Ok(tmp)
+        let mut file = tempfile::Builder::new()
+            .prefix(&format!(".{kid}."))
+            .suffix(".tmp")
+            .rand_bytes(TEMP_RANDOM_CHARS)
+            .tempfile_in(&self.dir)
+            .map_err(io_err(&self.dir))?;
+        let written = file.write_all(text.as_bytes()).and_then(|()| file.as_file().sync_all());
+        written.map_err(io_err(file.path()))?;
+        Ok(file)
     }
 }
 
-/// Moves the temporary file `tmp` over `path` atomically; on failure, deletes `tmp`.
-fn replace(tmp: &Path, path: &Path) -> Result<(), KeyError> {
-    fs::rename(tmp, path).map_err(|source| {
-        let _ = fs::remove_file(tmp);
-        KeyError::Io { path: path.to_path_buf(), source }
-    })
+/// Moves the temporary file `tmp` over `path` atomically; on failure, `tmp` is deleted.
+fn replace(tmp: NamedTempFile, path: &Path) -> Result<(), KeyError> {
+    tmp.persist(path).map(drop).map_err(|e| KeyError::Io { path: path.to_path_buf(), source: e.error })
 }
 
 fn load_file(path: &Path) -> Result<StoredKey, KeyError> {
@@ -454,13 +487,15 @@ fn load_file(path: &Path) -> Result<StoredKey, KeyError> {
     })
 }
 
-/// Whether `name` is one of [`KeyStore::write_temp`]'s names: `.<kid>.<nonce>.tmp`.
+/// Whether `name` is one of [`KeyStore::write_new_temp`]'s names: `.<kid>.<random>.tmp`.
 fn is_temp_name(name: &str) -> bool {
     name.strip_prefix('.')
         .and_then(|rest| rest.strip_suffix(".tmp"))
         .and_then(|rest| rest.rsplit_once('.'))
-        .is_some_and(|(kid, nonce)| {
-            !kid.is_empty() && nonce.len() == 16 && nonce.bytes().all(|b| b.is_ascii_hexdigit())
+        .is_some_and(|(kid, random)| {
+            !kid.is_empty()
+                && random.len() == TEMP_RANDOM_CHARS
+                && random.bytes().all(|b| b.is_ascii_alphanumeric())
         })
 }
 
@@ -498,17 +533,6 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 #[cfg(not(unix))]
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     fs::create_dir_all(dir)
-}
-
-#[cfg(unix)]
-fn open_private(path: &Path) -> std::io::Result<fs::File> {
-    use std::os::unix::fs::OpenOptionsExt as _;
-    fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)
-}
-
-#[cfg(not(unix))]
-fn open_private(path: &Path) -> std::io::Result<fs::File> {
-    fs::OpenOptions::new().write(true).create_new(true).open(path)
 }
 
 #[cfg(test)]
@@ -662,12 +686,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = KeyStore::new(dir.path());
         let k = created(store.create(Algorithm::ES256, at(10), at(10)).unwrap());
-        let tmp = store.write_temp(&k.key, &k.dates).unwrap();
+        // What a writer that crashed between writing and persisting leaves behind.
+        let (_, tmp) = store.write_temp(&k.key, &k.dates).unwrap().keep().unwrap();
         assert!(is_temp_name(tmp.file_name().unwrap().to_str().unwrap()));
         let other = dir.path().join(".notes.tmp");
         fs::write(&other, "not ours").unwrap();
-        // Fresh: a writer may be about to link it.
-        store.load();
+        // Fresh: a writer may be about to persist it.
+        store.remove_stale_temps(SystemTime::now());
         assert!(tmp.exists());
         // Eleven minutes later it is a crashed writer's leftover.
         store.remove_stale_temps(SystemTime::now() + Duration::from_secs(660));

@@ -3,7 +3,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::Algorithm;
-use super::ring::KeyPolicy;
+use super::schedule::KeyPolicy;
 use super::store::{Created, StoredKey};
 
 /// The tests' "now", in seconds since the epoch.

@@ -3,6 +3,7 @@
 use std::time::{Duration, SystemTime};
 
 use super::*;
+use crate::keys::KeyStore;
 use crate::keys::testing::{T0, at, created, policy};
 
 #[test]
@@ -100,27 +101,4 @@ fn only_the_writer_creates_the_key_of_an_algorithm_switch() {
     let reader = KeyPolicy { writer: false, ..policy() };
     let ring = KeyRing::open(KeySource::Dir(fresh.clone()), reader, at(T0)).unwrap();
     assert_eq!(ring.current().signer().unwrap().alg(), Algorithm::ES256);
-}
-
-#[test]
-fn switch_needed_looks_at_the_signing_and_pending_keys_only() {
-    let dated = |alg, activate: u64| {
-        let key = Arc::new(SigningKey::generate(alg).unwrap());
-        let dates =
-            crate::keys::store::KeyDates { created_at: at(0), activate_at: at(activate), revoked_at: None };
-        DatedKey { key, dates }
-    };
-    let p = policy();
-    let now = at(T0);
-    assert_eq!(p.switch_needed(&[dated(Algorithm::ES256, T0 - 10)], now), None);
-    assert_eq!(p.switch_needed(&[dated(Algorithm::EdDSA, T0 - 10)], now), Some(Algorithm::EdDSA));
-    let old_es = dated(Algorithm::ES256, T0 - 1000);
-    assert_eq!(
-        p.switch_needed(&[old_es.clone(), dated(Algorithm::EdDSA, T0 - 10)], now),
-        Some(Algorithm::EdDSA)
-    );
-    let pending_es = dated(Algorithm::ES256, T0 + 10);
-    assert_eq!(p.switch_needed(&[dated(Algorithm::EdDSA, T0 - 10), pending_es], now), None);
-    let pending_rs = dated(Algorithm::RS256, T0 + 10);
-    assert_eq!(p.switch_needed(&[dated(Algorithm::EdDSA, T0 - 10), pending_rs], now), Some(Algorithm::EdDSA));
 }

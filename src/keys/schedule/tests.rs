@@ -2,8 +2,10 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use super::*;
-use crate::keys::testing::{T0, at};
+use crate::keys::testing::{T0, at, policy};
 
 const RETIRE: Duration = Duration::from_secs(3630); // max_ttl 1h + leeway 30s
 
@@ -148,4 +150,26 @@ fn a_key_is_published_before_it_signs() {
     assert_eq!(before.states[1], KeyState::Pending);
     assert!(before.states[1].is_published());
     assert_eq!(evaluate(&keys, at(T0 + 3600), RETIRE).signing, Some(1));
+}
+
+#[test]
+fn switch_needed_looks_at_the_signing_and_pending_keys_only() {
+    let dated = |alg, activate: u64| {
+        let key = Arc::new(SigningKey::generate(alg).unwrap());
+        let dates = KeyDates { created_at: at(0), activate_at: at(activate), revoked_at: None };
+        DatedKey { key, dates }
+    };
+    let p = policy();
+    let now = at(T0);
+    assert_eq!(p.switch_needed(&[dated(Algorithm::ES256, T0 - 10)], now), None);
+    assert_eq!(p.switch_needed(&[dated(Algorithm::EdDSA, T0 - 10)], now), Some(Algorithm::EdDSA));
+    let old_es = dated(Algorithm::ES256, T0 - 1000);
+    assert_eq!(
+        p.switch_needed(&[old_es.clone(), dated(Algorithm::EdDSA, T0 - 10)], now),
+        Some(Algorithm::EdDSA)
+    );
+    let pending_es = dated(Algorithm::ES256, T0 + 10);
+    assert_eq!(p.switch_needed(&[dated(Algorithm::EdDSA, T0 - 10), pending_es], now), None);
+    let pending_rs = dated(Algorithm::RS256, T0 + 10);
+    assert_eq!(p.switch_needed(&[dated(Algorithm::EdDSA, T0 - 10), pending_rs], now), Some(Algorithm::EdDSA));
 }
