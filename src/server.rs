@@ -16,15 +16,19 @@ use crate::clients::Registry;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::http::{self, AppState, ConnectionSettings, Limits};
-use crate::keys::KeyRing;
 use crate::keys::watch::{Maintenance, maintain};
+use crate::keys::{KeyError, KeyRing};
 use crate::token::Issuer;
 use crate::users::Users;
 
-/// Why the server could not start.
+/// Why the server could not start. Its message says what to fix.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ServerError {
+#[error(transparent)]
+pub struct ServerError(#[from] StartError);
+
+/// The kinds of [`ServerError`].
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StartError {
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -35,10 +39,25 @@ pub enum ServerError {
     },
     /// No usable signing key could be loaded or created.
     #[error("signing keys: {0}")]
-    Keys(String),
-    /// The client registry could not be built.
-    #[error("clients: {0}")]
-    Clients(String),
+    Keys(#[from] KeyError),
+    /// Loading the keys stopped with a panic.
+    #[error("loading the signing keys failed: {0}")]
+    KeyTask(#[from] tokio::task::JoinError),
+    /// The system random generator failed.
+    #[error("the system random number generator failed")]
+    Random,
+}
+
+impl From<KeyError> for ServerError {
+    fn from(e: KeyError) -> Self {
+        ServerError(e.into())
+    }
+}
+
+impl From<tokio::task::JoinError> for ServerError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        ServerError(e.into())
+    }
 }
 
 /// A bound, ready-to-run token service.
@@ -57,7 +76,8 @@ impl Server {
     /// Binds `config`'s address and prepares the service with the system clock.
     pub async fn bind(config: Config) -> Result<Server, ServerError> {
         let addr = config.server.bind;
-        let listener = TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr, source })?;
+        let listener =
+            TcpListener::bind(addr).await.map_err(|source| ServerError(StartError::Bind { addr, source }))?;
         Self::with_listener(config, listener, Arc::new(SystemClock)).await
     }
 
@@ -68,18 +88,15 @@ impl Server {
         listener: TcpListener,
         clock: Arc<dyn Clock>,
     ) -> Result<Server, ServerError> {
-        let source = config.key_source().map_err(|e| ServerError::Keys(e.to_string()))?;
+        let source = config.key_source()?;
         let policy = config.key_policy();
         let now = clock.now();
         // Key generation (RSA especially) and file I/O stay off the async workers.
-        let ring = tokio::task::spawn_blocking(move || KeyRing::open(source, policy, now))
-            .await
-            .map_err(|e| ServerError::Keys(e.to_string()))?
-            .map_err(|e| ServerError::Keys(e.to_string()))?;
+        let ring = tokio::task::spawn_blocking(move || KeyRing::open(source, policy, now)).await??;
         let ring = Arc::new(ring);
         let maintenance = Maintenance::new(config.keys.poll_interval, config.keys.auto_rotate);
-        let registry = Registry::new(config.clients).map_err(|e| ServerError::Clients(e.join("; ")))?;
-        let users = Users::new(config.users).map_err(|e| ServerError::Clients(e.join("; ")))?;
+        let registry = Registry::new(config.clients).map_err(|_| ServerError(StartError::Random))?;
+        let users = Users::new(config.users);
         let issuer = Issuer::new(config.issuer, config.tokens.clone(), config.enabled_grants);
         let connections = ConnectionSettings {
             header_read_timeout: config.server.header_read_timeout,

@@ -9,7 +9,7 @@ mod registry;
 mod settings;
 
 pub(crate) use registry::{ClientError, Registry};
-pub(crate) use settings::ClientSettings;
+pub(crate) use settings::{ClientProblem, ClientSettings};
 
 use std::fmt;
 use std::time::Duration;

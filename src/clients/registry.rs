@@ -1,8 +1,8 @@
 //! The client registry: O(1) lookup by `client_id`, and client authentication.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_lc_rs::hmac;
@@ -10,8 +10,8 @@ use aws_lc_rs::hmac;
 use super::Client;
 use crate::credentials::{self, Argon2Pool, Attempt, Secret, SecretHash, SecretHashError, Throttle};
 
-/// How many remembered argon2 successes the cache holds before it starts over. Bounds memory
-/// whatever clients send; a cleared entry only costs one more argon2 check.
+/// How many remembered argon2 successes the cache holds. Bounds memory whatever clients
+/// send; an evicted entry only costs one more argon2 check.
 const ARGON2_CACHE_CAPACITY: usize = 4096;
 
 /// Why a client failed to authenticate. All of them answer `invalid_client` on the wire;
@@ -40,8 +40,9 @@ pub(crate) enum ClientError {
 pub(crate) struct Registry {
     clients: HashMap<String, Arc<Client>>,
     /// Remembered argon2 successes: HMAC(process key, client id, hash, secret). Keyed by the
-    /// stored hash too, so changing a client's hash invalidates its entries.
-    argon2_ok: Mutex<HashSet<[u8; 32]>>,
+    /// stored hash too, so changing a client's hash invalidates its entries. Bounded: past
+    /// [`ARGON2_CACHE_CAPACITY`], the least useful entries go.
+    argon2_ok: quick_cache::sync::Cache<[u8; 32], ()>,
     /// Per-process random key for the remembered-success digests.
     cache_key: hmac::Key,
     /// Runs argon2 checks off the runtime, one per core at most, so a flood of slow checks
@@ -59,26 +60,16 @@ impl std::fmt::Debug for Registry {
 }
 
 impl Registry {
-    /// Builds the registry; fails on a duplicate `client_id`.
-    pub(crate) fn new(clients: Vec<Client>) -> Result<Self, Vec<String>> {
-        let mut map = HashMap::with_capacity(clients.len());
-        let mut errors = Vec::new();
-        for client in clients {
-            let id = client.id.clone();
-            if map.insert(id.clone(), Arc::new(client)).is_some() {
-                errors.push(format!("client `{id}` is configured more than once"));
-            }
-        }
-        if !errors.is_empty() {
-            return Err(errors);
-        }
+    /// Builds the registry. Client ids are unique: configuration refuses duplicates. Fails
+    /// only if the system random generator does (for the remembered-success key).
+    pub(crate) fn new(clients: Vec<Client>) -> Result<Self, SecretHashError> {
+        let clients = clients.into_iter().map(|c| (c.id.clone(), Arc::new(c))).collect();
         let rng = aws_lc_rs::rand::SystemRandom::new();
-        let cache_key = hmac::Key::generate(hmac::HMAC_SHA256, &rng)
-            .map_err(|_| vec![SecretHashError::Random.to_string()])?;
+        let cache_key = hmac::Key::generate(hmac::HMAC_SHA256, &rng).map_err(|_| SecretHashError::Random)?;
         let permits = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Registry {
-            clients: map,
-            argon2_ok: Mutex::new(HashSet::new()),
+            clients,
+            argon2_ok: quick_cache::sync::Cache::new(ARGON2_CACHE_CAPACITY),
             cache_key,
             argon2: Argon2Pool::new(permits),
             throttle: Throttle::default(),
@@ -141,10 +132,7 @@ impl Registry {
             .collect();
         // A remembered secret is answered only when a fresh check would be admitted, so a
         // blocked guesser cannot use the cache to test guesses without paying for them.
-        let known_good = || {
-            let cache = self.remembered();
-            candidates.iter().any(|(_, key)| cache.contains(key))
-        };
+        let known_good = || candidates.iter().any(|(_, key)| self.argon2_ok.get(key).is_some());
         let admitted = self.throttle.begin_unless(&client.id, address, Instant::now(), known_good);
         let attempt: Attempt<'_> = match admitted {
             Ok(Some(attempt)) => attempt,
@@ -153,26 +141,13 @@ impl Registry {
         };
         for (phc, key) in &candidates {
             if self.argon2.verify(phc, presented).await {
-                self.remember(*key);
+                self.argon2_ok.insert(*key, ());
                 attempt.succeeded(Instant::now());
                 return Ok(Arc::clone(client));
             }
         }
         attempt.failed(Instant::now());
         Err(ClientError::BadSecret)
-    }
-
-    fn remember(&self, key: [u8; 32]) {
-        let mut cache = self.remembered();
-        if cache.len() >= ARGON2_CACHE_CAPACITY {
-            cache.clear();
-        }
-        cache.insert(key);
-    }
-
-    fn remembered(&self) -> std::sync::MutexGuard<'_, HashSet<[u8; 32]>> {
-        // The set holds no invariant a panic could break, so a poisoned lock is still usable.
-        self.argon2_ok.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn cache_entry(&self, client_id: &str, phc: &str, presented: &Secret) -> [u8; 32] {

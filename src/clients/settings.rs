@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::Client;
 use crate::claims::RESERVED_CLAIMS;
-use crate::credentials::SecretHash;
+use crate::credentials::{SecretHash, SecretHashError};
 use crate::oauth::{GrantType, is_resource_uri, is_scope_token};
 
 /// One `[[clients]]` entry (or one `TOKENMINT_CLIENTS__<KEY>__*` group) before validation.
@@ -71,30 +71,81 @@ fn default_enabled() -> bool {
     true
 }
 
+/// What is wrong with one client's settings. Each names the setting; the configuration
+/// prefixes the entry it is about.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ClientProblem {
+    /// No `id`, or an empty one.
+    #[error("`id` is required and must not be empty")]
+    MissingId,
+    /// RFC 6749 Appendix A.1: `client-id = *VSCHAR`.
+    #[error("`id` may contain only printable ASCII (RFC 6749 Appendix A.1)")]
+    IdNotAscii,
+    /// No secret hash at all.
+    #[error("`secret_hashes` must list at least one hash (see `tokenmint hash-secret`)")]
+    NoSecretHash,
+    /// A secret hash that does not parse.
+    #[error("secret_hashes[{index}]: {source}")]
+    SecretHash {
+        /// Its place in the list.
+        index: usize,
+        /// Why it was refused.
+        source: SecretHashError,
+    },
+    /// A grant type tokenmint does not implement.
+    #[error(
+        "unsupported grant type `{0}` (supported: {supported})",
+        supported = GrantType::ALL.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(", ")
+    )]
+    UnsupportedGrant(String),
+    /// `refresh_token` without `password`.
+    #[error(
+        "grant type `refresh_token` needs `password` (refresh tokens come only with the password grant; \
+         client credentials get none, RFC 6749 §4.4.3)"
+    )]
+    RefreshWithoutPassword,
+    /// A scope that breaks RFC 6749 §3.3's grammar.
+    #[error("scope `{0}` is not a valid scope token (RFC 6749 §3.3)")]
+    BadScope(String),
+    /// A default scope the client may not have.
+    #[error("default scope `{0}` is not among the client's `scopes`")]
+    DefaultScopeNotAllowed(String),
+    /// No audience.
+    #[error("`audiences` must list at least one audience (RFC 9068 §2.2 requires `aud`)")]
+    NoAudience,
+    /// An empty audience.
+    #[error("`audiences` must not contain an empty string")]
+    EmptyAudience,
+    /// `ttl = "0s"`.
+    #[error("`ttl` must be longer than zero")]
+    ZeroTtl,
+    /// An extra claim with a reserved name ([`RESERVED_CLAIMS`]).
+    #[error("claim `{0}` is a registered claim and cannot be set per client")]
+    ReservedClaim(String),
+}
+
 impl ClientSettings {
     /// Validates the settings into a client, reporting every problem at once.
-    /// `label` names the entry in error messages.
-    pub(crate) fn into_client(self, label: &str) -> Result<Client, Vec<String>> {
+    pub(crate) fn into_client(self) -> Result<Client, Vec<ClientProblem>> {
         let mut errors = Vec::new();
-        let mut err = |msg: String| errors.push(format!("{label}: {msg}"));
 
         let id = self.id.unwrap_or_default();
         // RFC 6749 Appendix A.1: client-id = *VSCHAR; we also require at least one.
         if id.is_empty() {
-            err("`id` is required and must not be empty".into());
+            errors.push(ClientProblem::MissingId);
         } else if !id.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
-            err("`id` may contain only printable ASCII (RFC 6749 Appendix A.1)".into());
+            errors.push(ClientProblem::IdNotAscii);
         }
 
         let mut secret_hashes = Vec::new();
         let hashes = self.secret_hashes.into_vec();
         if hashes.is_empty() {
-            err("`secret_hashes` must list at least one hash (see `tokenmint hash-secret`)".into());
+            errors.push(ClientProblem::NoSecretHash);
         }
-        for (i, text) in hashes.iter().enumerate() {
+        for (index, text) in hashes.iter().enumerate() {
             match SecretHash::parse(text) {
                 Ok(h) => secret_hashes.push(h),
-                Err(e) => err(format!("secret_hashes[{i}]: {e}")),
+                Err(source) => errors.push(ClientProblem::SecretHash { index, source }),
             }
         }
 
@@ -103,36 +154,41 @@ impl ClientSettings {
             match GrantType::parse(&name) {
                 Some(g) if !grant_types.contains(&g) => grant_types.push(g),
                 Some(_) => {}
-                None => err(format!(
-                    "unsupported grant type `{name}` (supported: {})",
-                    GrantType::ALL.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(", ")
-                )),
+                None => errors.push(ClientProblem::UnsupportedGrant(name)),
             }
+        }
+        if grant_types.contains(&GrantType::RefreshToken) && !grant_types.contains(&GrantType::Password) {
+            errors.push(ClientProblem::RefreshWithoutPassword);
         }
 
         let scopes = self.scopes.into_vec();
-        for s in scopes.iter().filter(|s| !is_scope_token(s)) {
-            err(format!("scope `{s}` is not a valid scope token (RFC 6749 §3.3)"));
-        }
+        errors
+            .extend(scopes.iter().filter(|s| !is_scope_token(s)).map(|s| ClientProblem::BadScope(s.clone())));
         let default_scopes = self.default_scopes.into_vec();
-        for s in default_scopes.iter().filter(|s| !scopes.contains(s)) {
-            err(format!("default scope `{s}` is not among the client's `scopes`"));
-        }
+        errors.extend(
+            default_scopes
+                .iter()
+                .filter(|s| !scopes.contains(s))
+                .map(|s| ClientProblem::DefaultScopeNotAllowed(s.clone())),
+        );
 
         let audiences = self.audiences.into_vec();
         if audiences.is_empty() {
-            err("`audiences` must list at least one audience (RFC 9068 §2.2 requires `aud`)".into());
+            errors.push(ClientProblem::NoAudience);
         }
         if audiences.iter().any(String::is_empty) {
-            err("`audiences` must not contain an empty string".into());
+            errors.push(ClientProblem::EmptyAudience);
         }
 
         if self.ttl == Some(Duration::ZERO) {
-            err("`ttl` must be longer than zero".into());
+            errors.push(ClientProblem::ZeroTtl);
         }
-        for name in self.claims.keys().filter(|k| RESERVED_CLAIMS.contains(&k.as_str())) {
-            err(format!("claim `{name}` is a registered claim and cannot be set per client"));
-        }
+        errors.extend(
+            self.claims
+                .keys()
+                .filter(|k| RESERVED_CLAIMS.contains(&k.as_str()))
+                .map(|k| ClientProblem::ReservedClaim(k.clone())),
+        );
 
         if !errors.is_empty() {
             return Err(errors);

@@ -173,7 +173,7 @@ fn a_client_id_equal_to_a_username_is_refused_naming_both_rfc9068_2_2() {
     let user = |name: &str| format!("[[users]]\nusername = \"{name}\"\npassword_hash = \"{argon}\"\n");
     let err = Config::from_toml(&format!("{}{}", client(""), user("billing"))).unwrap_err();
     assert_eq!(err.errors.len(), 1, "{err}");
-    assert!(err.errors[0].contains("client `billing` and user `billing`"), "{err}");
+    assert!(err.errors[0].to_string().contains("client `billing` and user `billing`"), "{err}");
     // A disabled user collides all the same: enabling it again must not need a new check.
     let disabled = format!("{}{}enabled = false\n", client(""), user("billing"));
     assert!(Config::from_toml(&disabled).is_err());

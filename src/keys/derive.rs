@@ -67,23 +67,48 @@ impl fmt::Debug for MasterSecret {
 impl MasterSecret {
     /// The secret from text (an environment variable or a file's content), without leading
     /// and trailing whitespace. Refused when shorter than [`MIN_MASTER_SECRET_BYTES`].
-    pub(crate) fn from_text(text: &[u8]) -> Result<Self, String> {
+    pub(crate) fn from_text(text: &[u8]) -> Result<Self, MasterSecretError> {
         let trimmed = text.trim_ascii();
         if trimmed.len() < MIN_MASTER_SECRET_BYTES {
-            return Err(format!(
-                "the master secret has {} bytes; at least {MIN_MASTER_SECRET_BYTES} are needed \
-                 (generate one with `openssl rand -base64 48`)",
-                trimmed.len()
-            ));
+            return Err(MasterSecretError::TooShort(trimmed.len()));
         }
         Ok(MasterSecret(Zeroizing::new(trimmed.to_vec())))
     }
 
     /// Reads the secret from `path`.
-    pub(crate) fn read(path: &Path) -> Result<Self, String> {
-        let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?);
-        Self::from_text(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+    pub(crate) fn read(path: &Path) -> Result<Self, MasterSecretError> {
+        let in_file = |source| MasterSecretError::File { path: path.to_path_buf(), source: Box::new(source) };
+        let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| in_file(MasterSecretError::Io(e)))?);
+        Self::from_text(&bytes).map_err(in_file)
     }
+}
+
+/// Why a master secret was refused. Never quotes the secret.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum MasterSecretError {
+    /// Fewer than [`MIN_MASTER_SECRET_BYTES`] bytes.
+    #[error(
+        "the master secret has {0} bytes; at least {MIN_MASTER_SECRET_BYTES} are needed (generate one with \
+         `openssl rand -base64 48`)"
+    )]
+    TooShort(usize),
+    /// A number or a boolean where text was expected (an environment variable of digits).
+    #[error(
+        "the master secret must be text with letters in it, not a number or a boolean (generate one with \
+         `openssl rand -base64 48`)"
+    )]
+    NotText,
+    /// The file could not be read.
+    #[error("{0}")]
+    Io(std::io::Error),
+    /// A problem with the secret in this file.
+    #[error("{}: {source}", path.display())]
+    File {
+        /// `keys.master_secret_file`.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        source: Box<MasterSecretError>,
+    },
 }
 
 /// Text only, and no error message ever quotes the value (serde's "invalid type" errors
@@ -101,14 +126,10 @@ impl<'de> Deserialize<'de> for MasterSecret {
                 let text = Zeroizing::new(text);
                 MasterSecret::from_text(text.as_bytes()).map_err(serde::de::Error::custom)
             }
-            Raw::NotText(_) => Err(serde::de::Error::custom(NOT_TEXT)),
+            Raw::NotText(_) => Err(serde::de::Error::custom(MasterSecretError::NotText)),
         }
     }
 }
-
-/// Why a master secret that is not text was refused (the value is never quoted).
-const NOT_TEXT: &str = "the master secret must be text with letters in it, not a number or a boolean \
-                        (generate one with `openssl rand -base64 48`)";
 
 /// Computes the key of each period. Holds only the HKDF pseudorandom key, not the secret.
 pub(crate) struct Deriver {
@@ -285,7 +306,7 @@ mod tests {
 
     #[test]
     fn short_secrets_and_rsa_are_refused_and_nothing_secret_is_printed() {
-        assert!(MasterSecret::from_text(b"  too short  \n").unwrap_err().contains("at least 32"));
+        assert!(MasterSecret::from_text(b"  too short  \n").unwrap_err().to_string().contains("at least 32"));
         let s = secret(&format!("  {SECRET}\n"));
         assert_eq!(format!("{s:?}"), "MasterSecret(<redacted>)");
         let d = Deriver::new(&s, Algorithm::ES256, "https://a.test", Duration::from_secs(60)).unwrap();

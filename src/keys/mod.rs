@@ -19,11 +19,11 @@ pub(crate) mod store;
 mod testing;
 pub(crate) mod watch;
 
-pub(crate) use derive::{Deriver, MasterSecret};
+pub(crate) use derive::{Deriver, MasterSecret, MasterSecretError};
 pub(crate) use keyset::KeySet;
 pub(crate) use ring::KeyRing;
 pub(crate) use schedule::{KeyPolicy, NextKey};
-pub(crate) use settings::{KeySettings, SourceKind};
+pub(crate) use settings::{KeyProblem, KeySettings, SourceKind};
 pub(crate) use signing::{REFRESH_TOKEN_TYPE, SigningKey, TokenKind};
 pub(crate) use source::KeySource;
 pub(crate) use store::KeyStore;

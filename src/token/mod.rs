@@ -5,6 +5,7 @@
 
 mod claims;
 mod reuse;
+mod settings;
 mod user;
 
 use std::time::{Duration, SystemTime};
@@ -12,7 +13,6 @@ use std::time::{Duration, SystemTime};
 use aws_lc_rs::rand;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::claims::{ACCESS_TOKEN_TYPE, AccessClaims};
@@ -24,45 +24,10 @@ use crate::users::Users;
 use crate::verify::{Checks, VerifyError};
 use claims::{AccessTokenClaims, AudienceRef};
 use reuse::{Reusable, ReuseCache};
+pub(crate) use settings::TokenSettings;
 
 /// Random bytes in a `jti`: 128 bits, so identifiers never collide in practice.
 const JTI_BYTES: usize = 16;
-
-/// `[tokens]` in configuration.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub(crate) struct TokenSettings {
-    /// Default access-token lifetime.
-    #[serde(with = "humantime_serde")]
-    pub(crate) ttl: Duration,
-    /// Ceiling for any client's or request's lifetime.
-    #[serde(with = "humantime_serde")]
-    pub(crate) max_ttl: Duration,
-    /// The algorithm that signs new tokens.
-    pub(crate) algorithm: Algorithm,
-    /// Clock-skew allowance, for verifiers and for `nbf`.
-    #[serde(with = "humantime_serde")]
-    pub(crate) leeway: Duration,
-    /// Lifetime of a refresh token (password grant), counted from the login.
-    #[serde(with = "humantime_serde")]
-    pub(crate) refresh_ttl: Duration,
-    /// How long an identical client-credentials request gets the same token (0: off).
-    #[serde(with = "humantime_serde")]
-    pub(crate) reuse_window: Duration,
-}
-
-impl Default for TokenSettings {
-    fn default() -> Self {
-        TokenSettings {
-            ttl: Duration::from_secs(300),
-            max_ttl: Duration::from_secs(3600),
-            algorithm: Algorithm::ES256,
-            leeway: Duration::from_secs(30),
-            refresh_ttl: Duration::from_secs(24 * 3600),
-            reuse_window: Duration::ZERO,
-        }
-    }
-}
 
 /// A token request's parameters after client authentication, as the policy needs them.
 #[derive(Debug, Default)]

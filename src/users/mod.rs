@@ -1,9 +1,11 @@
 //! Users of the resource owner password grant (RFC 6749 §4.3): their configuration, the
 //! registry, and password checks under the brute-force throttle.
 //!
-//! Built on the `credentials` and `oauth` leaves, like `clients`: knows nothing of HTTP or figment. Passwords are argon2id
-//! hashes only; every check runs on the blocking pool under a concurrency bound that leaves
-//! CPU for machine clients.
+//! Built on the `credentials` and `oauth` leaves, like `clients`: knows nothing of HTTP or
+//! figment. Passwords are argon2id hashes only; every check runs on the blocking pool under
+//! a concurrency bound that leaves CPU for machine clients.
+
+mod settings;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -11,19 +13,17 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::claims::RESERVED_CLAIMS;
-use crate::credentials::{Argon2Pool, Secret, SecretHash, Throttle};
-use crate::oauth::is_scope_token;
+use crate::credentials::{Argon2Pool, Secret, Throttle};
+pub(crate) use settings::{UserProblem, UserSettings};
 
 /// A configured user.
 pub(crate) struct User {
     /// The username (the `sub` of the user's tokens).
     pub(crate) username: String,
     /// argon2id PHC string.
-    password_hash: String,
+    pub(super) password_hash: String,
     /// Scopes the user may be granted.
     pub(crate) scopes: Vec<String>,
     /// Extra claims for the user's tokens.
@@ -46,61 +46,6 @@ impl User {
     /// Whether the user may be granted `scope`.
     pub(crate) fn allows_scope(&self, scope: &str) -> bool {
         self.scopes.iter().any(|s| s == scope)
-    }
-}
-
-/// One `[[users]]` entry (or one `TOKENMINT_USERS__<KEY>__*` group) before validation.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct UserSettings {
-    /// The username. Required in TOML; from the environment it defaults to the key.
-    #[serde(default)]
-    pub(crate) username: Option<String>,
-    /// argon2id PHC string (`tokenmint hash-password`).
-    #[serde(default)]
-    password_hash: Option<String>,
-    /// Scopes the user may be granted.
-    #[serde(default)]
-    scopes: Vec<String>,
-    /// Extra claims.
-    #[serde(default)]
-    claims: Map<String, Value>,
-    /// Whether the user may log in.
-    #[serde(default = "enabled_by_default")]
-    enabled: bool,
-}
-
-fn enabled_by_default() -> bool {
-    true
-}
-
-impl UserSettings {
-    /// Validates into a user, reporting every problem at once; `label` names the entry.
-    pub(crate) fn into_user(self, label: &str) -> Result<User, Vec<String>> {
-        let mut errors = Vec::new();
-        let mut err = |m: String| errors.push(format!("{label}: {m}"));
-        let username = self.username.unwrap_or_default();
-        if username.is_empty() || !username.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
-            err("`username` is required: printable ASCII without spaces".into());
-        }
-        let password_hash = self.password_hash.unwrap_or_default();
-        match SecretHash::parse(&password_hash) {
-            Ok(SecretHash::Argon2id(_)) => {}
-            Ok(_) => err("`password_hash` must be argon2id (`tokenmint hash-password`): passwords are \
-                          chosen by people, so a fast hash would let a leaked config be brute-forced"
-                .into()),
-            Err(e) => err(format!("`password_hash`: {e}")),
-        }
-        for s in self.scopes.iter().filter(|s| !is_scope_token(s)) {
-            err(format!("scope `{s}` is not a valid scope token (RFC 6749 §3.3)"));
-        }
-        for name in self.claims.keys().filter(|k| RESERVED_CLAIMS.contains(&k.as_str())) {
-            err(format!("claim `{name}` is a registered claim and cannot be set per user"));
-        }
-        if !errors.is_empty() {
-            return Err(errors);
-        }
-        Ok(User { username, password_hash, scopes: self.scopes, claims: self.claims, enabled: self.enabled })
     }
 }
 
@@ -148,21 +93,11 @@ impl fmt::Debug for Users {
 }
 
 impl Users {
-    /// Builds the registry; fails on a duplicate username.
-    pub(crate) fn new(users: Vec<User>) -> Result<Self, Vec<String>> {
-        let mut map = HashMap::with_capacity(users.len());
-        let mut errors = Vec::new();
-        for user in users {
-            let name = user.username.clone();
-            if map.insert(name.clone(), Arc::new(user)).is_some() {
-                errors.push(format!("user `{name}` is configured more than once"));
-            }
-        }
-        if !errors.is_empty() {
-            return Err(errors);
-        }
+    /// Builds the registry. Usernames are unique: configuration refuses duplicates.
+    pub(crate) fn new(users: Vec<User>) -> Self {
+        let users = users.into_iter().map(|u| (u.username.clone(), Arc::new(u))).collect();
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Ok(Users { users: map, argon2: Argon2Pool::new(cores / 2), throttle: Throttle::default() })
+        Users { users, argon2: Argon2Pool::new(cores / 2), throttle: Throttle::default() }
     }
 
     /// Whether any user is configured.

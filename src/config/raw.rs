@@ -1,0 +1,101 @@
+//! The configuration as written, before validation: the sections configuration owns
+//! (`[server]`, `[grants]`) and the raw form of the whole, as the layers produce it.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde::Deserialize;
+
+use super::DEFAULT_HEADER_READ_TIMEOUT;
+use crate::clients::ClientSettings;
+use crate::keys::KeySettings;
+use crate::token::TokenSettings;
+use crate::users::UserSettings;
+
+/// Every section as read from the layers, each entry of `[[clients]]` and `[[users]]` with
+/// the label that names it in messages. Sections that failed to read hold their defaults
+/// (the failure is already a problem), so validation goes on and reports the rest.
+#[derive(Debug, Default)]
+pub(super) struct RawConfig {
+    /// `issuer`.
+    pub(super) issuer: Option<String>,
+    /// `[server]`.
+    pub(super) server: ServerSettings,
+    /// `[tokens]`.
+    pub(super) tokens: TokenSettings,
+    /// `[keys]`.
+    pub(super) keys: KeySettings,
+    /// `[grants]`.
+    pub(super) grants: GrantSettings,
+    /// `[[clients]]` of the file, then `TOKENMINT_CLIENTS__*` groups.
+    pub(super) clients: Vec<(String, ClientSettings)>,
+    /// `[[users]]` of the file, then `TOKENMINT_USERS__*` groups.
+    pub(super) users: Vec<(String, UserSettings)>,
+    /// Whether the file itself sets `keys.master_secret` (refused: a plaintext secret in a
+    /// file that is often committed).
+    pub(super) master_secret_in_file: bool,
+}
+
+/// `[server]` in configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct ServerSettings {
+    /// The address to listen on.
+    pub(crate) bind: SocketAddr,
+    /// Largest accepted request body.
+    pub(crate) max_body_bytes: usize,
+    /// Largest accepted total size of request headers.
+    pub(crate) max_header_bytes: usize,
+    /// Time limit for one request, reading the body included.
+    #[serde(with = "humantime_serde")]
+    pub(crate) request_timeout: Duration,
+    /// Reverse proxies whose `X-Forwarded-For` is believed, as addresses or CIDR ranges.
+    #[serde(deserialize_with = "ip_ranges")]
+    pub(crate) trusted_proxies: Vec<IpNet>,
+    /// Time a connection has to send a request's headers, counted from the moment the
+    /// server starts waiting for them: on a new connection, and on a keep-alive connection
+    /// after each response (so it is also the idle keep-alive timeout). A connection that
+    /// misses it is closed (slowloris).
+    #[serde(with = "humantime_serde")]
+    pub(crate) header_read_timeout: Duration,
+    /// Most connections served at once; further ones wait in the listen backlog until one
+    /// closes. `None` (the default): no limit.
+    pub(crate) max_connections: Option<usize>,
+}
+
+/// A list of addresses (`"10.0.0.7"`) and CIDR ranges (`"10.0.0.0/8"`).
+fn ip_ranges<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|text| {
+            text.parse::<IpNet>().or_else(|_| text.parse::<IpAddr>().map(IpNet::from)).map_err(|_| {
+                serde::de::Error::custom(format!(
+                    "`{text}` is not an IP address or a CIDR range (10.0.0.0/8)"
+                ))
+            })
+        })
+        .collect()
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_body_bytes: 16 * 1024,
+            max_header_bytes: 16 * 1024,
+            request_timeout: Duration::from_secs(10),
+            trusted_proxies: Vec::new(),
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            max_connections: None,
+        }
+    }
+}
+
+/// `[grants]` in configuration: grant types switched off for the whole service.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct GrantSettings {
+    /// Grant type names refused for every client, whatever the client's own list says.
+    pub(super) disabled: Vec<String>,
+}

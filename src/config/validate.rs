@@ -1,0 +1,206 @@
+//! Validation: from the [`RawConfig`] the layers produce to a [`Config`], every check in one
+//! place. Sections that belong to another module are checked by that module (`clients`,
+//! `users`, `keys`); the checks of the sections configuration owns, and every check across
+//! sections (durations, name clashes, the master secret's source), are here. Every problem
+//! is gathered before failing.
+
+use std::collections::HashSet;
+
+use super::error::{ConfigError, Kind, Problem};
+use super::raw::{GrantSettings, RawConfig, ServerSettings};
+use super::{Config, MAX_DURATION, MAX_LEEWAY};
+use crate::clients::Client;
+use crate::keys::settings::{check_settings, retire_after};
+use crate::keys::{KeyPolicy, KeySettings, MasterSecret, SourceKind};
+use crate::oauth::GrantType;
+use crate::token::TokenSettings;
+use crate::users::User;
+
+/// Checks `raw` whole; `problems` are those found while reading it.
+pub(super) fn validate(raw: RawConfig, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
+    let mut found = |kind: Kind| problems.push(kind.into());
+    let RawConfig { issuer, server, tokens, mut keys, grants, clients, users, master_secret_in_file } = raw;
+    if let Some(issuer) = &issuer {
+        check_issuer(issuer).into_iter().for_each(&mut found);
+    }
+    check_tokens(&tokens).into_iter().for_each(&mut found);
+    check_bounds(&tokens, &keys, &server).into_iter().for_each(&mut found);
+    let key_policy = key_policy(&tokens, &keys);
+    check_settings(&keys, &key_policy, tokens.leeway).into_iter().map(Kind::Keys).for_each(&mut found);
+    resolve_master_secret(&mut keys, master_secret_in_file).into_iter().for_each(&mut found);
+    check_server(&server).into_iter().for_each(&mut found);
+    let enabled_grants = enabled_grants(&grants, &mut found);
+
+    let clients: Vec<Client> = clients
+        .into_iter()
+        .filter_map(|(label, settings)| {
+            settings
+                .into_client()
+                .map_err(|es| {
+                    es.into_iter().for_each(|problem| found(Kind::Client { label: label.clone(), problem }))
+                })
+                .ok()
+        })
+        .collect();
+    let users: Vec<User> = users
+        .into_iter()
+        .filter_map(|(label, settings)| {
+            settings
+                .into_user()
+                .map_err(|es| {
+                    es.into_iter().for_each(|problem| found(Kind::User { label: label.clone(), problem }))
+                })
+                .ok()
+        })
+        .collect();
+    check_names(&clients, &users).into_iter().for_each(&mut found);
+
+    if !problems.is_empty() {
+        return Err(ConfigError::new(problems));
+    }
+    Ok(Config {
+        issuer: issuer.unwrap_or_default(),
+        server,
+        tokens,
+        keys,
+        key_policy,
+        enabled_grants,
+        clients,
+        users,
+    })
+}
+
+/// RFC 8414 §2: the issuer is an http(s) URL without query or fragment.
+fn check_issuer(issuer: &str) -> Vec<Kind> {
+    let mut errors = Vec::new();
+    match url::Url::parse(issuer) {
+        Ok(u) => {
+            if !matches!(u.scheme(), "https" | "http") {
+                errors.push(Kind::IssuerScheme(issuer.to_owned()));
+            }
+            if u.query().is_some() || u.fragment().is_some() {
+                errors.push(Kind::IssuerQuery(issuer.to_owned()));
+            }
+        }
+        Err(reason) => errors.push(Kind::IssuerUrl { issuer: issuer.to_owned(), reason }),
+    }
+    errors
+}
+
+/// `[tokens]`: lifetimes longer than zero, `max_ttl` not below `ttl`, a short leeway.
+fn check_tokens(t: &TokenSettings) -> Vec<Kind> {
+    let mut errors = Vec::new();
+    if t.ttl.is_zero() {
+        errors.push(Kind::ZeroTtl);
+    }
+    if t.max_ttl < t.ttl {
+        errors.push(Kind::MaxTtlBelowTtl { max_ttl: t.max_ttl, ttl: t.ttl });
+    }
+    if t.refresh_ttl.is_zero() {
+        errors.push(Kind::ZeroRefreshTtl);
+    }
+    if t.leeway > MAX_LEEWAY {
+        errors.push(Kind::LeewayTooLong(t.leeway));
+    }
+    errors
+}
+
+/// Every duration setting is at most [`MAX_DURATION`].
+fn check_bounds(t: &TokenSettings, k: &KeySettings, s: &ServerSettings) -> Vec<Kind> {
+    let durations = [
+        ("tokens.ttl", Some(t.ttl)),
+        ("tokens.max_ttl", Some(t.max_ttl)),
+        ("tokens.refresh_ttl", Some(t.refresh_ttl)),
+        ("tokens.reuse_window", Some(t.reuse_window)),
+        ("keys.jwks_max_age", Some(k.jwks_max_age)),
+        ("keys.publish_ahead", Some(k.publish_ahead)),
+        ("keys.rotate_every", k.rotate_every),
+        ("keys.poll_interval", Some(k.poll_interval)),
+        ("server.request_timeout", Some(s.request_timeout)),
+        ("server.header_read_timeout", Some(s.header_read_timeout)),
+    ];
+    durations
+        .into_iter()
+        .filter(|(_, d)| d.is_some_and(|d| d > MAX_DURATION))
+        .map(|(setting, _)| Kind::TooLong { setting })
+        .collect()
+}
+
+/// `[server]`: limits and timeouts greater than zero.
+fn check_server(server: &ServerSettings) -> Vec<Kind> {
+    let mut errors = Vec::new();
+    if server.max_body_bytes == 0 || server.max_header_bytes == 0 {
+        errors.push(Kind::ZeroSizeLimit);
+    }
+    if server.request_timeout.is_zero() {
+        errors.push(Kind::ZeroRequestTimeout);
+    }
+    if server.header_read_timeout.is_zero() {
+        errors.push(Kind::ZeroHeaderReadTimeout);
+    }
+    if server.max_connections == Some(0) {
+        errors.push(Kind::ZeroMaxConnections);
+    }
+    errors
+}
+
+/// The key ring's policy, from `[tokens]` and `[keys]`.
+fn key_policy(tokens: &TokenSettings, keys: &KeySettings) -> KeyPolicy {
+    KeyPolicy {
+        alg: tokens.algorithm,
+        publish_ahead: keys.publish_ahead,
+        retire_after: retire_after(tokens.max_ttl, tokens.leeway),
+        refresh_retire_after: retire_after(tokens.refresh_ttl, tokens.leeway),
+        rotate_every: keys.rotate_every,
+        writer: keys.auto_rotate || keys.rotate_every.is_none(),
+    }
+}
+
+/// Refuses a master secret written in the configuration file (a plaintext secret in a file
+/// that is often committed), and reads `keys.master_secret_file` into `keys.master_secret`.
+fn resolve_master_secret(keys: &mut KeySettings, in_file: bool) -> Vec<Kind> {
+    let mut errors = Vec::new();
+    if in_file {
+        errors.push(Kind::MasterSecretInFile);
+    }
+    if keys.source == SourceKind::Derived
+        && keys.master_secret.is_none()
+        && let Some(path) = &keys.master_secret_file
+    {
+        match MasterSecret::read(path) {
+            Ok(secret) => keys.master_secret = Some(secret),
+            Err(e) => errors.push(Kind::MasterSecretFile(e)),
+        }
+    }
+    errors
+}
+
+/// The grant types the service accepts: every implemented one but `grants.disabled`.
+fn enabled_grants(grants: &GrantSettings, found: &mut impl FnMut(Kind)) -> Vec<GrantType> {
+    for name in grants.disabled.iter().filter(|n| GrantType::parse(n).is_none()) {
+        found(Kind::UnknownDisabledGrant(name.clone()));
+    }
+    GrantType::ALL.iter().copied().filter(|g| !grants.disabled.iter().any(|d| d == g.as_str())).collect()
+}
+
+/// Client ids and usernames are unique, and one namespace: a client's tokens carry its id
+/// as `sub`, a user's their username (RFC 9068 §2.2).
+fn check_names(clients: &[Client], users: &[User]) -> Vec<Kind> {
+    let mut errors = Vec::new();
+    let mut client_ids = HashSet::with_capacity(clients.len());
+    for c in clients {
+        if !client_ids.insert(c.id.as_str()) {
+            errors.push(Kind::DuplicateClient(c.id.clone()));
+        }
+    }
+    let mut usernames = HashSet::with_capacity(users.len());
+    for u in users {
+        if !usernames.insert(u.username.as_str()) {
+            errors.push(Kind::DuplicateUser(u.username.clone()));
+        }
+        if client_ids.contains(u.username.as_str()) {
+            errors.push(Kind::ClientIsUser(u.username.clone()));
+        }
+    }
+    errors
+}

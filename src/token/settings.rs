@@ -1,0 +1,43 @@
+//! `[tokens]` in configuration: lifetimes, the signing algorithm, clock skew, token reuse.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::keys::Algorithm;
+
+/// `[tokens]` in configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct TokenSettings {
+    /// Default access-token lifetime.
+    #[serde(with = "humantime_serde")]
+    pub(crate) ttl: Duration,
+    /// Ceiling for any client's or request's lifetime.
+    #[serde(with = "humantime_serde")]
+    pub(crate) max_ttl: Duration,
+    /// The algorithm that signs new tokens.
+    pub(crate) algorithm: Algorithm,
+    /// Clock-skew allowance, for verifiers and for `nbf`.
+    #[serde(with = "humantime_serde")]
+    pub(crate) leeway: Duration,
+    /// Lifetime of a refresh token (password grant), counted from the login.
+    #[serde(with = "humantime_serde")]
+    pub(crate) refresh_ttl: Duration,
+    /// How long an identical client-credentials request gets the same token (0: off).
+    #[serde(with = "humantime_serde")]
+    pub(crate) reuse_window: Duration,
+}
+
+impl Default for TokenSettings {
+    fn default() -> Self {
+        TokenSettings {
+            ttl: Duration::from_secs(300),
+            max_ttl: Duration::from_secs(3600),
+            algorithm: Algorithm::ES256,
+            leeway: Duration::from_secs(30),
+            refresh_ttl: Duration::from_secs(24 * 3600),
+            reuse_window: Duration::ZERO,
+        }
+    }
+}
