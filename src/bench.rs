@@ -7,13 +7,14 @@ use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
-use crate::clients::Registry;
+use crate::clients::{ClientCredentials, Proof, Registry};
 use crate::config::Config;
-use crate::credentials::{Argon2Pool, Secret, SecretHash};
+use crate::credentials::{Argon2Pool, Requester, Secret, SecretHash};
 use crate::keys::{KeyRing, KeySource, KeyStore};
 use crate::token::{Issuer, TokenRequest};
+use crate::users::Users;
 
 /// The client id and secret of the SHA-256 client.
 pub const SHA256_CLIENT: (&str, &str) = ("bench", "bench-secret-0123456789abcdef0123456789");
@@ -46,26 +47,37 @@ impl IssuancePath {
         config.set_keys_dir(&dir);
         let ring = KeyRing::open(KeySource::Dir(KeyStore::new(&dir)), config.key_policy(), SystemTime::now())
             .expect("keys");
+        let ring = Arc::new(ring);
         let registry = Registry::new(std::mem::take(&mut config.clients)).expect("clients");
-        let issuer = Issuer::new(config.issuer.clone(), config.tokens.clone(), config.enabled_grants.clone());
-        IssuancePath { registry, issuer, ring: Arc::new(ring), dir }
+        let users = Users::new(Vec::new());
+        let issuer = Issuer::new(
+            config.issuer.clone(),
+            config.tokens.clone(),
+            config.enabled_grants.clone(),
+            Arc::clone(&ring),
+            users,
+        );
+        IssuancePath { registry, issuer, ring, dir }
     }
 
     /// Authenticates the SHA-256 client, decides and signs a token: the whole path.
     pub fn issue(&self) -> String {
         let (id, secret) = SHA256_CLIENT;
-        let client = ready(self.registry.authenticate(id, &Secret::new(secret.to_owned()), None))
-            .expect("authenticated");
-        let now = SystemTime::now();
-        let keys = self.ring.current_at(now);
-        let req = TokenRequest { scope: Some("invoices:read invoices:write"), ..TokenRequest::default() };
-        self.issuer.client_credentials(&client, &req, &keys, now).expect("issued").access_token
+        let client =
+            ready(self.registry.authenticate(&credentials(id, secret), requester())).expect("authenticated");
+        let req = TokenRequest {
+            grant_type: "client_credentials",
+            scope: Some("invoices:read invoices:write"),
+            ..TokenRequest::default()
+        };
+        let issued = ready(self.issuer.issue(&client, &req, requester(), SystemTime::now()));
+        issued.expect("issued").access_token
     }
 
     /// Authenticates `client` with `secret` (argon2 checks need a tokio runtime). Past five
     /// wrong argon2 secrets, the brute-force throttle answers without checking.
     pub async fn authenticate(&self, client: &str, secret: &str) -> bool {
-        self.registry.authenticate(client, &Secret::new(secret.to_owned()), None).await.is_ok()
+        self.registry.authenticate(&credentials(client, secret), requester()).await.is_ok()
     }
 
     /// Checks `secret` against the argon2id client's hash as an uncached miss does, without
@@ -91,10 +103,24 @@ impl Drop for IssuancePath {
     }
 }
 
-/// Polls a future that does not wait (SHA-256 authentication) to completion.
+/// A client id and a secret, as a request presents them.
+fn credentials(client_id: &str, secret: &str) -> ClientCredentials {
+    ClientCredentials {
+        client_id: client_id.to_owned(),
+        proof: Proof::Secret(Secret::new(secret.to_owned())),
+    }
+}
+
+/// A request from nowhere in particular, now.
+fn requester() -> Requester {
+    Requester { address: None, at: Instant::now() }
+}
+
+/// Polls a future that does not wait (SHA-256 authentication, client credentials) to
+/// completion.
 fn ready<F: Future>(f: F) -> F::Output {
     match pin!(f).poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(v) => v,
-        Poll::Pending => panic!("SHA-256 authentication never waits"),
+        Poll::Pending => panic!("SHA-256 authentication and client credentials never wait"),
     }
 }

@@ -4,12 +4,18 @@
 //! takes `now` as a parameter, so tests move time by passing instants.
 
 use std::fmt::Debug;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// A source of wall-clock time.
+/// A source of time.
 pub trait Clock: Send + Sync + Debug {
-    /// The current time.
+    /// The current wall-clock time: token times, key schedules.
     fn now(&self) -> SystemTime;
+
+    /// The current monotonic time: durations, such as brute-force backoffs. The system's
+    /// monotonic clock unless a clock says otherwise.
+    fn monotonic(&self) -> Instant {
+        Instant::now()
+    }
 }
 
 /// The operating system's clock.

@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use crate::clients::Registry;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::http::{self, AppState, ConnectionSettings, Limits};
+use crate::http::{self, AppState, ConnectionSettings, HttpSettings, Limits};
 use crate::keys::watch::{Maintenance, maintain};
 use crate::keys::{KeyError, KeyRing};
 use crate::token::Issuer;
@@ -97,26 +97,27 @@ impl Server {
         let maintenance = Maintenance::new(config.keys.poll_interval, config.keys.auto_rotate);
         let registry = Registry::new(config.clients).map_err(|_| ServerError(StartError::Random))?;
         let users = Users::new(config.users);
-        let issuer = Issuer::new(config.issuer, config.tokens.clone(), config.enabled_grants);
+        let issuer = Issuer::new(
+            config.issuer,
+            config.tokens.clone(),
+            config.enabled_grants,
+            Arc::clone(&ring),
+            users,
+        );
         let connections = ConnectionSettings {
             header_read_timeout: config.server.header_read_timeout,
             max_connections: config.server.max_connections.and_then(NonZeroUsize::new),
         };
-        let limits = Limits {
-            max_header_bytes: config.server.max_header_bytes,
-            max_body_bytes: config.server.max_body_bytes,
-            request_timeout: config.server.request_timeout,
+        let settings = HttpSettings {
+            limits: Limits {
+                max_header_bytes: config.server.max_header_bytes,
+                max_body_bytes: config.server.max_body_bytes,
+                request_timeout: config.server.request_timeout,
+            },
+            jwks_max_age: config.keys.jwks_max_age,
+            trusted_proxies: config.server.trusted_proxies.clone(),
         };
-        let state = AppState::new(
-            registry,
-            users,
-            issuer,
-            Arc::clone(&ring),
-            Arc::clone(&clock),
-            config.keys.jwks_max_age,
-            limits,
-            config.server.trusted_proxies.clone(),
-        );
+        let state = AppState::new(registry, issuer, Arc::clone(&clock), settings);
         Ok(Server { listener, router: http::router(state), connections, ring, clock, maintenance })
     }
 

@@ -5,10 +5,12 @@
 //! `config` hands it [`ClientSettings`]; the HTTP layer hands it a client id and a
 //! presented secret.
 
+mod auth;
 mod registry;
 mod settings;
 
-pub(crate) use registry::{ClientError, Registry};
+pub(crate) use auth::{ClientCredentials, ClientError, Proof};
+pub(crate) use registry::Registry;
 pub(crate) use settings::{ClientProblem, ClientSettings};
 
 use std::fmt;

@@ -8,8 +8,8 @@
 //! can be running or done for a name or an address before the backoff; after each backoff,
 //! one at a time.
 //!
-//! Pure: takes `now` (only an attempt dropped unsettled reads the clock itself), no tokio,
-//! no I/O, no HTTP. Its owners (`users`, `clients`) read the monotonic clock (`Instant`),
+//! Pure: takes `now` (an attempt dropped unsettled counts as failed when it began), no
+//! tokio, no I/O, no HTTP. Its owners (`users`, `clients`) read the monotonic clock (`Instant`),
 //! not the injected wall clock: a backoff is a duration, and tests move time by passing
 //! instants here. Each replica keeps its own counters; nothing is shared. An attacker
 //! spreading guesses over N replicas gets N times the budget, which stays tiny next to an
@@ -140,6 +140,8 @@ pub(crate) struct Attempt<'a> {
     throttle: &'a Throttle,
     name: Key,
     address: Option<Key>,
+    /// When it was admitted: a dropped attempt's failure counts from then.
+    begun: Instant,
     settled: bool,
 }
 
@@ -164,7 +166,7 @@ impl Attempt<'_> {
 
 impl Drop for Attempt<'_> {
     fn drop(&mut self) {
-        self.settle(false, Instant::now());
+        self.settle(false, self.begun);
     }
 }
 
@@ -188,7 +190,7 @@ impl Throttle {
     ) -> Result<Attempt<'_>, Duration> {
         let (name, address) = (Key::name(name), address.map(Key::Address));
         self.admit(name, address, now, || false)?;
-        Ok(Attempt { throttle: self, name, address, settled: false })
+        Ok(Attempt { throttle: self, name, address, begun: now, settled: false })
     }
 
     /// Like [`begin`](Self::begin), but once admitted, asks `known_good` (under the lock)
@@ -206,7 +208,7 @@ impl Throttle {
         let (name, address) = (Key::name(name), address.map(Key::Address));
         let reserved = self.admit(name, address, now, known_good)?;
         // Lazily: an `Attempt` built and dropped would count as a failure.
-        Ok(reserved.then(|| Attempt { throttle: self, name, address, settled: false }))
+        Ok(reserved.then(|| Attempt { throttle: self, name, address, begun: now, settled: false }))
     }
 
     /// Under one lock: refuses while a counter says wait; else, unless `known_good`,

@@ -269,6 +269,7 @@ impl From<IssueError> for OAuthError {
             }
             IssueError::InvalidRequest(m) => OAuthError::invalid_request(m),
             IssueError::InvalidGrant(m) => OAuthError::new(ErrorCode::InvalidGrant, m),
+            IssueError::Login(e) => OAuthError::from(e),
             // Every key that could sign was revoked: fail closed. The key ring has logged why.
             IssueError::Signing(KeyError::NoSigningKey) => OAuthError::new(
                 ErrorCode::TemporarilyUnavailable,

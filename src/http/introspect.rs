@@ -11,8 +11,9 @@ use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use super::AppState;
+use super::credentials::client_credentials;
 use super::error::{ErrorCode, OAuthError, no_store_json};
-use super::params::{Params, client_credentials};
+use super::params::Params;
 use crate::claims::{AccessClaims, Audience};
 
 /// Every member [`Active`] writes itself. A token claim with one of these names is left out
@@ -83,17 +84,15 @@ pub(crate) async fn introspect(State(state): State<AppState>, request: Request) 
 async fn handle(state: &AppState, request: Request) -> Result<Response, OAuthError> {
     let (parts, body) = state.limits().read(request).await?;
     let params = Params::parse(&parts.headers, None, &body)?;
-    let creds = client_credentials(&parts.headers, &params)?;
-    state.registry().authenticate(&creds.client_id, &creds.secret, state.requester(&parts)).await?;
+    let credentials = client_credentials(&parts.headers, &params)?;
+    state.registry().authenticate(&credentials, state.requester(&parts)).await?;
     let Some(token) = params.get("token") else {
         return Err(OAuthError::invalid_request("missing `token` (RFC 7662 section 2.1)"));
     };
-    let now = state.now();
-    let keys = state.keys().current_at(now);
-    let body = match state.issuer().introspect(token, &keys, state.registry(), state.users(), now) {
+    let body = match state.issuer().introspect(token, state.registry(), state.now()) {
         Ok(claims) => serde_json::to_vec(&Active::new(&claims)),
         Err(reason) => {
-            tracing::debug!(caller = %creds.client_id, reason = %reason, "introspected an inactive token");
+            tracing::debug!(caller = %credentials.client_id, reason = %reason, "introspected an inactive token");
             Ok(br#"{"active":false}"#.to_vec())
         }
     }

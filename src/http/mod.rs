@@ -3,6 +3,7 @@
 //! Handlers are thin: extract, call the domain (`clients`, `token`, `keys`), answer.
 //! Only this module and `server` import axum.
 
+mod credentials;
 mod error;
 mod forwarded;
 mod introspect;
@@ -13,7 +14,7 @@ mod token;
 mod wellknown;
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use axum::Router;
 use axum::http::HeaderValue;
@@ -21,12 +22,23 @@ use axum::routing::{get, post};
 
 use crate::clients::Registry;
 use crate::clock::Clock;
+use crate::credentials::Requester;
 use crate::keys::KeyRing;
 use crate::token::Issuer;
-use crate::users::Users;
 pub(crate) use limits::Limits;
 pub(crate) use serve::{ConnectionSettings, serve};
 use wellknown::Metadata;
+
+/// What the HTTP edge itself is configured with (from `[server]` and `[keys]`).
+#[derive(Debug, Clone)]
+pub(crate) struct HttpSettings {
+    /// Header, body and time limits of the endpoints that read a body.
+    pub(crate) limits: Limits,
+    /// Longest `Cache-Control: max-age` of the JWKS (`keys.jwks_max_age`).
+    pub(crate) jwks_max_age: Duration,
+    /// `server.trusted_proxies`: whose `X-Forwarded-For` names the client.
+    pub(crate) trusted_proxies: Vec<ipnet::IpNet>,
+}
 
 /// Everything a request may need, behind one `Arc`: cloning the state is one refcount.
 #[derive(Debug, Clone)]
@@ -35,55 +47,29 @@ pub(crate) struct AppState(Arc<Inner>);
 #[derive(Debug)]
 struct Inner {
     registry: Registry,
-    users: Users,
     issuer: Issuer,
-    keys: Arc<KeyRing>,
     clock: Arc<dyn Clock>,
     metadata: Metadata,
-    jwks_max_age: std::time::Duration,
+    settings: HttpSettings,
     /// `Cache-Control` for the configured max-age, precomputed.
     jwks_cache_control: HeaderValue,
-    limits: Limits,
-    /// `server.trusted_proxies`.
-    trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl AppState {
     /// Assembles the state; precomputes the discovery documents and header values.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         registry: Registry,
-        users: Users,
         issuer: Issuer,
-        keys: Arc<KeyRing>,
         clock: Arc<dyn Clock>,
-        jwks_max_age: std::time::Duration,
-        limits: Limits,
-        trusted_proxies: Vec<ipnet::IpNet>,
+        settings: HttpSettings,
     ) -> Self {
-        let alg = keys.alg();
-        let metadata = Metadata::build(&issuer, &registry, &users, alg.as_str());
-        AppState(Arc::new(Inner {
-            registry,
-            users,
-            issuer,
-            keys,
-            clock,
-            metadata,
-            jwks_max_age,
-            jwks_cache_control: HeaderValue::from_str(&format!("public, max-age={}", jwks_max_age.as_secs()))
-                .unwrap_or_else(|_| HeaderValue::from_static("no-cache")),
-            limits,
-            trusted_proxies,
-        }))
+        let metadata = Metadata::build(&issuer, &registry);
+        let jwks_cache_control = max_age(settings.jwks_max_age);
+        AppState(Arc::new(Inner { registry, issuer, clock, metadata, settings, jwks_cache_control }))
     }
 
     pub(crate) fn registry(&self) -> &Registry {
         &self.0.registry
-    }
-
-    pub(crate) fn users(&self) -> &Users {
-        &self.0.users
     }
 
     pub(crate) fn issuer(&self) -> &Issuer {
@@ -91,7 +77,7 @@ impl AppState {
     }
 
     pub(crate) fn keys(&self) -> &KeyRing {
-        &self.0.keys
+        self.0.issuer.keys()
     }
 
     pub(crate) fn now(&self) -> SystemTime {
@@ -104,27 +90,36 @@ impl AppState {
 
     /// `Cache-Control` of the JWKS now: never past the key set's next known change.
     fn jwks_cache_control(&self, keys: &crate::keys::KeySet) -> HeaderValue {
-        let age = keys.jwks_max_age(self.0.jwks_max_age, self.now());
-        if age == self.0.jwks_max_age {
+        let configured = self.0.settings.jwks_max_age;
+        let age = keys.jwks_max_age(configured, self.now());
+        if age == configured {
             // The common case: no key change due within the configured max-age.
             return self.0.jwks_cache_control.clone();
         }
-        HeaderValue::from_str(&format!("public, max-age={}", age.as_secs()))
-            .unwrap_or_else(|_| HeaderValue::from_static("no-cache"))
+        max_age(age)
     }
 
     fn limits(&self) -> &Limits {
-        &self.0.limits
+        &self.0.settings.limits
     }
 
-    /// The address of the client that sent the request (for the brute-force throttles):
-    /// the connection's peer, or, from trusted proxies, the client `X-Forwarded-For` names.
-    /// `None` only without connection info (in-process requests). Takes no lock and
-    /// allocates nothing: it runs on every token request.
-    fn requester(&self, parts: &axum::http::request::Parts) -> Option<std::net::IpAddr> {
-        let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()?.0.ip();
-        Some(forwarded::client_address(peer, &parts.headers, &self.0.trusted_proxies))
+    /// Who sent the request, for the brute-force throttles: the connection's peer, or,
+    /// from trusted proxies, the client `X-Forwarded-For` names (no address without
+    /// connection info: in-process requests); and when, on the monotonic clock. Takes no
+    /// lock and allocates nothing: it runs on every token request.
+    fn requester(&self, parts: &axum::http::request::Parts) -> Requester {
+        let address =
+            parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|peer| {
+                forwarded::client_address(peer.0.ip(), &parts.headers, &self.0.settings.trusted_proxies)
+            });
+        Requester { address, at: self.0.clock.monotonic() }
     }
+}
+
+/// `Cache-Control: public, max-age=<seconds>`.
+fn max_age(age: Duration) -> HeaderValue {
+    HeaderValue::from_str(&format!("public, max-age={}", age.as_secs()))
+        .unwrap_or_else(|_| HeaderValue::from_static("no-cache"))
 }
 
 /// The first `max` characters of `value` when it has more, for quoting a client-supplied

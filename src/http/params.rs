@@ -10,20 +10,16 @@
 //! - a repeated parameter is `invalid_request` (RFC 6749 §3.2), except `resource` and
 //!   `audience`, which RFC 8707 §2 allows more than once;
 //! - at most [`MAX_PARAMS`] parameters;
-//! - client credentials never come from the query string;
-//! - one authentication method per request (RFC 6749 §2.3).
+//! - client credentials never come from the query string.
 
 use std::borrow::Cow;
 use std::fmt;
 
 use axum::http::{HeaderMap, header};
-use base64::Engine as _;
-use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
 use super::error::{ErrorCode, OAuthError};
-use crate::credentials::Secret;
 
 /// Parameters that may be repeated (RFC 8707 §2).
 const MULTI_VALUED: &[&str] = &["resource", "audience"];
@@ -34,12 +30,6 @@ pub(crate) const MAX_PARAMS: usize = 64;
 
 /// One parameter: name and value, borrowed from the request where possible.
 type Pair<'a> = (Cow<'a, str>, Cow<'a, str>);
-
-/// Standard base64, padding optional: some clients strip it from Basic credentials.
-const BASIC_B64: GeneralPurpose = GeneralPurpose::new(
-    &base64::alphabet::STANDARD,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-);
 
 /// The request's parameters as name/value pairs: none with an empty value, duplicates
 /// already refused.
@@ -199,92 +189,9 @@ impl<'de> Visitor<'de> for PairsVisitor {
     }
 }
 
-/// How the client authenticated (RFC 6749 §2.3.1).
-#[derive(Debug)]
-pub(crate) struct ClientCredentials {
-    /// The `client_id`.
-    pub(crate) client_id: String,
-    /// The presented secret.
-    pub(crate) secret: Secret,
-}
-
-/// Finds the client's credentials in the `Authorization` header or the body, and refuses
-/// requests that use both or neither.
-pub(crate) fn client_credentials(
-    headers: &HeaderMap,
-    params: &Params,
-) -> Result<ClientCredentials, OAuthError> {
-    let basic = match headers.get(header::AUTHORIZATION) {
-        Some(value) => Some(parse_basic(value.as_bytes())?),
-        None => None,
-    };
-    let body_id = params.get("client_id");
-    let body_secret = params.get("client_secret");
-    match (basic, body_id, body_secret) {
-        (Some(_), _, Some(_)) => Err(OAuthError::invalid_request(
-            "use one client authentication method: both Basic credentials and client_secret were sent (RFC 6749 section 2.3)",
-        )),
-        (Some(creds), Some(id), None) if id != creds.client_id => {
-            Err(OAuthError::invalid_request("client_id in the body does not match the Basic credentials"))
-        }
-        (Some(creds), _, None) => Ok(creds),
-        (None, Some(id), Some(secret)) => {
-            Ok(ClientCredentials { client_id: id.to_owned(), secret: Secret::new(secret.to_owned()) })
-        }
-        (None, _, _) => Err(OAuthError::invalid_client(
-            "client authentication required: send HTTP Basic credentials or client_id and client_secret",
-        )),
-    }
-}
-
-/// Decodes `Basic base64(urlencode(id) ":" urlencode(secret))` (RFC 6749 §2.3.1).
-///
-/// Malformed credentials are `invalid_client` (401 with the Basic challenge): the client
-/// tried to authenticate through the `Authorization` header and failed (RFC 6749 §5.2).
-fn parse_basic(value: &[u8]) -> Result<ClientCredentials, OAuthError> {
-    let malformed = || OAuthError::invalid_client("malformed Basic credentials (RFC 6749 section 2.3.1)");
-    let (scheme, rest) = value.split_at(value.iter().position(|b| *b == b' ').unwrap_or(value.len()));
-    if !scheme.eq_ignore_ascii_case(b"basic") {
-        return Err(OAuthError::invalid_client("unsupported authorization scheme: use Basic"));
-    }
-    let decoded = BASIC_B64.decode(rest.trim_ascii()).map_err(|_| malformed())?;
-    let text = String::from_utf8(decoded).map_err(|_| malformed())?;
-    let (id, secret) = text.split_once(':').ok_or_else(malformed)?;
-    let id = form_decode(id).ok_or_else(malformed)?;
-    let secret = form_decode(secret).ok_or_else(malformed)?;
-    if id.is_empty() {
-        return Err(malformed());
-    }
-    Ok(ClientCredentials { client_id: id.into_owned(), secret: Secret::new(secret.into_owned()) })
-}
-
-/// `application/x-www-form-urlencoded` decoding of one component: `+` is a space, `%XX` a
-/// byte; the result must be UTF-8.
-fn form_decode(s: &str) -> Option<Cow<'_, str>> {
-    if !s.contains(['+', '%']) {
-        return Some(Cow::Borrowed(s));
-    }
-    let spaced = s.replace('+', " ");
-    percent_encoding::percent_decode_str(&spaced).decode_utf8().ok().map(|c| Cow::Owned(c.into_owned()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn basic(raw: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        let v = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw));
-        h.insert(header::AUTHORIZATION, v.parse().unwrap());
-        h
-    }
-
-    #[test]
-    fn basic_credentials_are_form_decoded_rfc6749_2_3_1() {
-        let creds = client_credentials(&basic("my%2Dclient:a%2Bb+c%3A"), &Params::default()).unwrap();
-        assert_eq!(creds.client_id, "my-client");
-        assert_eq!(creds.secret.expose_str(), "a+b c:");
-    }
 
     #[test]
     fn json_duplicates_are_refused_rfc6749_3_2() {

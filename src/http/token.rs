@@ -1,8 +1,8 @@
-//! `POST /oauth2/token` (RFC 6749 §4.3, §4.4, §5, §6): parse, authenticate, issue, answer.
+//! `POST /oauth2/token` (RFC 6749 §4.3, §4.4, §5, §6): read the request, authenticate the
+//! client, hand the grant to [`Issuer::issue`](crate::token::Issuer::issue), answer. Logs
+//! one line per request: client, grant, outcome, latency.
 
 use std::borrow::Cow;
-use std::net::IpAddr;
-use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{Request, State};
@@ -12,12 +12,11 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::AppState;
+use super::credentials::client_credentials;
 use super::error::{ErrorCode, OAuthError, no_store_json};
-use super::params::{ClientCredentials, Params, client_credentials};
-use crate::credentials::Secret;
-use crate::oauth::GrantType;
+use super::params::Params;
+use crate::clients::ClientCredentials;
 use crate::token::{IssuedToken, TokenRequest};
-use crate::users::User;
 
 /// The success body (RFC 6749 §5.1). No refresh token for client credentials (§4.4.3).
 #[derive(Serialize)]
@@ -33,7 +32,7 @@ struct TokenResponse<'a> {
     id_token: Option<&'a str>,
 }
 
-/// The token endpoint. Logs one line per request: client, grant, outcome, latency.
+/// The token endpoint.
 pub(crate) async fn token(State(state): State<AppState>, request: Request) -> Response {
     let started = Instant::now();
     match state.limits().in_time(handle(&state, request, started)).await {
@@ -42,7 +41,7 @@ pub(crate) async fn token(State(state): State<AppState>, request: Request) -> Re
     }
 }
 
-/// Reads, authenticates, issues and answers.
+/// Reads the request, issues, answers.
 async fn handle(state: &AppState, request: Request, started: Instant) -> Response {
     let (parts, body) = match state.limits().read(request).await {
         Ok(read) => read,
@@ -53,15 +52,44 @@ async fn handle(state: &AppState, request: Request, started: Instant) -> Respons
         Err(err) => return answer(Err(err), None, None, started),
     };
     let grant_type = params.get("grant_type");
-    let creds = match client_credentials(&parts.headers, &params) {
-        Ok(creds) => creds,
+    let credentials = match client_credentials(&parts.headers, &params) {
+        Ok(credentials) => credentials,
         Err(err) => return answer(Err(err), None, grant_type, started),
     };
-    let result = match grant_type {
-        None => Err(OAuthError::invalid_request("missing `grant_type`")),
-        Some(grant_type) => issue(state, &parts, &params, &creds, grant_type).await,
+    let result = issue(state, &parts, &params, &credentials).await;
+    answer(result, Some(&credentials.client_id), grant_type, started)
+}
+
+/// Authenticates the client and runs its grant.
+async fn issue(
+    state: &AppState,
+    parts: &Parts,
+    params: &Params<'_>,
+    credentials: &ClientCredentials,
+) -> Result<IssuedToken, OAuthError> {
+    let request = token_request(params)?;
+    let requester = state.requester(parts);
+    let client = state.registry().authenticate(credentials, requester).await.inspect_err(|e| {
+        tracing::debug!(client_id = %credentials.client_id.escape_debug(), reason = %e, "client authentication failed");
+    })?;
+    Ok(state.issuer().issue(&client, &request, requester, state.now()).await?)
+}
+
+/// The grant's parameters; `grant_type` is required (RFC 6749 §4.4.2).
+fn token_request<'a>(params: &'a Params<'_>) -> Result<TokenRequest<'a>, OAuthError> {
+    let Some(grant_type) = params.get("grant_type") else {
+        return Err(OAuthError::invalid_request("missing `grant_type`"));
     };
-    answer(result, Some(&creds.client_id), grant_type, started)
+    Ok(TokenRequest {
+        grant_type,
+        scope: params.get("scope"),
+        resources: params.all("resource").collect(),
+        audiences: params.all("audience").collect(),
+        expires_in: params.get("expires_in").or_else(|| params.get("validity_period")),
+        username: params.get("username"),
+        password: params.get("password"),
+        refresh_token: params.get("refresh_token"),
+    })
 }
 
 /// Logs the request's outcome and turns it into the response.
@@ -88,59 +116,6 @@ fn answer(
             err.into_response()
         }
     }
-}
-
-/// Authenticates the client and runs its grant.
-async fn issue(
-    state: &AppState,
-    parts: &Parts,
-    params: &Params<'_>,
-    creds: &ClientCredentials,
-    grant_type: &str,
-) -> Result<IssuedToken, OAuthError> {
-    let address = state.requester(parts);
-    let client = state.registry().authenticate(&creds.client_id, &creds.secret, address).await.map_err(|e| {
-        tracing::debug!(client_id = %creds.client_id.escape_debug(), reason = %e, "client authentication failed");
-        OAuthError::from(e)
-    })?;
-    let grant = state.issuer().grant(grant_type, &client)?;
-    let req = TokenRequest {
-        scope: params.get("scope"),
-        resources: params.all("resource").collect(),
-        audiences: params.all("audience").collect(),
-        expires_in: params.get("expires_in").or_else(|| params.get("validity_period")),
-    };
-    let now = state.now();
-    let keys = state.keys().current_at(now);
-    match grant {
-        GrantType::ClientCredentials => Ok(state.issuer().client_credentials(&client, &req, &keys, now)?),
-        GrantType::Password => {
-            let user = password_login(state, params, address).await?;
-            Ok(state.issuer().password(&client, &user, &req, &keys, now)?)
-        }
-        GrantType::RefreshToken => {
-            let Some(refresh_token) = params.get("refresh_token") else {
-                return Err(OAuthError::invalid_request("missing `refresh_token`"));
-            };
-            Ok(state.issuer().refresh(&client, refresh_token, state.users(), &req, &keys, now)?)
-        }
-    }
-}
-
-/// Checks `username` and `password` (RFC 6749 §4.3.2) under the brute-force throttle.
-/// Unknown user, disabled user and wrong password give the same answer.
-async fn password_login(
-    state: &AppState,
-    params: &Params<'_>,
-    address: Option<IpAddr>,
-) -> Result<Arc<User>, OAuthError> {
-    let (Some(username), Some(password)) = (params.get("username"), params.get("password")) else {
-        return Err(OAuthError::invalid_request("the password grant needs `username` and `password`"));
-    };
-    state.users().authenticate(username, &Secret::new(password.to_owned()), address).await.map_err(|e| {
-        tracing::debug!(reason = %e, "password login failed");
-        OAuthError::from(e)
-    })
 }
 
 /// Longest client-supplied value copied into a log line.

@@ -9,9 +9,7 @@ use serde_json::json;
 
 use super::AppState;
 use crate::clients::Registry;
-use crate::oauth::GrantType;
 use crate::token::Issuer;
-use crate::users::Users;
 
 /// Path of the JWK Set.
 pub(crate) const JWKS_PATH: &str = "/.well-known/jwks.json";
@@ -114,22 +112,15 @@ pub(crate) struct Metadata {
 }
 
 impl Metadata {
-    /// Builds the documents from the issuer, the enabled grants and the clients' scopes.
-    /// A grant is advertised when it is enabled and some client may use it (the password
-    /// and refresh grants also need users).
-    pub(crate) fn build(issuer: &Issuer, registry: &Registry, users: &Users, alg: &str) -> Self {
+    /// Builds the documents from the issuer, its advertised grants and the clients' scopes.
+    pub(crate) fn build(issuer: &Issuer, registry: &Registry) -> Self {
         let base = issuer.issuer().trim_end_matches('/');
         let mut scopes: Vec<&str> =
             registry.iter().flat_map(|c| c.scopes.iter().map(String::as_str)).collect();
         scopes.sort_unstable();
         scopes.dedup();
-        let grants: Vec<&str> = issuer
-            .enabled_grants()
-            .iter()
-            .filter(|g| registry.iter().any(|c| c.allows_grant(**g)))
-            .filter(|g| **g == GrantType::ClientCredentials || !users.is_empty())
-            .map(|g| g.as_str())
-            .collect();
+        let grants: Vec<&str> = issuer.advertised_grants(registry).iter().map(|g| g.as_str()).collect();
+        let alg = issuer.keys().alg();
         let mut doc = json!({
             "issuer": issuer.issuer(),
             "token_endpoint": format!("{base}{TOKEN_PATH}"),
@@ -144,7 +135,7 @@ impl Metadata {
         let oauth = Bytes::from(doc.to_string());
         if let Some(map) = doc.as_object_mut() {
             map.insert("subject_types_supported".into(), json!(["public"]));
-            map.insert("id_token_signing_alg_values_supported".into(), json!([alg]));
+            map.insert("id_token_signing_alg_values_supported".into(), json!([alg.as_str()]));
         }
         Metadata { oauth, openid: Bytes::from(doc.to_string()) }
     }

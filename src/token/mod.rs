@@ -1,37 +1,47 @@
 //! The issuing policy: which grant, which scopes, which audience, how long; then signing.
 //!
-//! Knows nothing of HTTP: the edge hands it an authenticated [`Client`], a parsed
-//! [`TokenRequest`] and `now`, and maps [`IssueError`] to OAuth error codes.
+//! [`Issuer::issue`] takes an authenticated [`Client`], the request's parameters, who sent
+//! it and `now`, and runs the grant: every grant is dispatched here, and each lives in its
+//! own place (client credentials below, the user grants in `user`). Knows nothing of HTTP:
+//! the edge maps [`IssueError`] to OAuth error codes.
+//!
+//! - `policy`: the scopes and audiences a client may be granted;
+//! - `user`: the password and refresh token grants, and ID tokens;
+//! - `reuse`: handing out the same token again within `tokens.reuse_window`;
+//! - `claims`: the claims as signed; `jti`: their identifiers; `settings`: `[tokens]`.
 
 mod claims;
+mod jti;
+mod policy;
 mod reuse;
 mod settings;
 mod user;
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use aws_lc_rs::rand;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 
 use crate::claims::{ACCESS_TOKEN_TYPE, AccessClaims};
 use crate::clients::{Client, Registry};
 use crate::clock::unix_seconds;
-use crate::keys::{Algorithm, KeyError, KeySet, SigningKey};
-use crate::oauth::{GrantType, is_resource_uri};
-use crate::users::Users;
+use crate::credentials::Requester;
+use crate::keys::{Algorithm, KeyError, KeyRing, SigningKey};
+use crate::oauth::GrantType;
+use crate::users::{UserError, Users};
 use crate::verify::{Checks, VerifyError};
 use claims::{AccessTokenClaims, AudienceRef};
+use jti::new_jti;
+use policy::{granted_audiences, granted_scope};
 use reuse::{Reusable, ReuseCache};
 pub(crate) use settings::TokenSettings;
 
-/// Random bytes in a `jti`: 128 bits, so identifiers never collide in practice.
-const JTI_BYTES: usize = 16;
-
-/// A token request's parameters after client authentication, as the policy needs them.
+/// A token request's parameters (RFC 6749 §4.3.2, §4.4.2, §6; RFC 8707 §2), as the edge
+/// parsed them. Which of them matter depends on the grant.
 #[derive(Debug, Default)]
 pub(crate) struct TokenRequest<'a> {
+    /// `grant_type`.
+    pub(crate) grant_type: &'a str,
     /// `scope`, space-delimited (RFC 6749 §3.3).
     pub(crate) scope: Option<&'a str>,
     /// `resource` values (RFC 8707 §2): absolute URIs naming configured audiences.
@@ -40,6 +50,12 @@ pub(crate) struct TokenRequest<'a> {
     pub(crate) audiences: Vec<&'a str>,
     /// `expires_in` (or WSO2's `validity_period`): a shorter lifetime, in seconds.
     pub(crate) expires_in: Option<&'a str>,
+    /// `username`, for the password grant.
+    pub(crate) username: Option<&'a str>,
+    /// `password`, for the password grant.
+    pub(crate) password: Option<&'a str>,
+    /// `refresh_token`, for the refresh token grant.
+    pub(crate) refresh_token: Option<&'a str>,
 }
 
 /// A signed access token and what the response says about it.
@@ -52,7 +68,7 @@ pub(crate) struct IssuedToken {
     /// Granted scopes, space-delimited; empty when none.
     pub(crate) scope: String,
     /// The `kid` that signed it.
-    pub(crate) kid: std::sync::Arc<str>,
+    pub(crate) kid: Arc<str>,
     /// A refresh token (password grant, for clients that also have `refresh_token`).
     pub(crate) refresh_token: Option<String>,
     /// An OpenID Connect ID token, when `openid` was granted to a user.
@@ -89,10 +105,13 @@ pub(crate) enum IssueError {
         /// The `resource` or `audience` value it is about.
         resource: String,
     },
-    /// A malformed parameter.
+    /// A missing or malformed parameter.
     #[error("{0}")]
     InvalidRequest(&'static str),
-    /// Bad user credentials or refresh token (RFC 6749 §5.2 `invalid_grant`).
+    /// The user's login failed (password grant): `invalid_grant`.
+    #[error("{0}")]
+    Login(#[from] UserError),
+    /// A bad refresh token (RFC 6749 §5.2 `invalid_grant`).
     #[error("{0}")]
     InvalidGrant(&'static str),
     /// Signing failed: a server error, never the client's fault.
@@ -115,26 +134,52 @@ pub(crate) enum Inactive {
     UserGone,
 }
 
-/// Issues access tokens under the service-wide settings.
+/// What an access token says, once the policy has decided it.
+#[derive(Debug)]
+struct Grant<'a> {
+    /// `sub`: the client, or the user.
+    sub: &'a str,
+    /// The client it is issued to.
+    client: &'a Client,
+    /// Granted scopes, space-delimited.
+    scope: &'a str,
+    /// Granted audiences.
+    audiences: &'a [&'a str],
+    /// Lifetime in seconds.
+    ttl: u64,
+    /// Extra claims.
+    extra: &'a Map<String, Value>,
+}
+
+/// Issues tokens under the service-wide settings, with the live key ring, for the clients
+/// and users of the configuration.
 #[derive(Debug)]
 pub(crate) struct Issuer {
+    /// `iss`.
     issuer: String,
     settings: TokenSettings,
+    /// Grant types the service accepts.
     enabled_grants: Vec<GrantType>,
     /// Tokens kept for identical requests, when `tokens.reuse_window` is set.
     reuse: Option<ReuseCache>,
+    /// The keys that sign, shared with the key maintenance task.
+    keys: Arc<KeyRing>,
+    /// The password grant's users.
+    users: Users,
 }
 
 impl Issuer {
-    /// An issuer for `issuer` (the `iss` claim) that accepts `enabled_grants`.
-    pub(crate) fn new(issuer: String, settings: TokenSettings, enabled_grants: Vec<GrantType>) -> Self {
+    /// An issuer for `issuer` (the `iss` claim) that accepts `enabled_grants`, signs with
+    /// `keys` and logs in `users`.
+    pub(crate) fn new(
+        issuer: String,
+        settings: TokenSettings,
+        enabled_grants: Vec<GrantType>,
+        keys: Arc<KeyRing>,
+        users: Users,
+    ) -> Self {
         let reuse = ReuseCache::new(settings.reuse_window);
-        Issuer { issuer, settings, enabled_grants, reuse }
-    }
-
-    /// The grant types the service accepts.
-    pub(crate) fn enabled_grants(&self) -> &[GrantType] {
-        &self.enabled_grants
+        Issuer { issuer, settings, enabled_grants, reuse, keys, users }
     }
 
     /// The `iss` value.
@@ -142,8 +187,40 @@ impl Issuer {
         &self.issuer
     }
 
+    /// The key ring.
+    pub(crate) fn keys(&self) -> &Arc<KeyRing> {
+        &self.keys
+    }
+
+    /// Runs the grant `request` asks for, for `client` (already authenticated), as of `now`.
+    /// `requester` is counted by the password grant's brute-force throttle.
+    pub(crate) async fn issue(
+        &self,
+        client: &Client,
+        request: &TokenRequest<'_>,
+        requester: Requester,
+        now: SystemTime,
+    ) -> Result<IssuedToken, IssueError> {
+        match self.grant(request.grant_type, client)? {
+            GrantType::ClientCredentials => self.client_credentials(client, request, now),
+            GrantType::Password => self.password(client, request, requester, now).await,
+            GrantType::RefreshToken => self.refresh(client, request, now),
+        }
+    }
+
+    /// The grant types discovery advertises: those enabled that some client may use (the
+    /// password and refresh grants also need users).
+    pub(crate) fn advertised_grants(&self, registry: &Registry) -> Vec<GrantType> {
+        self.enabled_grants
+            .iter()
+            .copied()
+            .filter(|g| registry.iter().any(|c| c.allows_grant(*g)))
+            .filter(|g| *g == GrantType::ClientCredentials || !self.users.is_empty())
+            .collect()
+    }
+
     /// The grant a request asks for, if the service has it on and the client may use it.
-    pub(crate) fn grant(&self, grant_type: &str, client: &Client) -> Result<GrantType, IssueError> {
+    fn grant(&self, grant_type: &str, client: &Client) -> Result<GrantType, IssueError> {
         let grant = GrantType::parse(grant_type)
             .filter(|g| self.enabled_grants.contains(g))
             .ok_or_else(|| IssueError::UnsupportedGrantType(grant_type.to_owned()))?;
@@ -154,16 +231,17 @@ impl Issuer {
     }
 
     /// The client credentials grant (RFC 6749 §4.4): a token whose subject is the client.
+    /// Never waits, so it is a plain function.
     pub(crate) fn client_credentials(
         &self,
         client: &Client,
         req: &TokenRequest<'_>,
-        keys: &KeySet,
         now: SystemTime,
     ) -> Result<IssuedToken, IssueError> {
         let scope = granted_scope(client, req.scope)?;
         let audiences = granted_audiences(client, &req.resources, &req.audiences)?;
         let ttl = self.lifetime(client, req.expires_in)?;
+        let keys = self.keys.current_at(now);
         // No signing key (all revoked): no token at all, not even a reused one.
         let signer = keys.signer()?;
         let issued = |access_token, expires_in, scope| IssuedToken {
@@ -192,8 +270,15 @@ impl Issuer {
             let remaining = kept.expires_at.saturating_sub(now_secs);
             return Ok(IssuedToken { reused: true, ..issued(kept.access_token.clone(), remaining, scope) });
         }
-        let access_token =
-            self.access_token(&client.id, client, &scope, &audiences, ttl, &client.claims, signer, now)?;
+        let grant = Grant {
+            sub: &client.id,
+            client,
+            scope: &scope,
+            audiences: &audiences,
+            ttl,
+            extra: &client.claims,
+        };
+        let access_token = self.access_token(&grant, signer, now)?;
         if let Some((cache, key)) = reuse {
             let kept = Reusable {
                 access_token: access_token.clone(),
@@ -205,16 +290,10 @@ impl Issuer {
         Ok(issued(access_token, ttl, scope))
     }
 
-    /// Signs an RFC 9068 access token for `sub`.
-    #[allow(clippy::too_many_arguments)]
+    /// Signs an RFC 9068 access token for `grant`.
     fn access_token(
         &self,
-        sub: &str,
-        client: &Client,
-        scope: &str,
-        audiences: &[&str],
-        ttl: u64,
-        extra: &Map<String, Value>,
+        grant: &Grant<'_>,
         signer: &SigningKey,
         now: SystemTime,
     ) -> Result<String, KeyError> {
@@ -222,15 +301,15 @@ impl Issuer {
         let iat = unix_seconds(now);
         let claims = AccessTokenClaims {
             iss: &self.issuer,
-            sub,
-            aud: AudienceRef::from_slice(audiences),
-            exp: iat + ttl,
+            sub: grant.sub,
+            aud: AudienceRef::from_slice(grant.audiences),
+            exp: iat + grant.ttl,
             iat,
             nbf: iat,
             jti: &jti,
-            client_id: &client.id,
-            scope,
-            extra,
+            client_id: &grant.client.id,
+            scope: grant.scope,
+            extra: grant.extra,
         };
         signer.sign_access_token(&claims)
     }
@@ -239,14 +318,12 @@ impl Issuer {
     ///
     /// Active means: signed by a key this service still publishes, `typ` at+jwt, our
     /// issuer, not expired (no leeway: this is the authoritative answer), issued to a
-    /// client that is still configured and enabled, and, for a user's token, whose user
-    /// is still configured and enabled.
+    /// client of `registry` that is still enabled, and, for a user's token, whose user is
+    /// still configured and enabled.
     pub(crate) fn introspect(
         &self,
         token: &str,
-        keys: &KeySet,
         registry: &Registry,
-        users: &Users,
         now: SystemTime,
     ) -> Result<AccessClaims, Inactive> {
         let checks = Checks {
@@ -257,14 +334,14 @@ impl Issuer {
             audience: None,
             leeway: Duration::ZERO,
         };
-        let claims = checks.access_token(token, &keys.verify, now)?;
+        let claims = checks.access_token(token, &self.keys.current_at(now).verify, now)?;
         if !registry.get(&claims.client_id).is_some_and(|client| client.enabled) {
             return Err(Inactive::ClientGone);
         }
         // `sub` is the client for the client credentials grant and the user for the password
         // and refresh grants (RFC 9068 §2.2). Configuration keeps client ids and usernames
         // apart, so a `sub` that is not the client is a user.
-        if claims.sub != claims.client_id && !users.get(&claims.sub).is_some_and(|user| user.enabled) {
+        if claims.sub != claims.client_id && !self.users.get(&claims.sub).is_some_and(|user| user.enabled) {
             return Err(Inactive::UserGone);
         }
         Ok(claims)
@@ -284,96 +361,4 @@ impl Issuer {
             )),
         }
     }
-}
-
-/// `jti`s drawn from the system's CSPRNG at once, per thread.
-const JTI_BATCH: usize = 64;
-
-/// Random bytes for the next `jti`s of one thread. Each draw from aws-lc pays a fixed cost
-/// (a hardware random read and a lock, about 0.4 µs, 1% of a token); drawing for
-/// [`JTI_BATCH`] tokens at a time pays it once per batch. The bytes are identifiers, not
-/// secrets: a `jti` only has to be unique (RFC 7519 §4.1.7).
-struct JtiPool {
-    bytes: [u8; JTI_BYTES * JTI_BATCH],
-    /// How many bytes are used up; the pool starts empty.
-    used: usize,
-}
-
-thread_local! {
-    static JTI_POOL: std::cell::RefCell<JtiPool> =
-        const { std::cell::RefCell::new(JtiPool { bytes: [0; JTI_BYTES * JTI_BATCH], used: JTI_BYTES * JTI_BATCH }) };
-}
-
-/// A fresh `jti`: [`JTI_BYTES`] random bytes, base64url.
-fn new_jti() -> Result<String, KeyError> {
-    JTI_POOL.with_borrow_mut(|pool| {
-        if pool.used == pool.bytes.len() {
-            rand::fill(&mut pool.bytes).map_err(|_| KeyError::Crypto("random jti"))?;
-            pool.used = 0;
-        }
-        let jti = &pool.bytes[pool.used..pool.used + JTI_BYTES];
-        pool.used += JTI_BYTES;
-        Ok(URL_SAFE_NO_PAD.encode(jti))
-    })
-}
-
-/// The scope tokens of a `scope` parameter (RFC 6749 §3.3), duplicates dropped.
-fn scope_tokens(requested: &str) -> Result<Vec<&str>, IssueError> {
-    crate::oauth::scope_tokens(requested).map_err(|bad| IssueError::InvalidScope {
-        reason: "not a valid scope token (RFC 6749 section 3.3)",
-        scope: Some(bad.to_owned()),
-    })
-}
-
-/// RFC 6749 §3.3: every requested scope must be allowed; none requested → the defaults.
-fn granted_scope(client: &Client, requested: Option<&str>) -> Result<String, IssueError> {
-    let Some(requested) = requested.filter(|s| !s.trim().is_empty()) else {
-        return Ok(client.default_scope.clone());
-    };
-    let tokens = scope_tokens(requested)?;
-    if let Some(denied) = tokens.iter().find(|t| !client.allows_scope(t)) {
-        return Err(IssueError::InvalidScope {
-            reason: "scope not allowed for this client",
-            scope: Some((*denied).to_owned()),
-        });
-    }
-    Ok(tokens.join(" "))
-}
-
-/// RFC 8707 §2: each requested resource must be one of the client's audiences; none
-/// requested → the client's default audience. A `resource` must also be an absolute URI
-/// without a fragment; an `audience` (the Keycloak/Auth0 alias) may name any configured
-/// audience. Resources come first, then audiences, duplicates dropped.
-fn granted_audiences<'a>(
-    client: &'a Client,
-    resources: &[&'a str],
-    audiences: &[&'a str],
-) -> Result<Vec<&'a str>, IssueError> {
-    if resources.is_empty() && audiences.is_empty() {
-        return Ok(vec![client.default_audience()]);
-    }
-    let mut granted: Vec<&str> = Vec::with_capacity(resources.len() + audiences.len());
-    for r in resources {
-        if !client.allows_resource(r) {
-            let reason = if is_resource_uri(r) {
-                "resource not allowed for this client"
-            } else {
-                "a resource must be an absolute URI without a fragment (RFC 8707 section 2)"
-            };
-            return Err(IssueError::InvalidTarget { reason, resource: (*r).to_owned() });
-        }
-        if !granted.contains(r) {
-            granted.push(r);
-        }
-    }
-    for a in audiences {
-        if !client.allows_audience(a) {
-            let reason = "audience not allowed for this client";
-            return Err(IssueError::InvalidTarget { reason, resource: (*a).to_owned() });
-        }
-        if !granted.contains(a) {
-            granted.push(a);
-        }
-    }
-    Ok(granted)
 }

@@ -12,12 +12,14 @@ use std::time::{Duration, SystemTime};
 use serde_json::{Map, Value};
 
 use super::claims::{IdTokenClaims, RefreshClaims};
-use super::{IssueError, IssuedToken, Issuer, TokenRequest, granted_audiences, new_jti, scope_tokens};
+use super::policy::{granted_audiences, scope_tokens};
+use super::{Grant, IssueError, IssuedToken, Issuer, TokenRequest, new_jti};
 use crate::clients::Client;
 use crate::clock::unix_seconds;
-use crate::keys::{Algorithm, KeySet, REFRESH_TOKEN_TYPE, TokenKind};
+use crate::credentials::{Requester, Secret};
+use crate::keys::{Algorithm, REFRESH_TOKEN_TYPE, TokenKind};
 use crate::oauth::GrantType;
-use crate::users::{User, Users};
+use crate::users::User;
 use crate::verify::{Checks, VerifyError};
 
 /// Why a refresh token was refused; only logged (the answer is `invalid_grant`).
@@ -34,42 +36,66 @@ enum RefreshRefused {
 /// The scope that asks for an ID token (OpenID Connect Core §3.1.2.1).
 const OPENID: &str = "openid";
 
+/// A user's login, as the tokens issued for it need it.
+#[derive(Debug, Clone, Copy)]
+struct Login<'a> {
+    /// The client it came through.
+    client: &'a Client,
+    /// The user.
+    user: &'a User,
+    /// The scopes granted, space-delimited.
+    scope: &'a str,
+    /// When the user entered their password (OpenID Connect `auth_time`).
+    auth_time: u64,
+    /// The refresh token's expiry to keep, when refreshing: it never moves.
+    refresh_exp: Option<u64>,
+}
+
 impl Issuer {
-    /// The password grant, after the user's password was checked: an access token for the
-    /// user, plus a refresh token if the client also has `refresh_token`, plus an ID token
-    /// if `openid` was granted.
-    pub(crate) fn password(
+    /// The password grant (RFC 6749 §4.3): checks `username` and `password` under the
+    /// brute-force throttle (unknown user, disabled user and wrong password give the same
+    /// answer), then issues an access token for the user, plus a refresh token if the client
+    /// also has `refresh_token`, plus an ID token if `openid` was granted.
+    pub(super) async fn password(
         &self,
         client: &Client,
-        user: &User,
         req: &TokenRequest<'_>,
-        keys: &KeySet,
+        requester: Requester,
         now: SystemTime,
     ) -> Result<IssuedToken, IssueError> {
-        let scope = user_scope(client, user, req.scope, None)?;
-        self.user_tokens(client, user, &scope, req, keys, now, unix_seconds(now), None)
+        let (Some(username), Some(password)) = (req.username, req.password) else {
+            return Err(IssueError::InvalidRequest("the password grant needs `username` and `password`"));
+        };
+        let password = Secret::new(password.to_owned());
+        let user = self.users.authenticate(username, &password, requester).await.inspect_err(|e| {
+            tracing::debug!(reason = %e, "password login failed");
+        })?;
+        let scope = user_scope(client, &user, req.scope, None)?;
+        let login =
+            Login { client, user: &user, scope: &scope, auth_time: unix_seconds(now), refresh_exp: None };
+        self.user_tokens(login, req, now)
     }
 
     /// The refresh token grant (RFC 6749 §6): checks the refresh token and its binding, then
     /// issues a fresh access token and a fresh refresh token (same absolute expiry).
-    pub(crate) fn refresh(
+    pub(super) fn refresh(
         &self,
         client: &Client,
-        refresh_token: &str,
-        users: &Users,
         req: &TokenRequest<'_>,
-        keys: &KeySet,
         now: SystemTime,
     ) -> Result<IssuedToken, IssueError> {
+        let Some(refresh_token) = req.refresh_token else {
+            return Err(IssueError::InvalidRequest("missing `refresh_token`"));
+        };
         let invalid = IssueError::InvalidGrant;
-        let claims = self.read_refresh_token(refresh_token, keys, now).map_err(|e| {
+        let claims = self.read_refresh_token(refresh_token, now).map_err(|e| {
             tracing::debug!(reason = %e, "refresh token refused");
             invalid("the refresh token is invalid or expired")
         })?;
         if claims.client_id != client.id {
             return Err(invalid("the refresh token was issued to another client"));
         }
-        let Some(user) = users.get(&claims.sub).filter(|u| u.enabled) else {
+        let Some(user) = self.users.get(&claims.sub).filter(|u| u.enabled) else {
             return Err(invalid("the refresh token's user is no longer active"));
         };
         let held: Vec<&str> = claims.scope.split(' ').filter(|s| !s.is_empty()).collect();
@@ -77,31 +103,29 @@ impl Issuer {
         if scope.is_empty() && !held.is_empty() {
             return Err(invalid("the refresh token's scopes are no longer allowed"));
         }
-        self.user_tokens(client, user, &scope, req, keys, now, claims.auth_time, Some(claims.exp))
+        let login =
+            Login { client, user, scope: &scope, auth_time: claims.auth_time, refresh_exp: Some(claims.exp) };
+        self.user_tokens(login, req, now)
     }
 
-    /// Access token, optional refresh token, optional ID token for `user`.
-    #[allow(clippy::too_many_arguments)]
+    /// Access token, optional refresh token, optional ID token for a login.
     fn user_tokens(
         &self,
-        client: &Client,
-        user: &User,
-        scope: &str,
+        login: Login<'_>,
         req: &TokenRequest<'_>,
-        keys: &KeySet,
         now: SystemTime,
-        auth_time: u64,
-        refresh_exp: Option<u64>,
     ) -> Result<IssuedToken, IssueError> {
+        let Login { client, user, scope, auth_time, refresh_exp } = login;
         let audiences = granted_audiences(client, &req.resources, &req.audiences)?;
         let ttl = self.lifetime(client, req.expires_in)?;
+        let keys = self.keys.current_at(now);
         let signer = keys.signer()?;
         let iat = unix_seconds(now);
         // The user's claims win over the client's.
         let mut extra: Map<String, Value> = client.claims.clone();
         extra.extend(user.claims.iter().map(|(k, v)| (k.clone(), v.clone())));
-        let access_token =
-            self.access_token(&user.username, client, scope, &audiences, ttl, &extra, signer, now)?;
+        let grant = Grant { sub: &user.username, client, scope, audiences: &audiences, ttl, extra: &extra };
+        let access_token = self.access_token(&grant, signer, now)?;
         let refresh_token = if client.allows_grant(GrantType::RefreshToken) {
             let claims = RefreshClaims {
                 iss: self.issuer.clone(),
@@ -145,12 +169,7 @@ impl Issuer {
 
     /// Verifies a refresh token: `typ` rt+jwt, a key that may have signed one, signature,
     /// issuer as both `iss` and `aud`, not expired at `now`.
-    fn read_refresh_token(
-        &self,
-        token: &str,
-        keys: &KeySet,
-        now: SystemTime,
-    ) -> Result<RefreshClaims, RefreshRefused> {
+    fn read_refresh_token(&self, token: &str, now: SystemTime) -> Result<RefreshClaims, RefreshRefused> {
         let checks = Checks {
             typ: REFRESH_TOKEN_TYPE,
             algorithms: &Algorithm::ALL_JWT,
@@ -159,7 +178,7 @@ impl Issuer {
             audience: Some(&self.issuer),
             leeway: Duration::ZERO,
         };
-        let claims: RefreshClaims = checks.signed(token, &keys.refresh_verify)?;
+        let claims: RefreshClaims = checks.signed(token, &self.keys.current_at(now).refresh_verify)?;
         // Only `exp`, with no leeway: the refresh token's own lifetime is absolute.
         if claims.exp <= unix_seconds(now) {
             return Err(RefreshRefused::Expired);

@@ -9,13 +9,12 @@ mod settings;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use crate::credentials::{Argon2Pool, Secret, Throttle};
+use crate::credentials::{Argon2Pool, Requester, Secret, Throttle};
 pub(crate) use settings::{UserProblem, UserSettings};
 
 /// A configured user.
@@ -110,7 +109,7 @@ impl Users {
         self.users.get(username)
     }
 
-    /// Checks a password for a login from `address` (RFC 6749 §4.3.2), under the brute-force
+    /// Checks a password for a login by `requester` (RFC 6749 §4.3.2), under the brute-force
     /// throttle: the attempt is counted before the check starts, so concurrent guesses get
     /// no more checks than sequential ones. Unknown, disabled and wrong all take one argon2
     /// verification, so the three cannot be told apart by timing.
@@ -118,11 +117,11 @@ impl Users {
         &self,
         username: &str,
         password: &Secret,
-        address: Option<IpAddr>,
+        requester: Requester,
     ) -> Result<Arc<User>, UserError> {
         let attempt = self
             .throttle
-            .begin(username, address, Instant::now())
+            .begin(username, requester.address, requester.at)
             .map_err(|retry_after| UserError::Throttled { retry_after })?;
         let user = self.users.get(username).cloned();
         let hash = match &user {
@@ -137,8 +136,8 @@ impl Users {
             Some(_) => Err(UserError::BadPassword),
         };
         match &result {
-            Ok(_) => attempt.succeeded(Instant::now()),
-            Err(_) => attempt.failed(Instant::now()),
+            Ok(_) => attempt.succeeded(requester.at),
+            Err(_) => attempt.failed(requester.at),
         }
         result
     }

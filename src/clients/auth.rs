@@ -1,0 +1,177 @@
+//! Client authentication (RFC 6749 §2.3): the credentials a request presents, and checking
+//! them against the client's configuration. Every authentication method plugs in here, as a
+//! [`Proof`] and its check.
+//!
+//! Secrets: SHA-256 hashes are checked inline (microseconds), with no lock and no
+//! allocation: a generated 256-bit secret needs no throttle. argon2id hashes (human-chosen
+//! secrets) go through the brute-force throttle first (per client id and per address,
+//! counting checks still running), then are checked on the blocking pool, at most one per
+//! core at a time; a success is remembered so the cost is paid once per secret, not once per
+//! request.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lc_rs::hmac;
+
+use super::{Client, Registry};
+use crate::credentials::{
+    self, Argon2Pool, Attempt, Requester, Secret, SecretHash, SecretHashError, Throttle,
+};
+
+/// How many remembered argon2 successes the cache holds. Bounds memory whatever clients
+/// send; an evicted entry only costs one more argon2 check.
+const ARGON2_CACHE_CAPACITY: usize = 4096;
+
+/// What a request presents to prove which client sent it.
+#[derive(Debug)]
+pub(crate) struct ClientCredentials {
+    /// The `client_id` claimed.
+    pub(crate) client_id: String,
+    /// The proof of it.
+    pub(crate) proof: Proof,
+}
+
+/// How a client proves its identity: one variant per authentication method.
+#[derive(Debug)]
+pub(crate) enum Proof {
+    /// A shared secret (`client_secret_basic` or `client_secret_post`, RFC 6749 §2.3.1).
+    Secret(Secret),
+}
+
+/// Why a client failed to authenticate. All of them answer `invalid_client` on the wire;
+/// all but [`ClientError::Throttled`] (429) with the same status and description.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ClientError {
+    /// An argon2 client's id, or the caller's address, is backing off after failed
+    /// secrets (RFC 6749 §2.3.1); nothing was checked.
+    #[error("too many failed attempts")]
+    Throttled {
+        /// How long until an attempt may be admitted again.
+        retry_after: Duration,
+    },
+    /// No client has this id.
+    #[error("unknown client")]
+    Unknown,
+    /// The client exists but is disabled in configuration.
+    #[error("client is disabled")]
+    Disabled,
+    /// The presented secret matches none of the client's hashes.
+    #[error("wrong client secret")]
+    BadSecret,
+}
+
+/// What checking argon2id client secrets needs, shared by every client.
+pub(super) struct SecretChecks {
+    /// Remembered argon2 successes: HMAC(process key, client id, hash, secret). Keyed by the
+    /// stored hash too, so changing a client's hash invalidates its entries. Bounded: past
+    /// [`ARGON2_CACHE_CAPACITY`], the least useful entries go.
+    remembered: quick_cache::sync::Cache<[u8; 32], ()>,
+    /// Per-process random key for the remembered-success digests.
+    cache_key: hmac::Key,
+    /// Runs argon2 checks off the runtime, one per core at most, so a flood of slow checks
+    /// cannot take every blocking thread.
+    argon2: Argon2Pool,
+    /// Brute-force protection for argon2 clients (RFC 6749 §2.3.1): failures, and checks in
+    /// flight, by `client_id` and by address. sha256 clients never touch it.
+    throttle: Throttle,
+}
+
+impl SecretChecks {
+    /// Fails only if the system random generator does (for the remembered-success key).
+    pub(super) fn new() -> Result<Self, SecretHashError> {
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let cache_key = hmac::Key::generate(hmac::HMAC_SHA256, &rng).map_err(|_| SecretHashError::Random)?;
+        let permits = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Ok(SecretChecks {
+            remembered: quick_cache::sync::Cache::new(ARGON2_CACHE_CAPACITY),
+            cache_key,
+            argon2: Argon2Pool::new(permits),
+            throttle: Throttle::default(),
+        })
+    }
+
+    /// The remembered-success key of `presented` for one of `client_id`'s argon2 hashes.
+    fn cache_entry(&self, client_id: &str, phc: &str, presented: &Secret) -> [u8; 32] {
+        let mut ctx = hmac::Context::with_key(&self.cache_key);
+        for part in [client_id.as_bytes(), phc.as_bytes(), presented.expose()] {
+            ctx.update(&(part.len() as u64).to_be_bytes());
+            ctx.update(part);
+        }
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ctx.sign().as_ref());
+        out
+    }
+}
+
+impl Registry {
+    /// Authenticates the client `credentials` name, with the proof they carry, for
+    /// `requester` (whose address and arrival the brute-force throttle counts).
+    pub(crate) async fn authenticate(
+        &self,
+        credentials: &ClientCredentials,
+        requester: Requester,
+    ) -> Result<Arc<Client>, ClientError> {
+        let Some(client) = self.get(&credentials.client_id) else {
+            return Err(ClientError::Unknown);
+        };
+        if !client.enabled {
+            return Err(ClientError::Disabled);
+        }
+        match &credentials.proof {
+            Proof::Secret(secret) => self.check_secret(client, secret, requester).await,
+        }
+    }
+
+    /// A secret against the client's hashes: SHA-256 ones first, then argon2id ones.
+    async fn check_secret(
+        &self,
+        client: &Arc<Client>,
+        presented: &Secret,
+        requester: Requester,
+    ) -> Result<Arc<Client>, ClientError> {
+        let digest = credentials::sha256_digest(presented);
+        if credentials::matches_any_sha256(&digest, &client.secret_hashes) {
+            return Ok(Arc::clone(client));
+        }
+        if !client.secret_hashes.iter().any(SecretHash::is_slow) {
+            return Err(ClientError::BadSecret);
+        }
+        self.check_argon2(client, presented, requester).await
+    }
+
+    /// The argon2 half of [`Registry::check_secret`], under the throttle.
+    async fn check_argon2(
+        &self,
+        client: &Arc<Client>,
+        presented: &Secret,
+        requester: Requester,
+    ) -> Result<Arc<Client>, ClientError> {
+        let checks = &self.secret_checks;
+        // (PHC string, remembered-success key) for each argon2 hash; usually one.
+        let candidates: Vec<(&str, [u8; 32])> = client
+            .secret_hashes
+            .iter()
+            .filter_map(SecretHash::argon2id_phc)
+            .map(|phc| (phc, checks.cache_entry(&client.id, phc, presented)))
+            .collect();
+        // A remembered secret is answered only when a fresh check would be admitted, so a
+        // blocked guesser cannot use the cache to test guesses without paying for them.
+        let known_good = || candidates.iter().any(|(_, key)| checks.remembered.get(key).is_some());
+        let admitted = checks.throttle.begin_unless(&client.id, requester.address, requester.at, known_good);
+        let attempt: Attempt<'_> = match admitted {
+            Ok(Some(attempt)) => attempt,
+            Ok(None) => return Ok(Arc::clone(client)),
+            Err(retry_after) => return Err(ClientError::Throttled { retry_after }),
+        };
+        for (phc, key) in &candidates {
+            if checks.argon2.verify(phc, presented).await {
+                checks.remembered.insert(*key, ());
+                attempt.succeeded(requester.at);
+                return Ok(Arc::clone(client));
+            }
+        }
+        attempt.failed(requester.at);
+        Err(ClientError::BadSecret)
+    }
+}
