@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use tokenmint::cli::{self, Cli, EXIT_CONFIG};
+use tokenmint::cli::{self, Cli, EXIT_BROKEN_PIPE, EXIT_CONFIG, StdoutClosed};
 use tokenmint::config::ConfigError;
 
 /// jemalloc instead of the platform's malloc: cheaper per request here (BENCHMARKS.md).
@@ -15,13 +15,11 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 fn main() -> ExitCode {
     match cli::run(Cli::parse()) {
         Ok(code) => code,
+        // The reader went away (`| head`): nothing left to say, and nowhere to say it.
+        Err(err) if err.is::<StdoutClosed>() => ExitCode::from(EXIT_BROKEN_PIPE),
         Err(err) => {
             eprintln!("error: {err:#}");
-            if err.downcast_ref::<ConfigError>().is_some() {
-                ExitCode::from(EXIT_CONFIG)
-            } else {
-                ExitCode::FAILURE
-            }
+            if err.is::<ConfigError>() { ExitCode::from(EXIT_CONFIG) } else { ExitCode::FAILURE }
         }
     }
 }

@@ -73,7 +73,7 @@ pub(super) fn run(config: Option<PathBuf>, command: KeysCommand) -> anyhow::Resu
                 eprintln!("warning: {e}");
             }
             let rows: Vec<(KeyState, DatedKey)> = rows.iter().map(|(s, k)| (*s, k.dated())).collect();
-            print_rows(&rows);
+            print_rows(&rows)?;
         }
         KeysCommand::Generate { alg, activate_in } => {
             let alg = match alg {
@@ -81,10 +81,10 @@ pub(super) fn run(config: Option<PathBuf>, command: KeysCommand) -> anyhow::Resu
                 None => policy.alg,
             };
             let created = admin::generate(&store, alg, now, activate_in.unwrap_or(policy.publish_ahead))?;
-            report(&created);
+            report(&created)?;
         }
         KeysCommand::Rotate => match admin::rotate(&store, &policy, now)? {
-            admin::Rotation::Created(created) => report(&created),
+            admin::Rotation::Created(created) => report(&created)?,
             admin::Rotation::Pending => outln!("a key is already pending; nothing to do"),
             admin::Rotation::NotDue { due_at, period_end } => outln!(
                 "the next key is not due: the signing key's period (keys.rotate_every) ends at {}, and its \
@@ -98,7 +98,7 @@ pub(super) fn run(config: Option<PathBuf>, command: KeysCommand) -> anyhow::Resu
             let text =
                 std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
             let created = admin::import(&store, &text, now, activate_in.unwrap_or(policy.publish_ahead))?;
-            report(&created);
+            report(&created)?;
         }
         KeysCommand::Revoke { kid } => {
             let outcome = admin::revoke(&store, &policy, &kid, now)?;
@@ -137,7 +137,7 @@ fn derived(
     now: SystemTime,
 ) -> anyhow::Result<ExitCode> {
     if let KeysCommand::List = command {
-        print_rows(&admin::list_derived(deriver, policy, now)?);
+        print_rows(&admin::list_derived(deriver, policy, now)?)?;
         return Ok(ExitCode::SUCCESS);
     }
     anyhow::bail!(
@@ -147,7 +147,7 @@ fn derived(
     )
 }
 
-fn report(created: &Created) {
+fn report(created: &Created) -> anyhow::Result<()> {
     match created {
         Created::New(k) => outln!(
             "created {} ({}) in {}; it signs from {}",
@@ -160,9 +160,10 @@ fn report(created: &Created) {
             outln!("a key for this slot already exists ({}); nothing written", path.display());
         }
     }
+    Ok(())
 }
 
-fn print_rows(rows: &[(KeyState, DatedKey)]) {
+fn print_rows(rows: &[(KeyState, DatedKey)]) -> anyhow::Result<()> {
     outln!("{:<44}  {:<5}  {:<8}  {:<20}  UNPUBLISH_AT", "KID", "ALG", "STATE", "ACTIVATE_AT");
     for (state, k) in rows {
         let unpublish = state
@@ -176,4 +177,5 @@ fn print_rows(rows: &[(KeyState, DatedKey)]) {
             humantime::format_rfc3339_seconds(k.dates.activate_at).to_string()
         );
     }
+    Ok(())
 }

@@ -1,13 +1,14 @@
 //! The `tokenmint` command line. The top of the dependency graph: nothing imports it.
 
-/// `println!` for command output, through [`out`]: a closed standard output (`| head`) ends
-/// the command quietly instead of panicking.
+/// `println!` for command output, through [`out`], returning from the command on a write
+/// error: a closed standard output (`| head`) ends the command with [`StdoutClosed`]
+/// instead of a panic.
 macro_rules! outln {
     () => {
-        $crate::cli::out(format_args!(""))
+        $crate::cli::out(format_args!(""))?
     };
     ($($arg:tt)*) => {
-        $crate::cli::out(format_args!($($arg)*))
+        $crate::cli::out(format_args!($($arg)*))?
     };
 }
 
@@ -35,20 +36,23 @@ pub const EXIT_CONFIG: u8 = 64;
 /// as `head`, went away): 128 + SIGPIPE, what a Unix tool killed by that signal reports.
 pub const EXIT_BROKEN_PIPE: u8 = 141;
 
-/// Writes one line of command output to standard output. If the reader has gone away, the
-/// process exits quietly with [`EXIT_BROKEN_PIPE`]; any other write error ends it with a
-/// message and status 1. (`println!` would panic with a backtrace instead.)
-pub(crate) fn out(line: std::fmt::Arguments<'_>) {
+/// Standard output closed before a command finished writing: its reader (such as `head`)
+/// went away. `main` ends quietly with [`EXIT_BROKEN_PIPE`], as a Unix tool killed by
+/// SIGPIPE would.
+#[derive(Debug, thiserror::Error)]
+#[error("standard output was closed")]
+pub struct StdoutClosed;
+
+/// Writes one line of command output to standard output. A reader that has gone away is
+/// [`StdoutClosed`]; any other write error is reported as such. (`println!` would panic.)
+pub(crate) fn out(line: std::fmt::Arguments<'_>) -> anyhow::Result<()> {
     use std::io::Write as _;
     let mut stdout = std::io::stdout().lock();
     let written = stdout.write_fmt(line).and_then(|()| stdout.write_all(b"\n")).and_then(|()| stdout.flush());
     match written {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(EXIT_BROKEN_PIPE.into()),
-        Err(e) => {
-            eprintln!("error: cannot write to standard output: {e}");
-            std::process::exit(1);
-        }
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(StdoutClosed.into()),
+        Err(e) => Err(anyhow::Error::new(e).context("cannot write to standard output")),
     }
 }
 
@@ -122,8 +126,9 @@ struct AddClient {
     audiences: Vec<String>,
 }
 
-/// Runs a parsed command line. Errors that come from configuration are [`crate::config::ConfigError`],
-/// which `main` turns into exit code [`EXIT_CONFIG`].
+/// Runs a parsed command line. Errors that come from configuration are
+/// [`crate::config::ConfigError`], which `main` turns into exit code [`EXIT_CONFIG`]; a
+/// closed standard output is [`StdoutClosed`] ([`EXIT_BROKEN_PIPE`]).
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // Held until the command ends, so every log line is written out.
     let _log = telemetry::init(cli.log_format).context("starting the log writer thread")?;
@@ -155,7 +160,7 @@ fn serve(config_path: Option<PathBuf>, bind: Option<SocketAddr>) -> anyhow::Resu
         let server = Server::bind(config).await?;
         let addr = server.local_addr()?;
         tracing::info!(%addr, "tokenmint listening on http://{addr}");
-        server.run(shutdown_signal()).await.context("serving")?;
+        server.run(shutdown_signal()).await;
         tracing::info!("stopped");
         Ok(ExitCode::SUCCESS)
     })

@@ -9,7 +9,6 @@ mod forwarded;
 mod introspect;
 mod limits;
 mod params;
-mod serve;
 mod token;
 mod wellknown;
 
@@ -26,7 +25,6 @@ use crate::credentials::Requester;
 use crate::keys::KeyRing;
 use crate::token::Issuer;
 pub(crate) use limits::Limits;
-pub(crate) use serve::{ConnectionSettings, serve};
 use wellknown::Metadata;
 
 /// What the HTTP edge itself is configured with (from `[server]` and `[keys]`).

@@ -17,7 +17,6 @@ pub(crate) mod source;
 pub(crate) mod store;
 #[cfg(test)]
 mod testing;
-pub(crate) mod watch;
 
 pub(crate) use derive::{Deriver, MasterSecret, MasterSecretError};
 pub(crate) use keyset::KeySet;

@@ -312,7 +312,7 @@ pub(crate) fn test_http() -> reqwest::Client {
 pub(crate) struct Joinable {
     pub(crate) addr: SocketAddr,
     pub(crate) stop: tokio::sync::oneshot::Sender<()>,
-    pub(crate) served: tokio::task::JoinHandle<std::io::Result<()>>,
+    pub(crate) served: tokio::task::JoinHandle<()>,
     _keys_dir: tempfile::TempDir,
 }
 
@@ -356,7 +356,7 @@ async fn launch(
     keys_dir: &std::path::Path,
     toml: &str,
     clock: Arc<dyn Clock>,
-) -> (SocketAddr, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<std::io::Result<()>>) {
+) -> (SocketAddr, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
     let full = format!("issuer = \"{issuer}\"\n{toml}");
     let mut config = Config::from_toml(&full).unwrap_or_else(|e| panic!("{e}"));
     config.set_keys_dir(keys_dir);

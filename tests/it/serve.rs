@@ -230,7 +230,7 @@ async fn shutdown_finishes_the_in_flight_request_and_closes_idle_connections() {
     assert_eq!(answer.status, 200);
     assert!(answer.json()["access_token"].is_string());
     busy.expect_close().await;
-    tokio::time::timeout(PATIENCE, server.served).await.expect("the server did not stop").unwrap().unwrap();
+    tokio::time::timeout(PATIENCE, server.served).await.expect("the server did not stop").unwrap();
 }
 
 #[tokio::test]
@@ -240,6 +240,6 @@ async fn shutdown_is_not_held_up_for_ever_by_a_stalled_connection() {
     stalled.send("POST /oauth2/token HTTP/1.1\r\nHost: x\r\n").await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     server.stop.send(()).unwrap();
-    tokio::time::timeout(PATIENCE, server.served).await.expect("the server did not stop").unwrap().unwrap();
+    tokio::time::timeout(PATIENCE, server.served).await.expect("the server did not stop").unwrap();
     stalled.expect_close().await;
 }

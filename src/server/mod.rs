@@ -2,6 +2,13 @@
 //!
 //! `run` takes the shutdown future as an argument (mini-redis, axum's graceful-shutdown
 //! example): the binary passes SIGINT/SIGTERM, tests pass a channel.
+//!
+//! - `accept`: the accept loop, one HTTP/1.1 connection per task, with its limits;
+//! - `keys_task`: keeps the key ring current (file-system events, polling, SIGHUP, the
+//!   schedule's instants, automatic rotation).
+
+mod accept;
+mod keys_task;
 
 use std::future::Future;
 use std::io;
@@ -15,11 +22,12 @@ use tokio::net::TcpListener;
 use crate::clients::Registry;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::http::{self, AppState, ConnectionSettings, HttpSettings, Limits};
-use crate::keys::watch::{Maintenance, maintain};
+use crate::http::{self, AppState, HttpSettings, Limits};
 use crate::keys::{KeyError, KeyRing};
 use crate::token::Issuer;
 use crate::users::Users;
+use accept::ConnectionSettings;
+use keys_task::{Maintenance, maintain};
 
 /// Why the server could not start. Its message says what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -130,17 +138,16 @@ impl Server {
     /// lets in-flight requests finish. Meanwhile the key ring follows the key directory and
     /// the schedule.
     ///
-    /// Accept errors (such as running out of file descriptors) are logged and retried, never
-    /// returned; the `Result` is kept for callers written against earlier versions.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
+    /// Nothing here fails: accept errors (such as running out of file descriptors) are
+    /// logged and retried, and a failed key reload keeps the last good keys.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) {
         let (stop_keys, keys_stopped) = tokio::sync::oneshot::channel::<()>();
         let keys_task = tokio::spawn(maintain(self.ring, self.clock, self.maintenance, async move {
             let _ = keys_stopped.await;
         }));
-        http::serve(self.listener, self.router, self.connections, shutdown).await;
+        accept::serve(self.listener, self.router, self.connections, shutdown).await;
         let _ = stop_keys.send(());
         let _ = keys_task.await;
-        Ok(())
     }
 }
 

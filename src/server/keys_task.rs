@@ -11,8 +11,8 @@ use notify::event::{AccessKind, AccessMode};
 use notify::{EventKind, RecursiveMode, Watcher as _};
 use tokio::sync::mpsc;
 
-use super::KeyRing;
 use crate::clock::Clock;
+use crate::keys::KeyRing;
 
 /// Debounce for file-system events: a key written by rename arrives as several events.
 const SETTLE: Duration = Duration::from_millis(50);
