@@ -57,7 +57,7 @@ mod oauth;
 #[cfg(feature = "server")]
 pub mod server;
 #[cfg(feature = "server")]
-pub mod telemetry;
+mod telemetry;
 #[cfg(feature = "server")]
 mod token;
 #[cfg(feature = "server")]

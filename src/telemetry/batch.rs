@@ -21,13 +21,13 @@ use tracing_subscriber::fmt::MakeWriter;
 
 /// Longest a line waits for its batch: the writer thread gathers lines for this long after
 /// the first one of a batch arrives.
-pub const BATCH_WINDOW: Duration = Duration::from_millis(100);
+pub(crate) const BATCH_WINDOW: Duration = Duration::from_millis(100);
 
 /// A batch is written as soon as this many bytes wait, before its window is over.
-pub const FLUSH_BYTES: usize = 1024 * 1024;
+pub(crate) const FLUSH_BYTES: usize = 1024 * 1024;
 
 /// Most bytes waiting for the output; lines beyond are dropped, never waited for.
-pub const MAX_PENDING_BYTES: usize = 4 * 1024 * 1024;
+pub(crate) const MAX_PENDING_BYTES: usize = 4 * 1024 * 1024;
 
 /// The shared buffer and the writer thread's wake-up.
 #[derive(Debug)]
@@ -59,21 +59,21 @@ impl Shared {
 
 /// The producer side: a [`MakeWriter`] whose writers append to the shared buffer.
 #[derive(Debug, Clone)]
-pub struct BatchSink {
+pub(crate) struct BatchSink {
     shared: Arc<Shared>,
 }
 
 /// Stops the writer thread when dropped, after it has written every pending line.
 #[derive(Debug)]
 #[must_use = "dropping the guard stops the writer thread"]
-pub struct FlushGuard {
+pub(crate) struct FlushGuard {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl BatchSink {
     /// Starts the writer thread for `out`.
-    pub fn spawn<W: Write + Send + 'static>(out: W) -> io::Result<(BatchSink, FlushGuard)> {
+    pub(crate) fn spawn<W: Write + Send + 'static>(out: W) -> io::Result<(BatchSink, FlushGuard)> {
         Self::spawn_with(out, BATCH_WINDOW, FLUSH_BYTES)
     }
 

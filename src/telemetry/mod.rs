@@ -6,10 +6,10 @@
 //! are dropped rather than slowing requests down. Nothing logs a secret or a token: request
 //! logging records client ids, grant types, outcomes and latencies only.
 
-pub mod batch;
+mod batch;
 #[cfg(test)]
 mod capture;
-pub mod plain;
+mod plain;
 
 use tracing_subscriber::EnvFilter;
 
@@ -18,7 +18,7 @@ use plain::{PlainFields, PlainText};
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum LogFormat {
+pub(crate) enum LogFormat {
     /// Human-readable text.
     #[default]
     Text,
@@ -29,13 +29,13 @@ pub enum LogFormat {
 /// Keeps the background writer alive; dropping it flushes the remaining lines.
 #[derive(Debug)]
 #[must_use = "dropping the guard stops logging"]
-pub struct LogGuard {
+pub(crate) struct LogGuard {
     _writer: Option<FlushGuard>,
 }
 
 /// Installs the global subscriber, writing to stderr. Safe to call more than once
 /// (later calls do nothing). Fails only if the writer thread cannot be started.
-pub fn init(format: LogFormat) -> std::io::Result<LogGuard> {
+pub(crate) fn init(format: LogFormat) -> std::io::Result<LogGuard> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let (writer, guard) = BatchSink::spawn(std::io::stderr())?;

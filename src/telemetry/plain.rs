@@ -20,7 +20,7 @@ use tracing_subscriber::registry::LookupSpan;
 
 /// Formats one event per line: UTC timestamp (microseconds), level, target, fields.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct PlainText;
+pub(crate) struct PlainText;
 
 impl<S, N> FormatEvent<S, N> for PlainText
 where
@@ -67,7 +67,7 @@ fn level_column(level: Level) -> &'static str {
 /// unchanged) and integers are written directly; everything else, and the message, goes
 /// through tracing-subscriber's own visitor, so escaping is never ours.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct PlainFields;
+pub(crate) struct PlainFields;
 
 impl<'writer> FormatFields<'writer> for PlainFields {
     fn format_fields<R: RecordFields>(&self, writer: Writer<'writer>, fields: R) -> fmt::Result {
