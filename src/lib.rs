@@ -6,24 +6,47 @@
 //!
 //! # Layout
 //!
-//! The dependency arrows point one way:
-//! `cli → server → http → token → {keys, clients, claims, clock}` and
-//! `config → {keys, clients, token}` (for their settings types only).
+//! One file owns each concept; the dependency arrows point one way:
 //!
+//! ```text
+//! cli → server → http → token → {keys, clients, users, verify} → {credentials, oauth, claims, clock}
+//! server → config → the settings types of {clients, users, keys, token}
+//! ```
+//!
+//! Leaves (import nothing else of the crate, or only other leaves):
 //! - [`claims`]: the RFC 9068 access-token claims, shared by issuing and verifying.
+//! - [`clock`]: time as an injected value; everything below the HTTP edge takes `now`.
+//! - `oauth`: grant types and the RFC 6749 / RFC 8707 grammar (scope tokens, NQCHAR,
+//!   resource URIs).
+//! - `credentials`: presented secrets and stored hashes (`secret`), argon2id on the blocking
+//!   pool (`argon2`), the brute-force throttle (`throttle`), the requester a check counts.
+//!
+//! The domain (no HTTP, no figment):
+//! - `clients`: a client (`mod.rs`), its settings and their checks (`settings`), the registry
+//!   (`registry`), and client authentication (`auth`): every authentication method is a
+//!   `Proof` checked there.
+//! - `users`: the password grant's users (`mod.rs`: registry and password checks) and their
+//!   settings (`settings`).
+//! - `keys`: signing keys. `schedule` (pure: dates, the rotation policy, which key signs,
+//!   when the next is due), `keyset` (pure: the set at an instant, its JWKS), `ring` (the live
+//!   set, swapped atomically), `source` (the directory or derivation, bootstrapping),
+//!   `store` (every file access), `settings` (`[keys]` and the rotation invariants),
+//!   `derive`, `signing`, `jwks`, `admin` (the `tokenmint keys` operations).
+//! - `token`: the issuing policy. `Issuer::issue` dispatches every grant (client credentials
+//!   in `mod.rs`, password and refresh in `user`); `policy` (scopes and audiences), `reuse`,
+//!   `claims`, `jti`, `settings` (`[tokens]`); introspection's answer.
 //! - [`verify`]: offline verification for resource servers (a library; no server inside).
-//! - `clock`: time as an injected value; everything below the HTTP layer takes `now`.
-//! - `clients`: the client registry and client authentication (secret hashes).
-//! - `users`: the password grant's users and password checks.
-//! - `throttle`: brute-force backoff per name and per address, for user passwords and
-//!   argon2 client secrets. Pure: takes `now`.
-//! - `keys`: signing keys: the key store on disk (or keys derived from a master secret), the
-//!   in-memory key ring, the JWKS.
-//! - `token`: the issuing policy: grant, scope, audience and lifetime decisions, then signing.
-//! - `http`: the thin axum edge: extractors, handlers, OAuth error responses.
-//! - [`config`]: figment layering (defaults, TOML, `TOKENMINT_*`) and validation.
-//! - [`server`]: binds a listener and serves until a shutdown future resolves.
-//! - [`cli`]: the `tokenmint` command line.
+//!   Its `Checks` is what both resource servers and `token` check signed tokens with.
+//!
+//! The edges:
+//! - `http`: the thin axum edge. `credentials` and `params` read a request, one handler per
+//!   endpoint (`token`, `introspect`, `wellknown`), `error` maps domain errors to OAuth
+//!   answers (the only place that picks status codes), `limits`, `forwarded`.
+//! - [`config`]: `layers` (defaults, TOML, `TOKENMINT_*`), `raw`, `validate` (every check,
+//!   once), `error`.
+//! - [`server`]: binds and runs: `accept` (the accept loop), `keys_task` (file-system
+//!   events, polling, SIGHUP, the schedule's instants, automatic rotation).
+//! - [`cli`]: the `tokenmint` command line; `telemetry`: log output.
 //!
 //! # Crypto backend
 //!

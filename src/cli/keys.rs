@@ -143,7 +143,7 @@ fn derived(
     anyhow::bail!(
         "keys.source = \"derived\": every key is derived from the master secret, so there is no key to \
          generate, rotate, import, revoke or prune. To replace every key at once, change the master secret \
-         on all replicas (README, \"Derived keys\")"
+         on all replicas (docs/keys.md, \"Derived keys\")"
     )
 }
 

@@ -674,7 +674,7 @@ mod tests {
             .unwrap();
         let (keys, _) = store.load();
         assert!(keys[0].dates.revoked_at.is_some());
-        // created_at alone is the activation time, as before.
+        // created_at alone is the activation time.
         fs::write(dir.path().join("openssl.pem"), format!("created_at = \"2020-01-01T00:00:00Z\"\n{bare}"))
             .unwrap();
         let (keys, _) = store.load();

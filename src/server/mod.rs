@@ -96,37 +96,13 @@ impl Server {
         listener: TcpListener,
         clock: Arc<dyn Clock>,
     ) -> Result<Server, ServerError> {
-        let source = config.key_source()?;
-        let policy = config.key_policy();
-        let now = clock.now();
-        // Key generation (RSA especially) and file I/O stay off the async workers.
-        let ring = tokio::task::spawn_blocking(move || KeyRing::open(source, policy, now)).await??;
-        let ring = Arc::new(ring);
         let maintenance = Maintenance::new(config.keys.poll_interval, config.keys.auto_rotate);
-        let registry = Registry::new(config.clients).map_err(|_| ServerError(StartError::Random))?;
-        let users = Users::new(config.users);
-        let issuer = Issuer::new(
-            config.issuer,
-            config.tokens.clone(),
-            config.enabled_grants,
-            Arc::clone(&ring),
-            users,
-        );
         let connections = ConnectionSettings {
             header_read_timeout: config.server.header_read_timeout,
             max_connections: config.server.max_connections.and_then(NonZeroUsize::new),
         };
-        let settings = HttpSettings {
-            limits: Limits {
-                max_header_bytes: config.server.max_header_bytes,
-                max_body_bytes: config.server.max_body_bytes,
-                request_timeout: config.server.request_timeout,
-            },
-            jwks_max_age: config.keys.jwks_max_age,
-            trusted_proxies: config.server.trusted_proxies.clone(),
-        };
-        let state = AppState::new(registry, issuer, Arc::clone(&clock), settings);
-        Ok(Server { listener, router: http::router(state), connections, ring, clock, maintenance })
+        let (router, ring) = assemble(config, Arc::clone(&clock)).await?;
+        Ok(Server { listener, router, connections, ring, clock, maintenance })
     }
 
     /// The address actually bound (useful with port 0).
@@ -149,6 +125,37 @@ impl Server {
         let _ = stop_keys.send(());
         let _ = keys_task.await;
     }
+}
+
+/// The application's routes over `config`, with no listener and no key maintenance (the key
+/// set stays as loaded, though its schedule still moves with `clock`): for driving the HTTP
+/// edge in-process, with `tower::ServiceExt::oneshot`. Requests carry no peer address, so
+/// the brute-force throttles count them by name only.
+pub async fn router(config: Config, clock: Arc<dyn Clock>) -> Result<Router, ServerError> {
+    Ok(assemble(config, clock).await?.0)
+}
+
+/// Loads the keys and builds the application state and its router.
+async fn assemble(config: Config, clock: Arc<dyn Clock>) -> Result<(Router, Arc<KeyRing>), ServerError> {
+    let source = config.key_source()?;
+    let policy = config.key_policy();
+    let now = clock.now();
+    // Key generation (RSA especially) and file I/O stay off the async workers.
+    let ring = Arc::new(tokio::task::spawn_blocking(move || KeyRing::open(source, policy, now)).await??);
+    let registry = Registry::new(config.clients).map_err(|_| ServerError(StartError::Random))?;
+    let users = Users::new(config.users);
+    let issuer = Issuer::new(config.issuer, config.tokens, config.enabled_grants, Arc::clone(&ring), users);
+    let settings = HttpSettings {
+        limits: Limits {
+            max_header_bytes: config.server.max_header_bytes,
+            max_body_bytes: config.server.max_body_bytes,
+            request_timeout: config.server.request_timeout,
+        },
+        jwks_max_age: config.keys.jwks_max_age,
+        trusted_proxies: config.server.trusted_proxies,
+    };
+    let state = AppState::new(registry, issuer, clock, settings);
+    Ok((http::router(state), ring))
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.
