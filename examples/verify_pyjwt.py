@@ -2,7 +2,7 @@
 
 Usage: python3 examples/verify_pyjwt.py ISSUER AUDIENCE TOKEN
 Prints the claims as JSON and exits 0, or prints why the token is invalid and exits 1.
-README.md shows this file; tests/it/interop_libs.rs runs it against the real server.
+docs/verifying.md shows this file; tests/it/interop_libs.rs runs it against the real server.
 """
 import json
 import sys

@@ -9,12 +9,12 @@ use std::collections::HashSet;
 use super::error::{ConfigError, Kind, Problem};
 use super::raw::{GrantSettings, RawConfig, ServerSettings};
 use super::{Config, MAX_DURATION, MAX_LEEWAY};
-use crate::clients::Client;
+use crate::clients::{Client, ClientSettings};
 use crate::keys::settings::{check_settings, retire_after};
 use crate::keys::{KeyPolicy, KeySettings, MasterSecret, SourceKind};
 use crate::oauth::GrantType;
 use crate::token::TokenSettings;
-use crate::users::User;
+use crate::users::{User, UserSettings};
 
 /// Checks `raw` whole; `problems` are those found while reading it.
 pub(super) fn validate(raw: RawConfig, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
@@ -31,28 +31,14 @@ pub(super) fn validate(raw: RawConfig, mut problems: Vec<Problem>) -> Result<Con
     check_server(&server).into_iter().for_each(&mut found);
     let enabled_grants = enabled_grants(&grants, &mut found);
 
-    let clients: Vec<Client> = clients
-        .into_iter()
-        .filter_map(|(label, settings)| {
-            settings
-                .into_client()
-                .map_err(|es| {
-                    es.into_iter().for_each(|problem| found(Kind::Client { label: label.clone(), problem }))
-                })
-                .ok()
-        })
-        .collect();
-    let users: Vec<User> = users
-        .into_iter()
-        .filter_map(|(label, settings)| {
-            settings
-                .into_user()
-                .map_err(|es| {
-                    es.into_iter().for_each(|problem| found(Kind::User { label: label.clone(), problem }))
-                })
-                .ok()
-        })
-        .collect();
+    let clients: Vec<Client> = entries(
+        clients,
+        ClientSettings::into_client,
+        |label, problem| Kind::Client { label, problem },
+        &mut found,
+    );
+    let users: Vec<User> =
+        entries(users, UserSettings::into_user, |label, problem| Kind::User { label, problem }, &mut found);
     check_names(&clients, &users).into_iter().for_each(&mut found);
 
     if !problems.is_empty() {
@@ -68,6 +54,24 @@ pub(super) fn validate(raw: RawConfig, mut problems: Vec<Problem>) -> Result<Con
         clients,
         users,
     })
+}
+
+/// Checks each labelled entry with `check`; each problem of an entry becomes a [`Kind`]
+/// through `kind`, with the entry's label.
+fn entries<S, T, P>(
+    entries: Vec<(String, S)>,
+    check: impl Fn(S) -> Result<T, Vec<P>>,
+    kind: impl Fn(String, P) -> Kind,
+    found: &mut impl FnMut(Kind),
+) -> Vec<T> {
+    let mut valid = Vec::with_capacity(entries.len());
+    for (label, settings) in entries {
+        match check(settings) {
+            Ok(entry) => valid.push(entry),
+            Err(problems) => problems.into_iter().for_each(|p| found(kind(label.clone(), p))),
+        }
+    }
+    valid
 }
 
 /// RFC 8414 §2: the issuer is an http(s) URL without query or fragment.
