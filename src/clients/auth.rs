@@ -175,3 +175,46 @@ impl Registry {
         Err(ClientError::BadSecret)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::clients::ClientSettings;
+
+    fn registry() -> Registry {
+        let hash = SecretHash::argon2id_of(&Secret::new("correct horse".into())).unwrap();
+        let toml = format!("id = \"argon\"\nsecret_hashes = [\"{hash}\"]\naudiences = [\"https://api\"]\n");
+        let settings: ClientSettings = toml::from_str(&toml).unwrap();
+        Registry::new(vec![settings.into_client().unwrap()]).unwrap()
+    }
+
+    fn with(secret: &str) -> ClientCredentials {
+        ClientCredentials { client_id: "argon".into(), proof: Proof::Secret(Secret::new(secret.into())) }
+    }
+
+    /// RFC 6749 §2.3.1 asks for brute-force protection; the throttle reads the requester's
+    /// arrival, so time is moved by passing instants, with no sleep.
+    #[tokio::test]
+    async fn wrong_argon2_secrets_back_off_by_the_requesters_clock_rfc6749_2_3_1() {
+        let registry = registry();
+        let t0 = Instant::now();
+        let at = |s: u64| Requester { address: None, at: t0 + Duration::from_secs(s) };
+        for _ in 0..crate::credentials::throttle::FREE_ATTEMPTS {
+            assert!(matches!(
+                registry.authenticate(&with("guess"), at(0)).await,
+                Err(ClientError::BadSecret)
+            ));
+        }
+        // The right secret is refused too while the block lasts, and says how long.
+        let blocked = registry.authenticate(&with("correct horse"), at(0)).await;
+        assert!(
+            matches!(blocked, Err(ClientError::Throttled { retry_after }) if retry_after == Duration::from_secs(1))
+        );
+        // A second later one attempt is admitted; the right secret passes and is remembered.
+        assert!(registry.authenticate(&with("correct horse"), at(1)).await.is_ok());
+        assert!(registry.authenticate(&with("correct horse"), at(1)).await.is_ok());
+        assert!(matches!(registry.authenticate(&with("other"), at(1)).await, Err(ClientError::BadSecret)));
+    }
+}
