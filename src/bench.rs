@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Instant, SystemTime};
 
-use crate::clients::{ClientCredentials, Proof, Registry};
+use crate::clients::{AuthMethod, ClientCredentials, Proof, Registry};
 use crate::config::Config;
 use crate::credentials::{Argon2Pool, Requester, Secret, SecretHash};
 use crate::keys::{KeyRing, KeySource, KeyStore};
@@ -70,7 +70,7 @@ impl IssuancePath {
             scope: Some("invoices:read invoices:write"),
             ..TokenRequest::default()
         };
-        let issued = ready(self.issuer.issue(&client, &req, requester(), SystemTime::now()));
+        let issued = ready(self.issuer.issue(&client.client, &req, requester(), SystemTime::now()));
         issued.expect("issued").access_token
     }
 
@@ -107,7 +107,7 @@ impl Drop for IssuancePath {
 fn credentials(client_id: &str, secret: &str) -> ClientCredentials {
     ClientCredentials {
         client_id: client_id.to_owned(),
-        proof: Proof::Secret(Secret::new(secret.to_owned())),
+        proof: Proof::Secret { secret: Secret::new(secret.to_owned()), method: AuthMethod::SecretBasic },
     }
 }
 

@@ -76,6 +76,8 @@ mod http;
 #[cfg(feature = "server")]
 mod keys;
 #[cfg(feature = "server")]
+mod metrics;
+#[cfg(feature = "server")]
 mod oauth;
 #[cfg(feature = "server")]
 pub mod server;

@@ -9,6 +9,7 @@
 //! core at a time; a success is remembered so the cost is paid once per secret, not once per
 //! request.
 
+use std::cell::Cell;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,11 +33,53 @@ pub(crate) struct ClientCredentials {
     pub(crate) proof: Proof,
 }
 
-/// How a client proves its identity: one variant per authentication method.
+/// How a client proves its identity: one variant per kind of proof.
 #[derive(Debug)]
 pub(crate) enum Proof {
-    /// A shared secret (`client_secret_basic` or `client_secret_post`, RFC 6749 §2.3.1).
-    Secret(Secret),
+    /// A shared secret (RFC 6749 §2.3.1), sent by `method`.
+    Secret {
+        /// The secret presented.
+        secret: Secret,
+        /// How it was sent.
+        method: AuthMethod,
+    },
+}
+
+/// A client authentication method, by its RFC 7591 §2 name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AuthMethod {
+    /// `client_secret_basic`: HTTP Basic (RFC 6749 §2.3.1).
+    SecretBasic,
+    /// `client_secret_post`: `client_id` and `client_secret` in the body.
+    SecretPost,
+}
+
+impl AuthMethod {
+    /// The RFC 7591 name, as discovery metadata and the audit log write it.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::SecretBasic => "client_secret_basic",
+            AuthMethod::SecretPost => "client_secret_post",
+        }
+    }
+}
+
+impl ClientCredentials {
+    /// How the client authenticated.
+    pub(crate) fn method(&self) -> AuthMethod {
+        match &self.proof {
+            Proof::Secret { method, .. } => *method,
+        }
+    }
+}
+
+/// A client that proved who it is.
+#[derive(Debug, Clone)]
+pub(crate) struct Authenticated {
+    /// The client.
+    pub(crate) client: Arc<Client>,
+    /// Which of its secret hashes matched: the index in its `secret_hashes` (never the hash).
+    pub(crate) secret_index: usize,
 }
 
 /// Why a client failed to authenticate. All of them answer `invalid_client` on the wire;
@@ -111,28 +154,30 @@ impl Registry {
         &self,
         credentials: &ClientCredentials,
         requester: Requester,
-    ) -> Result<Arc<Client>, ClientError> {
+    ) -> Result<Authenticated, ClientError> {
         let Some(client) = self.get(&credentials.client_id) else {
             return Err(ClientError::Unknown);
         };
         if !client.enabled {
             return Err(ClientError::Disabled);
         }
-        match &credentials.proof {
-            Proof::Secret(secret) => self.check_secret(client, secret, requester).await,
-        }
+        let secret_index = match &credentials.proof {
+            Proof::Secret { secret, .. } => self.check_secret(client, secret, requester).await?,
+        };
+        Ok(Authenticated { client: Arc::clone(client), secret_index })
     }
 
-    /// A secret against the client's hashes: SHA-256 ones first, then argon2id ones.
+    /// A secret against the client's hashes, SHA-256 ones first, then argon2id ones: the
+    /// index of the hash that matched.
     async fn check_secret(
         &self,
-        client: &Arc<Client>,
+        client: &Client,
         presented: &Secret,
         requester: Requester,
-    ) -> Result<Arc<Client>, ClientError> {
+    ) -> Result<usize, ClientError> {
         let digest = credentials::sha256_digest(presented);
-        if credentials::matches_any_sha256(&digest, &client.secret_hashes) {
-            return Ok(Arc::clone(client));
+        if let Some(index) = credentials::matching_sha256(&digest, &client.secret_hashes) {
+            return Ok(index);
         }
         if !client.secret_hashes.iter().any(SecretHash::is_slow) {
             return Err(ClientError::BadSecret);
@@ -143,32 +188,38 @@ impl Registry {
     /// The argon2 half of [`Registry::check_secret`], under the throttle.
     async fn check_argon2(
         &self,
-        client: &Arc<Client>,
+        client: &Client,
         presented: &Secret,
         requester: Requester,
-    ) -> Result<Arc<Client>, ClientError> {
+    ) -> Result<usize, ClientError> {
         let checks = &self.secret_checks;
-        // (PHC string, remembered-success key) for each argon2 hash; usually one.
-        let candidates: Vec<(&str, [u8; 32])> = client
+        // (index, PHC string, remembered-success key) for each argon2 hash; usually one.
+        let candidates: Vec<(usize, &str, [u8; 32])> = client
             .secret_hashes
             .iter()
-            .filter_map(SecretHash::argon2id_phc)
-            .map(|phc| (phc, checks.cache_entry(&client.id, phc, presented)))
+            .enumerate()
+            .filter_map(|(i, h)| h.argon2id_phc().map(|phc| (i, phc)))
+            .map(|(i, phc)| (i, phc, checks.cache_entry(&client.id, phc, presented)))
             .collect();
         // A remembered secret is answered only when a fresh check would be admitted, so a
         // blocked guesser cannot use the cache to test guesses without paying for them.
-        let known_good = || candidates.iter().any(|(_, key)| checks.remembered.get(key).is_some());
+        let remembered = Cell::new(None);
+        let known_good = || {
+            remembered
+                .set(candidates.iter().find(|(_, _, key)| checks.remembered.get(key).is_some()).map(|c| c.0));
+            remembered.get().is_some()
+        };
         let admitted = checks.throttle.begin_unless(&client.id, requester.address, requester.at, known_good);
         let attempt: Attempt<'_> = match admitted {
             Ok(Some(attempt)) => attempt,
-            Ok(None) => return Ok(Arc::clone(client)),
+            Ok(None) => return remembered.get().ok_or(ClientError::BadSecret),
             Err(retry_after) => return Err(ClientError::Throttled { retry_after }),
         };
-        for (phc, key) in &candidates {
+        for (index, phc, key) in &candidates {
             if checks.argon2.verify(phc, presented).await {
                 checks.remembered.insert(*key, ());
                 attempt.succeeded(requester.at);
-                return Ok(Arc::clone(client));
+                return Ok(*index);
             }
         }
         attempt.failed(requester.at);
@@ -191,7 +242,8 @@ mod tests {
     }
 
     fn with(secret: &str) -> ClientCredentials {
-        ClientCredentials { client_id: "argon".into(), proof: Proof::Secret(Secret::new(secret.into())) }
+        let proof = Proof::Secret { secret: Secret::new(secret.into()), method: AuthMethod::SecretBasic };
+        ClientCredentials { client_id: "argon".into(), proof }
     }
 
     /// RFC 6749 §2.3.1 asks for brute-force protection; the throttle reads the requester's

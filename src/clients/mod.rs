@@ -6,10 +6,12 @@
 //! presented secret.
 
 mod auth;
+mod rate;
 mod registry;
 mod settings;
 
-pub(crate) use auth::{ClientCredentials, ClientError, Proof};
+pub(crate) use auth::{AuthMethod, ClientCredentials, ClientError, Proof};
+pub(crate) use rate::{Limiter, RateLimit};
 pub(crate) use registry::Registry;
 pub(crate) use settings::{ClientProblem, ClientSettings};
 
@@ -44,6 +46,8 @@ pub(crate) struct Client {
     pub(crate) claims: Map<String, Value>,
     /// A disabled client fails authentication as if it did not exist.
     pub(crate) enabled: bool,
+    /// Its token-request rate limit, if it has one (its own, or the service-wide default).
+    pub(crate) limiter: Option<Limiter>,
 }
 
 impl fmt::Debug for Client {
@@ -55,6 +59,7 @@ impl fmt::Debug for Client {
             .field("scopes", &self.scopes)
             .field("audiences", &self.audiences)
             .field("enabled", &self.enabled)
+            .field("limiter", &self.limiter)
             .finish_non_exhaustive()
     }
 }

@@ -6,6 +6,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::Client;
+use super::rate::{Limiter, RateLimit};
 use crate::claims::RESERVED_CLAIMS;
 use crate::credentials::{SecretHash, SecretHashError};
 use crate::oauth::{GrantType, is_resource_uri, is_scope_token};
@@ -41,6 +42,9 @@ pub(crate) struct ClientSettings {
     /// Whether the client may authenticate at all.
     #[serde(default = "default_enabled")]
     enabled: bool,
+    /// Most token requests per period (`"20/s"`); unset: `tokens.rate_limit`, if any.
+    #[serde(default)]
+    rate_limit: Option<RateLimit>,
 }
 
 /// A list that may also be written as a single string (handy in environment variables).
@@ -205,6 +209,7 @@ impl ClientSettings {
             ttl: self.ttl,
             claims: self.claims,
             enabled: self.enabled,
+            limiter: self.rate_limit.map(Limiter::new),
         })
     }
 }

@@ -158,6 +158,9 @@ pub(crate) enum Kind {
     /// `server.max_connections = 0`.
     #[error("server.max_connections must be at least 1 (leave it out for no limit)")]
     ZeroMaxConnections,
+    /// `metrics.bind` is `server.bind`.
+    #[error("metrics.bind must differ from server.bind: metrics are served on a listener of their own")]
+    MetricsOnServerPort,
     /// `grants.disabled` names a grant type tokenmint does not have.
     #[error("grants.disabled: unknown grant type `{0}`")]
     UnknownDisabledGrant(String),

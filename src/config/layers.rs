@@ -22,15 +22,23 @@ use super::{DEFAULT_CONFIG_PATH, ENV_PREFIX};
 
 /// The top-level keys a configuration may have.
 /// (`clients` and `users` are read from the file directly, and from their own variables.)
-const SECTIONS: &[&str] = &["issuer", "server", "tokens", "keys", "grants"];
+const SECTIONS: &[&str] = &["issuer", "server", "tokens", "keys", "grants", "metrics"];
 
 /// Reads defaults < the file (`path`, or [`DEFAULT_CONFIG_PATH`] if it exists) < the
 /// environment. With `path`, that file must exist.
-pub(super) fn load(path: Option<&Path>, problems: &mut Vec<Problem>) -> Result<RawConfig, Problem> {
-    let file = match path {
+/// Also returns the file it read, if any.
+pub(super) fn load(
+    path: Option<&Path>,
+    problems: &mut Vec<Problem>,
+) -> Result<(RawConfig, Option<PathBuf>), Problem> {
+    let source = match path {
         Some(p) if !p.is_file() => return Err(Kind::NotFound(p.to_path_buf()).into()),
+        Some(p) => Some(p.to_path_buf()),
+        None if Path::new(DEFAULT_CONFIG_PATH).is_file() => Some(PathBuf::from(DEFAULT_CONFIG_PATH)),
+        None => None,
+    };
+    let file = match &source {
         Some(p) => FileLayer::read(p)?,
-        None if Path::new(DEFAULT_CONFIG_PATH).is_file() => FileLayer::read(Path::new(DEFAULT_CONFIG_PATH))?,
         None => FileLayer::default(),
     };
     let env = Env::prefixed(ENV_PREFIX)
@@ -44,7 +52,7 @@ pub(super) fn load(path: Option<&Path>, problems: &mut Vec<Problem>) -> Result<R
         clients: Figment::from(Env::prefixed(&format!("{ENV_PREFIX}CLIENTS__")).split("__")),
         users: Figment::from(Env::prefixed(&format!("{ENV_PREFIX}USERS__")).split("__")),
     };
-    Ok(read(&figment, file, Some(&groups), problems))
+    Ok((read(&figment, file, Some(&groups), problems), source))
 }
 
 /// Defaults < the given TOML text; the environment is not read.
@@ -84,6 +92,7 @@ fn read(
     let tokens = sections.get("tokens", problems).unwrap_or_default();
     let keys = sections.get("keys", problems).unwrap_or_default();
     let grants = sections.get("grants", problems).unwrap_or_default();
+    let metrics = sections.get("metrics", problems).unwrap_or_default();
     problems.extend(file.problems.into_iter().map(Problem::from));
     let mut clients = entries(file.clients, "clients", "id", problems);
     let mut users = entries(file.users, "users", "username", problems);
@@ -107,6 +116,7 @@ fn read(
         tokens,
         keys,
         grants,
+        metrics,
         clients,
         users,
         master_secret_in_file: file.table.get("keys").and_then(|k| k.get("master_secret")).is_some(),
@@ -220,6 +230,7 @@ fn defaults() -> Figment {
         "tokens": {},
         "keys": {},
         "grants": {},
+        "metrics": {},
     })))
 }
 

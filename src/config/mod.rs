@@ -24,11 +24,11 @@ mod raw;
 mod validate;
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use error::{ConfigError, Problem};
-pub(crate) use raw::ServerSettings;
+pub(crate) use raw::{MetricsSettings, ServerSettings};
 
 use crate::clients::Client;
 use crate::keys::{KeyError, KeyPolicy, KeySettings, KeySource, SourceKind};
@@ -68,6 +68,8 @@ pub struct Config {
     pub(crate) tokens: TokenSettings,
     /// `[keys]`, the master secret read.
     pub(crate) keys: KeySettings,
+    /// `[metrics]`.
+    pub(crate) metrics: MetricsSettings,
     /// The rotation policy from `[tokens]` and `[keys]`.
     key_policy: KeyPolicy,
     /// Grant types the service accepts (all implemented ones minus `[grants] disabled`).
@@ -76,6 +78,69 @@ pub struct Config {
     pub(crate) clients: Vec<Client>,
     /// Users of the password grant, names unique and distinct from client ids.
     pub(crate) users: Vec<User>,
+    /// The file it was read from, if any: what a reload reads again.
+    source: Option<PathBuf>,
+}
+
+/// The settings a running service keeps until it restarts: those a configuration reload
+/// cannot change (listeners, the issuer, the keys and what their schedule depends on).
+#[derive(Debug, Clone)]
+pub(crate) struct Fixed {
+    issuer: String,
+    server: ServerSettings,
+    keys: KeySettings,
+    metrics: MetricsSettings,
+    tokens: TokenSettings,
+}
+
+impl Fixed {
+    /// The settings of `new` that differ from these, by name: a reload keeps these and says
+    /// a restart is needed for them.
+    pub(crate) fn differences(&self, new: &Config) -> Vec<&'static str> {
+        let (s, n) = (&self.server, &new.server);
+        let (k, nk) = (&self.keys, &new.keys);
+        let (t, nt) = (&self.tokens, &new.tokens);
+        let checks = [
+            ("issuer", self.issuer != new.issuer),
+            ("server.bind", s.bind != n.bind),
+            ("server.max_body_bytes", s.max_body_bytes != n.max_body_bytes),
+            ("server.max_header_bytes", s.max_header_bytes != n.max_header_bytes),
+            ("server.request_timeout", s.request_timeout != n.request_timeout),
+            ("server.trusted_proxies", s.trusted_proxies != n.trusted_proxies),
+            ("server.header_read_timeout", s.header_read_timeout != n.header_read_timeout),
+            ("server.max_connections", s.max_connections != n.max_connections),
+            ("metrics.bind", self.metrics.bind != new.metrics.bind),
+            ("keys.source", k.source != nk.source),
+            ("keys.dir", k.dir != nk.dir),
+            ("keys.master_secret_file", k.master_secret_file != nk.master_secret_file),
+            ("keys.jwks_max_age", k.jwks_max_age != nk.jwks_max_age),
+            ("keys.publish_ahead", k.publish_ahead != nk.publish_ahead),
+            ("keys.rotate_every", k.rotate_every != nk.rotate_every),
+            ("keys.auto_rotate", k.auto_rotate != nk.auto_rotate),
+            ("keys.poll_interval", k.poll_interval != nk.poll_interval),
+            ("tokens.algorithm", t.algorithm != nt.algorithm),
+            ("tokens.max_ttl", t.max_ttl != nt.max_ttl),
+            ("tokens.refresh_ttl", t.refresh_ttl != nt.refresh_ttl),
+            ("tokens.leeway", t.leeway != nt.leeway),
+        ];
+        checks.into_iter().filter(|(_, differs)| *differs).map(|(name, _)| name).collect()
+    }
+
+    /// The issuer.
+    pub(crate) fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// `new`'s `[tokens]` with the settings the keys' schedule depends on kept as running.
+    pub(crate) fn tokens(&self, new: &TokenSettings) -> TokenSettings {
+        TokenSettings {
+            algorithm: self.tokens.algorithm,
+            max_ttl: self.tokens.max_ttl,
+            refresh_ttl: self.tokens.refresh_ttl,
+            leeway: self.tokens.leeway,
+            ..new.clone()
+        }
+    }
 }
 
 impl Config {
@@ -85,8 +150,8 @@ impl Config {
     /// exists and skipped if not.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         let mut problems = Vec::new();
-        let raw = layers::load(path, &mut problems)?;
-        validate::validate(raw, problems)
+        let (raw, source) = layers::load(path, &mut problems)?;
+        Ok(Config { source, ..validate::validate(raw, problems)? })
     }
 
     /// Defaults < the given TOML text; the environment is not read. For tests and tools.
@@ -114,6 +179,22 @@ impl Config {
     /// The issuer URL.
     pub fn issuer(&self) -> &str {
         &self.issuer
+    }
+
+    /// The file the configuration was read from, if any.
+    pub fn source(&self) -> Option<&Path> {
+        self.source.as_deref()
+    }
+
+    /// What a reload of this configuration keeps.
+    pub(crate) fn fixed(&self) -> Fixed {
+        Fixed {
+            issuer: self.issuer.clone(),
+            server: self.server.clone(),
+            keys: self.keys.clone(),
+            metrics: self.metrics.clone(),
+            tokens: self.tokens.clone(),
+        }
     }
 
     /// The key directory.

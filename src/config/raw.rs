@@ -28,6 +28,8 @@ pub(super) struct RawConfig {
     pub(super) keys: KeySettings,
     /// `[grants]`.
     pub(super) grants: GrantSettings,
+    /// `[metrics]`.
+    pub(super) metrics: MetricsSettings,
     /// `[[clients]]` of the file, then `TOKENMINT_CLIENTS__*` groups.
     pub(super) clients: Vec<(String, ClientSettings)>,
     /// `[[users]]` of the file, then `TOKENMINT_USERS__*` groups.
@@ -98,4 +100,12 @@ impl Default for ServerSettings {
 pub(super) struct GrantSettings {
     /// Grant type names refused for every client, whatever the client's own list says.
     pub(super) disabled: Vec<String>,
+}
+
+/// `[metrics]` in configuration.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct MetricsSettings {
+    /// Where `GET /metrics` is served, on a listener of its own; unset: nowhere.
+    pub(crate) bind: Option<SocketAddr>,
 }

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use super::error::{ConfigError, Kind, Problem};
 use super::raw::{GrantSettings, RawConfig, ServerSettings};
 use super::{Config, MAX_DURATION, MAX_LEEWAY};
-use crate::clients::{Client, ClientSettings};
+use crate::clients::{Client, ClientSettings, Limiter};
 use crate::keys::settings::{check_settings, retire_after};
 use crate::keys::{KeyPolicy, KeySettings, MasterSecret, SourceKind};
 use crate::oauth::GrantType;
@@ -19,7 +19,17 @@ use crate::users::{User, UserSettings};
 /// Checks `raw` whole; `problems` are those found while reading it.
 pub(super) fn validate(raw: RawConfig, mut problems: Vec<Problem>) -> Result<Config, ConfigError> {
     let mut found = |kind: Kind| problems.push(kind.into());
-    let RawConfig { issuer, server, tokens, mut keys, grants, clients, users, master_secret_in_file } = raw;
+    let RawConfig {
+        issuer,
+        server,
+        tokens,
+        mut keys,
+        grants,
+        metrics,
+        clients,
+        users,
+        master_secret_in_file,
+    } = raw;
     if let Some(issuer) = &issuer {
         check_issuer(issuer).into_iter().for_each(&mut found);
     }
@@ -29,14 +39,23 @@ pub(super) fn validate(raw: RawConfig, mut problems: Vec<Problem>) -> Result<Con
     check_settings(&keys, &key_policy, tokens.leeway).into_iter().map(Kind::Keys).for_each(&mut found);
     resolve_master_secret(&mut keys, master_secret_in_file).into_iter().for_each(&mut found);
     check_server(&server).into_iter().for_each(&mut found);
+    if metrics.bind.is_some_and(|m| m == server.bind) {
+        found(Kind::MetricsOnServerPort);
+    }
     let enabled_grants = enabled_grants(&grants, &mut found);
 
-    let clients: Vec<Client> = entries(
+    let mut clients: Vec<Client> = entries(
         clients,
         ClientSettings::into_client,
         |label, problem| Kind::Client { label, problem },
         &mut found,
     );
+    // `tokens.rate_limit` for every client that sets none.
+    if let Some(limit) = tokens.rate_limit {
+        for client in clients.iter_mut().filter(|c| c.limiter.is_none()) {
+            client.limiter = Some(Limiter::new(limit));
+        }
+    }
     let users: Vec<User> =
         entries(users, UserSettings::into_user, |label, problem| Kind::User { label, problem }, &mut found);
     check_names(&clients, &users).into_iter().for_each(&mut found);
@@ -49,10 +68,12 @@ pub(super) fn validate(raw: RawConfig, mut problems: Vec<Problem>) -> Result<Con
         server,
         tokens,
         keys,
+        metrics,
         key_policy,
         enabled_grants,
         clients,
         users,
+        source: None,
     })
 }
 

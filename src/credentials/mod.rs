@@ -7,7 +7,7 @@ mod secret;
 pub(crate) mod throttle;
 
 pub(crate) use argon2::Argon2Pool;
-pub(crate) use secret::{Secret, SecretHash, SecretHashError, matches_any_sha256, sha256, sha256_digest};
+pub(crate) use secret::{Secret, SecretHash, SecretHashError, matching_sha256, sha256, sha256_digest};
 pub(crate) use throttle::{Attempt, Throttle};
 
 use std::net::IpAddr;

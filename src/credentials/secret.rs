@@ -162,13 +162,15 @@ pub(crate) fn sha256(bytes: &[u8]) -> [u8; 32] {
     out
 }
 
-/// Whether `digest` equals any of the SHA-256 hashes, comparing each in constant time and
-/// never stopping early, so the time taken does not say which hash (if any) matched.
-pub(crate) fn matches_any_sha256(digest: &[u8; 32], hashes: &[SecretHash]) -> bool {
-    let mut matched = false;
-    for h in hashes {
+/// Which of the SHA-256 hashes `digest` equals (its index in `hashes`, the first if several),
+/// comparing each in constant time and never stopping early, so the time taken does not say
+/// whether any matched.
+pub(crate) fn matching_sha256(digest: &[u8; 32], hashes: &[SecretHash]) -> Option<usize> {
+    let mut matched = None;
+    for (i, h) in hashes.iter().enumerate() {
         if let SecretHash::Sha256(expected) = h {
-            matched |= constant_time::verify_slices_are_equal(expected, digest).is_ok();
+            let equal = constant_time::verify_slices_are_equal(expected, digest).is_ok();
+            matched = matched.or(equal.then_some(i));
         }
     }
     matched
@@ -184,9 +186,9 @@ mod tests {
         let text = SecretHash::sha256_of(&secret);
         assert!(text.starts_with("sha256:") && text.len() == 71);
         let hash = SecretHash::parse(&text).unwrap();
-        assert!(matches_any_sha256(&sha256_digest(&secret), std::slice::from_ref(&hash)));
+        assert!(matching_sha256(&sha256_digest(&secret), std::slice::from_ref(&hash)).is_some());
         let wrong = Secret::new("s3cret!".into());
-        assert!(!matches_any_sha256(&sha256_digest(&wrong), &[hash]));
+        assert!(matching_sha256(&sha256_digest(&wrong), &[hash]).is_none());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 
 use super::error::OAuthError;
 use super::params::Params;
-use crate::clients::{ClientCredentials, Proof};
+use crate::clients::{AuthMethod, ClientCredentials, Proof};
 use crate::credentials::Secret;
 
 /// Standard base64, padding optional: some clients strip it from Basic credentials.
@@ -18,9 +18,9 @@ const BASIC_B64: GeneralPurpose = GeneralPurpose::new(
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
-/// A client id and a presented secret.
-fn secret_credentials(client_id: String, secret: String) -> ClientCredentials {
-    ClientCredentials { client_id, proof: Proof::Secret(Secret::new(secret)) }
+/// A client id and a secret presented by `method`.
+fn secret_credentials(client_id: String, secret: String, method: AuthMethod) -> ClientCredentials {
+    ClientCredentials { client_id, proof: Proof::Secret { secret: Secret::new(secret), method } }
 }
 
 /// Finds the client's credentials in the `Authorization` header or the body, and refuses
@@ -43,7 +43,9 @@ pub(crate) fn client_credentials(
             Err(OAuthError::invalid_request("client_id in the body does not match the Basic credentials"))
         }
         (Some(creds), _, None) => Ok(creds),
-        (None, Some(id), Some(secret)) => Ok(secret_credentials(id.to_owned(), secret.to_owned())),
+        (None, Some(id), Some(secret)) => {
+            Ok(secret_credentials(id.to_owned(), secret.to_owned(), AuthMethod::SecretPost))
+        }
         (None, _, _) => Err(OAuthError::invalid_client(
             "client authentication required: send HTTP Basic credentials or client_id and client_secret",
         )),
@@ -68,7 +70,7 @@ fn parse_basic(value: &[u8]) -> Result<ClientCredentials, OAuthError> {
     if id.is_empty() {
         return Err(malformed());
     }
-    Ok(secret_credentials(id.into_owned(), secret.into_owned()))
+    Ok(secret_credentials(id.into_owned(), secret.into_owned(), AuthMethod::SecretBasic))
 }
 
 /// `application/x-www-form-urlencoded` decoding of one component: `+` is a space, `%XX` a
@@ -96,7 +98,8 @@ mod tests {
     fn basic_credentials_are_form_decoded_rfc6749_2_3_1() {
         let creds = client_credentials(&basic("my%2Dclient:a%2Bb+c%3A"), &Params::default()).unwrap();
         assert_eq!(creds.client_id, "my-client");
-        let Proof::Secret(secret) = creds.proof;
+        let Proof::Secret { secret, method } = creds.proof;
         assert_eq!(secret.expose_str(), "a+b c:");
+        assert_eq!(method, AuthMethod::SecretBasic);
     }
 }

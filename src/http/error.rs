@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::clients::ClientError;
 use crate::keys::KeyError;
+use crate::metrics::Throttled;
 use crate::oauth::is_nqchar;
 use crate::token::IssueError;
 use crate::users::UserError;
@@ -42,6 +43,9 @@ pub(crate) enum ErrorCode {
     ServerError,
     /// The server cannot issue tokens for now (no key may sign); 503.
     TemporarilyUnavailable,
+    /// The client is over its `rate_limit`; 429 with `Retry-After`. Not an RFC 6749 code:
+    /// tokenmint's own (RFC 6749 §8.5 allows extension codes).
+    RateLimited,
     /// No such endpoint (not an OAuth code; used by the fallback route).
     NotFound,
     /// The endpoint exists but not with this method.
@@ -61,6 +65,7 @@ impl ErrorCode {
             ErrorCode::InvalidTarget => "invalid_target",
             ErrorCode::ServerError => "server_error",
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
+            ErrorCode::RateLimited => "rate_limited",
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
         }
@@ -71,6 +76,7 @@ impl ErrorCode {
             ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
             ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             _ => StatusCode::BAD_REQUEST,
@@ -122,6 +128,8 @@ pub(crate) struct OAuthError {
     description: Cow<'static, str>,
     /// `Retry-After` seconds, for throttled requests.
     retry_after: Option<u64>,
+    /// What held the request back, when a throttle or a rate limit did.
+    throttled: Option<Throttled>,
 }
 
 #[derive(Serialize)]
@@ -136,7 +144,7 @@ impl OAuthError {
     /// Characters RFC 6749 §5.2 does not allow in `error_description` become `?`.
     pub(crate) fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
         let description = conforming(description.into());
-        OAuthError { status: code.default_status(), code, description, retry_after: None }
+        OAuthError { status: code.default_status(), code, description, retry_after: None, throttled: None }
     }
 
     /// An error about a value the client sent: `text`, then the value quoted, shortened to
@@ -167,9 +175,15 @@ impl OAuthError {
         self
     }
 
-    /// The same error as `429 Too Many Requests` with `Retry-After` (brute-force backoff).
-    fn throttled(self, wait: Duration) -> Self {
+    /// The same error as `429 Too Many Requests` with `Retry-After`, held back by `kind`.
+    fn throttled(mut self, kind: Throttled, wait: Duration) -> Self {
+        self.throttled = Some(kind);
         self.with_status(StatusCode::TOO_MANY_REQUESTS).with_retry_after(retry_after_secs(wait))
+    }
+
+    /// What held the request back, if a throttle or a rate limit did.
+    pub(crate) fn throttled_by(&self) -> Option<Throttled> {
+        self.throttled
     }
 
     /// The error code, for the request log.
@@ -216,7 +230,7 @@ impl From<ClientError> for OAuthError {
                 "too many failed authentication attempts for this client or address; retry in {} s",
                 retry_after_secs(retry_after)
             ))
-            .throttled(retry_after),
+            .throttled(Throttled::ClientSecret, retry_after),
             // Unknown client, disabled client and wrong secret look the same from outside.
             ClientError::Unknown | ClientError::Disabled | ClientError::BadSecret => {
                 OAuthError::invalid_client("client authentication failed")
@@ -235,7 +249,7 @@ impl From<UserError> for OAuthError {
                     retry_after_secs(retry_after)
                 ),
             )
-            .throttled(retry_after),
+            .throttled(Throttled::Password, retry_after),
             // Unknown user, disabled user and wrong password look the same from outside.
             UserError::Unknown | UserError::Disabled | UserError::BadPassword => {
                 OAuthError::new(ErrorCode::InvalidGrant, "invalid username or password")
@@ -268,6 +282,14 @@ impl From<IssueError> for OAuthError {
                 OAuthError::echoing(ErrorCode::InvalidTarget, reason, resource)
             }
             IssueError::InvalidRequest(m) => OAuthError::invalid_request(m),
+            IssueError::RateLimited { retry_after } => OAuthError::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "too many token requests for this client (its rate_limit); retry in {} s",
+                    retry_after_secs(retry_after)
+                ),
+            )
+            .throttled(Throttled::RateLimit, retry_after),
             IssueError::InvalidGrant(m) => OAuthError::new(ErrorCode::InvalidGrant, m),
             IssueError::Login(e) => OAuthError::from(e),
             // Every key that could sign was revoked: fail closed. The key ring has logged why.

@@ -85,11 +85,14 @@ async fn handle(state: &AppState, request: Request) -> Result<Response, OAuthErr
     let (parts, body) = state.limits().read(request).await?;
     let params = Params::parse(&parts.headers, None, &body)?;
     let credentials = client_credentials(&parts.headers, &params)?;
-    state.registry().authenticate(&credentials, state.requester(&parts)).await?;
+    let live = state.live();
+    live.registry().authenticate(&credentials, state.requester(&parts)).await?;
     let Some(token) = params.get("token") else {
         return Err(OAuthError::invalid_request("missing `token` (RFC 7662 section 2.1)"));
     };
-    let body = match state.issuer().introspect(token, state.registry(), state.now()) {
+    let answer = live.issuer().introspect(token, live.registry(), state.now());
+    state.metrics().introspection(answer.is_ok());
+    let body = match answer {
         Ok(claims) => serde_json::to_vec(&Active::new(&claims)),
         Err(reason) => {
             tracing::debug!(caller = %credentials.client_id, reason = %reason, "introspected an inactive token");

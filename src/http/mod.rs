@@ -15,6 +15,8 @@ mod wellknown;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use arc_swap::ArcSwap;
+
 use axum::Router;
 use axum::http::HeaderValue;
 use axum::routing::{get, post};
@@ -23,6 +25,7 @@ use crate::clients::Registry;
 use crate::clock::Clock;
 use crate::credentials::Requester;
 use crate::keys::KeyRing;
+use crate::metrics::Metrics;
 use crate::token::Issuer;
 pub(crate) use limits::Limits;
 use wellknown::Metadata;
@@ -38,52 +41,82 @@ pub(crate) struct HttpSettings {
     pub(crate) trusted_proxies: Vec<ipnet::IpNet>,
 }
 
+/// What a configuration reload replaces, all at once: a request sees the old or the new
+/// configuration, never a mix.
+#[derive(Debug)]
+pub(crate) struct Live {
+    registry: Registry,
+    issuer: Issuer,
+    metadata: Metadata,
+}
+
+impl Live {
+    /// The clients and the issuer of one configuration; precomputes the discovery documents.
+    pub(crate) fn new(registry: Registry, issuer: Issuer) -> Self {
+        let metadata = Metadata::build(&issuer, &registry);
+        Live { registry, issuer, metadata }
+    }
+
+    pub(crate) fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    pub(crate) fn issuer(&self) -> &Issuer {
+        &self.issuer
+    }
+}
+
 /// Everything a request may need, behind one `Arc`: cloning the state is one refcount.
 #[derive(Debug, Clone)]
 pub(crate) struct AppState(Arc<Inner>);
 
 #[derive(Debug)]
 struct Inner {
-    registry: Registry,
-    issuer: Issuer,
+    /// The clients and the issuer, swapped whole by a configuration reload.
+    live: ArcSwap<Live>,
+    /// The key ring (shared by every configuration: keys are not reloaded with it).
+    keys: Arc<KeyRing>,
     clock: Arc<dyn Clock>,
-    metadata: Metadata,
+    metrics: Arc<Metrics>,
     settings: HttpSettings,
     /// `Cache-Control` for the configured max-age, precomputed.
     jwks_cache_control: HeaderValue,
 }
 
 impl AppState {
-    /// Assembles the state; precomputes the discovery documents and header values.
+    /// Assembles the state; precomputes header values.
     pub(crate) fn new(
-        registry: Registry,
-        issuer: Issuer,
+        live: Live,
         clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
         settings: HttpSettings,
     ) -> Self {
-        let metadata = Metadata::build(&issuer, &registry);
+        let keys = Arc::clone(live.issuer.keys());
         let jwks_cache_control = max_age(settings.jwks_max_age);
-        AppState(Arc::new(Inner { registry, issuer, clock, metadata, settings, jwks_cache_control }))
+        let live = ArcSwap::from_pointee(live);
+        AppState(Arc::new(Inner { live, keys, clock, metrics, settings, jwks_cache_control }))
     }
 
-    pub(crate) fn registry(&self) -> &Registry {
-        &self.0.registry
+    /// The configuration now: hold it for the whole request.
+    pub(crate) fn live(&self) -> Arc<Live> {
+        self.0.live.load_full()
     }
 
-    pub(crate) fn issuer(&self) -> &Issuer {
-        &self.0.issuer
+    /// Swaps in a reloaded configuration; requests under way finish with the one they hold.
+    pub(crate) fn replace(&self, live: Live) {
+        self.0.live.store(Arc::new(live));
     }
 
     pub(crate) fn keys(&self) -> &KeyRing {
-        self.0.issuer.keys()
+        &self.0.keys
+    }
+
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.0.metrics
     }
 
     pub(crate) fn now(&self) -> SystemTime {
         self.0.clock.now()
-    }
-
-    fn metadata(&self) -> &Metadata {
-        &self.0.metadata
     }
 
     /// `Cache-Control` of the JWKS now: never past the key set's next known change.
@@ -132,7 +165,7 @@ pub(crate) fn router(state: AppState) -> Router {
     // RFC 8414 §3.1: an issuer with a path has its metadata at the path-inserted location too
     // (a proxy in front routes it here; `{issuer}/.well-known/...` reaches the routes below
     // once the proxy strips the path).
-    if let Some(path) = wellknown::path_inserted_metadata(state.issuer().issuer()) {
+    if let Some(path) = wellknown::path_inserted_metadata(state.live().issuer().issuer()) {
         router = router.route(&path, get(wellknown::oauth_metadata));
     }
     router

@@ -1,13 +1,13 @@
 //! `POST /oauth2/token` (RFC 6749 §4.3, §4.4, §5, §6): read the request, authenticate the
-//! client, hand the grant to [`Issuer::issue`](crate::token::Issuer::issue), answer. Logs
-//! one line per request: client, grant, outcome, latency.
+//! client, hand the grant to [`Issuer::issue`](crate::token::Issuer::issue), answer. Each
+//! request is counted and leaves one audit event.
 
 use std::borrow::Cow;
+use std::net::IpAddr;
 use std::time::Instant;
 
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
-use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -15,7 +15,9 @@ use super::AppState;
 use super::credentials::client_credentials;
 use super::error::{ErrorCode, OAuthError, no_store_json};
 use super::params::Params;
-use crate::clients::ClientCredentials;
+use crate::clients::{AuthMethod, ClientCredentials};
+use crate::credentials::Requester;
+use crate::metrics::GrantLabel;
 use crate::token::{IssuedToken, TokenRequest};
 
 /// The success body (RFC 6749 §5.1). No refresh token for client credentials (§4.4.3).
@@ -37,42 +39,68 @@ pub(crate) async fn token(State(state): State<AppState>, request: Request) -> Re
     let started = Instant::now();
     match state.limits().in_time(handle(&state, request, started)).await {
         Ok(response) => response,
-        Err(timed_out) => answer(Err(timed_out), None, None, started),
+        Err(timed_out) => answer(&state, Err(timed_out), &Attempt::default(), started),
     }
+}
+
+/// Who asked for what: the request's side of its audit event.
+#[derive(Debug, Default)]
+struct Attempt<'a> {
+    /// The `client_id` the request claims (authenticated only if the outcome says so).
+    client_id: Option<&'a str>,
+    /// The `grant_type` asked for.
+    grant_type: Option<&'a str>,
+    /// How the client authenticated.
+    method: Option<AuthMethod>,
+    /// The requester's address, as the brute-force throttles count it.
+    address: Option<IpAddr>,
+}
+
+/// A token issued to an authenticated client.
+#[derive(Debug)]
+struct Issued {
+    token: IssuedToken,
+    /// Which of the client's secrets matched.
+    secret_index: usize,
 }
 
 /// Reads the request, issues, answers.
 async fn handle(state: &AppState, request: Request, started: Instant) -> Response {
     let (parts, body) = match state.limits().read(request).await {
         Ok(read) => read,
-        Err(err) => return answer(Err(err), None, None, started),
+        Err(err) => return answer(state, Err(err), &Attempt::default(), started),
     };
+    let requester = state.requester(&parts);
+    let mut attempt = Attempt { address: requester.address, ..Attempt::default() };
     let params = match Params::parse(&parts.headers, parts.uri.query(), &body) {
         Ok(params) => params,
-        Err(err) => return answer(Err(err), None, None, started),
+        Err(err) => return answer(state, Err(err), &attempt, started),
     };
-    let grant_type = params.get("grant_type");
+    attempt.grant_type = params.get("grant_type");
     let credentials = match client_credentials(&parts.headers, &params) {
         Ok(credentials) => credentials,
-        Err(err) => return answer(Err(err), None, grant_type, started),
+        Err(err) => return answer(state, Err(err), &attempt, started),
     };
-    let result = issue(state, &parts, &params, &credentials).await;
-    answer(result, Some(&credentials.client_id), grant_type, started)
+    attempt.client_id = Some(&credentials.client_id);
+    attempt.method = Some(credentials.method());
+    let result = issue(state, &params, &credentials, requester).await;
+    answer(state, result, &attempt, started)
 }
 
 /// Authenticates the client and runs its grant.
 async fn issue(
     state: &AppState,
-    parts: &Parts,
     params: &Params<'_>,
     credentials: &ClientCredentials,
-) -> Result<IssuedToken, OAuthError> {
+    requester: Requester,
+) -> Result<Issued, OAuthError> {
     let request = token_request(params)?;
-    let requester = state.requester(parts);
-    let client = state.registry().authenticate(credentials, requester).await.inspect_err(|e| {
+    let live = state.live();
+    let client = live.registry().authenticate(credentials, requester).await.inspect_err(|e| {
         tracing::debug!(client_id = %credentials.client_id.escape_debug(), reason = %e, "client authentication failed");
     })?;
-    Ok(state.issuer().issue(&client, &request, requester, state.now()).await?)
+    let token = live.issuer().issue(&client.client, &request, requester, state.now()).await?;
+    Ok(Issued { token, secret_index: client.secret_index })
 }
 
 /// The grant's parameters; `grant_type` is required (RFC 6749 §4.4.2).
@@ -92,28 +120,81 @@ fn token_request<'a>(params: &'a Params<'_>) -> Result<TokenRequest<'a>, OAuthEr
     })
 }
 
-/// Logs the request's outcome and turns it into the response.
+/// Counts the request, writes its audit event and turns the outcome into the response.
+///
+/// The event is one line on the `tokenmint::audit` target, for every request that reaches
+/// a decision: who asked (client, how it authenticated, from where), for what, the outcome,
+/// and for a token which secret matched (its index, never the hash), the granted scopes and
+/// audiences, `jti`, `kid` and `exp`. Never the token or a secret. Client-supplied strings
+/// are logged as `&str` fields, which the formatter quotes and escapes, shortened: no line
+/// breaks or control characters reach the log from a request.
 fn answer(
-    result: Result<IssuedToken, OAuthError>,
-    client_id: Option<&str>,
-    grant_type: Option<&str>,
+    state: &AppState,
+    result: Result<Issued, OAuthError>,
+    attempt: &Attempt<'_>,
     started: Instant,
 ) -> Response {
-    let latency_us = started.elapsed().as_micros() as u64;
-    // Client-supplied strings are logged as `&str` fields, which the formatter quotes and
-    // escapes: no line breaks or control characters reach the log from a request.
-    let client_id = loggable(client_id.unwrap_or("-"));
-    let grant_type = loggable(grant_type.unwrap_or("-"));
+    let took = started.elapsed();
+    let latency_us = took.as_micros() as u64;
+    let grant = GrantLabel::of(attempt.grant_type);
+    let client_id = loggable(attempt.client_id.unwrap_or("-"));
+    let grant_type = loggable(attempt.grant_type.unwrap_or("-"));
     let (client_id, grant_type) = (client_id.as_ref(), grant_type.as_ref());
+    let auth_method = attempt.method.map_or("-", AuthMethod::as_str);
+    let address = tracing::field::display(OrDash(attempt.address));
     match result {
-        Ok(issued) => {
-            let outcome = if issued.reused { "reused" } else { "issued" };
-            tracing::info!(client_id, grant_type, outcome, kid = %issued.kid, latency_us, "token request");
-            success(&issued)
+        Ok(Issued { token, secret_index }) => {
+            let outcome = if token.reused { "reused" } else { "issued" };
+            state.metrics().token_request(grant, outcome, took);
+            state.metrics().token_issued(client_id);
+            let aud = token.audiences.join(" ");
+            tracing::info!(
+                target: "tokenmint::audit",
+                client_id,
+                grant_type,
+                outcome,
+                auth_method,
+                secret_index,
+                scope = token.scope.as_str(),
+                aud = aud.as_str(),
+                jti = token.jti.as_str(),
+                kid = &*token.kid,
+                exp = token.expires_at,
+                address,
+                latency_us,
+                "token request"
+            );
+            success(&token)
         }
         Err(err) => {
-            tracing::info!(client_id, grant_type, outcome = err.code().as_str(), latency_us, "token request");
+            let outcome = err.code().as_str();
+            state.metrics().token_request(grant, outcome, took);
+            if let Some(kind) = err.throttled_by() {
+                state.metrics().throttled(kind);
+            }
+            tracing::info!(
+                target: "tokenmint::audit",
+                client_id,
+                grant_type,
+                outcome,
+                auth_method,
+                address,
+                latency_us,
+                "token request"
+            );
             err.into_response()
+        }
+    }
+}
+
+/// An optional value as the audit event writes it: `-` when absent.
+struct OrDash<T>(Option<T>);
+
+impl<T: std::fmt::Display> std::fmt::Display for OrDash<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(value) => value.fmt(f),
+            None => f.write_str("-"),
         }
     }
 }

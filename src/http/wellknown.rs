@@ -32,6 +32,7 @@ pub(crate) async fn jwks(State(state): State<AppState>, headers: HeaderMap) -> R
         .map(|t| t.trim().trim_start_matches("W/"))
         .any(|t| t.as_bytes() == doc.etag.as_ref() || t == "*");
     let cache = state.jwks_cache_control(&keys);
+    state.metrics().jwks(not_modified);
     if not_modified {
         return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag), (header::CACHE_CONTROL, cache)])
             .into_response();
@@ -49,7 +50,7 @@ pub(crate) async fn jwks(State(state): State<AppState>, headers: HeaderMap) -> R
 
 /// `GET /.well-known/oauth-authorization-server` (RFC 8414 §3).
 pub(crate) async fn oauth_metadata(State(state): State<AppState>) -> Response {
-    metadata_response(state.metadata().oauth.clone())
+    metadata_response(state.live().metadata.oauth.clone())
 }
 
 /// The RFC 8414 §3.1 metadata path of an issuer with a path component
@@ -66,7 +67,7 @@ pub(crate) const OAUTH_METADATA_PATH: &str = "/.well-known/oauth-authorization-s
 
 /// `GET /.well-known/openid-configuration` (OpenID Connect Discovery 1.0 §4).
 pub(crate) async fn openid_metadata(State(state): State<AppState>) -> Response {
-    metadata_response(state.metadata().openid.clone())
+    metadata_response(state.live().metadata.openid.clone())
 }
 
 fn metadata_response(body: Bytes) -> Response {

@@ -21,8 +21,13 @@ pub(crate) struct KeySet {
     pub(crate) signing: Option<Arc<SigningKey>>,
     /// When the signing key started (or starts) signing.
     pub(crate) signing_since: SystemTime,
-    /// Every key a verifier may meet (the signing key included).
+    /// Every key a verifier may meet (the signing key included), newest first.
     pub(crate) published: Vec<Arc<SigningKey>>,
+    /// The state of each of `published`, in the same order.
+    pub(crate) states: Vec<KeyState>,
+    /// When the schedule next hands signing to another key: the earliest pending key's
+    /// activation, or the end of the signing key's rotation period; `None` when neither.
+    pub(crate) signing_changes_at: Option<SystemTime>,
     /// The serialized JWKS of `published`.
     pub(crate) jwks: JwksDocument,
     /// `published` as verification keys, for introspection.
@@ -45,19 +50,26 @@ impl KeySet {
         let plan = schedule::evaluate(&times, now, policy.retire_after);
         let signing_index = plan.signing.ok_or(KeyError::NoSigningKey)?;
         let signing_since = keys[signing_index].dates.activate_at;
-        let mut published: Vec<(SystemTime, Arc<SigningKey>)> = Vec::new();
+        let mut published: Vec<(SystemTime, KeyState, Arc<SigningKey>)> = Vec::new();
         let mut jwks_changes_at: Option<SystemTime> = None;
+        // The next key to take over: the earliest pending one, else the rotation's next.
+        let mut signing_changes_at: Option<SystemTime> =
+            policy.rotation(signing_since).map(|(period_end, _)| period_end).filter(|t| *t > now);
         for (k, state) in keys.iter().zip(&plan.states) {
             if state.is_published() {
-                published.push((k.dates.activate_at, Arc::clone(&k.key)));
+                published.push((k.dates.activate_at, *state, Arc::clone(&k.key)));
+            }
+            if *state == KeyState::Pending {
+                signing_changes_at = earliest(signing_changes_at, k.dates.activate_at);
             }
             if let KeyState::Retired { unpublish_at } = state {
                 jwks_changes_at = earliest(jwks_changes_at, *unpublish_at);
             }
         }
         // Newest first: the order verifiers and people reading the JWKS expect.
-        published.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.kid().cmp(b.1.kid())));
-        let published: Vec<Arc<SigningKey>> = published.into_iter().map(|(_, k)| k).collect();
+        published.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.2.kid().cmp(b.2.kid())));
+        let states: Vec<KeyState> = published.iter().map(|(_, state, _)| *state).collect();
+        let published: Vec<Arc<SigningKey>> = published.into_iter().map(|(_, _, k)| k).collect();
         let signing = published
             .iter()
             .find(|k| k.kid() == keys[signing_index].key.kid())
@@ -80,7 +92,9 @@ impl KeySet {
         Ok(KeySet {
             signing,
             signing_since,
+            signing_changes_at,
             published,
+            states,
             jwks,
             verify,
             refresh_verify,
@@ -105,11 +119,20 @@ impl KeySet {
         if !touched {
             return Ok(None);
         }
-        let published: Vec<Arc<SigningKey>> = self.published.iter().filter(keep).cloned().collect();
+        let (published, states): (Vec<Arc<SigningKey>>, Vec<KeyState>) = self
+            .published
+            .iter()
+            .zip(&self.states)
+            .filter(|(k, _)| keep(k))
+            .map(|(k, s)| (Arc::clone(k), *s))
+            .unzip();
         let refresh_keys: Vec<Arc<SigningKey>> = self.refresh_keys.iter().filter(keep).cloned().collect();
+        let signing = self.signing.clone().filter(|k| keep(&k));
         Ok(Some(KeySet {
-            signing: self.signing.clone().filter(|k| keep(&k)),
+            signing_changes_at: self.signing_changes_at.filter(|_| signing.is_some()),
+            signing,
             signing_since: self.signing_since,
+            states,
             jwks: JwksDocument::build(published.iter().map(|k| k.as_ref()))?,
             verify: verification_keys(published.iter())?,
             refresh_verify: verification_keys(refresh_keys.iter())?,

@@ -5,15 +5,22 @@
 //!
 //! - `accept`: the accept loop, one HTTP/1.1 connection per task, with its limits;
 //! - `keys_task`: keeps the key ring current (file-system events, polling, SIGHUP, the
-//!   schedule's instants, automatic rotation).
+//!   schedule's instants, automatic rotation);
+//! - `config_task`: reloads the configuration (SIGHUP, changes to its file);
+//! - `metrics`: the `GET /metrics` listener's router;
+//! - `watch`: file-system events and SIGHUP, for both tasks.
 
 mod accept;
+mod config_task;
 mod keys_task;
+mod metrics;
+mod watch;
 
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
+use std::path::Path;
 use std::sync::Arc;
 
 use axum::Router;
@@ -22,11 +29,13 @@ use tokio::net::TcpListener;
 use crate::clients::Registry;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::http::{self, AppState, HttpSettings, Limits};
+use crate::http::{self, AppState, HttpSettings, Limits, Live};
 use crate::keys::{KeyError, KeyRing};
-use crate::token::Issuer;
+use crate::metrics::Metrics;
+use crate::token::{Issuer, TokenSettings};
 use crate::users::Users;
 use accept::ConnectionSettings;
+use config_task::Reloader;
 use keys_task::{Maintenance, maintain};
 
 /// Why the server could not start. Its message says what to fix.
@@ -73,36 +82,54 @@ impl From<tokio::task::JoinError> for ServerError {
 pub struct Server {
     listener: TcpListener,
     router: Router,
-    /// Header-read timeout and connection cap of the accept loop.
+    /// `[metrics] bind` and its router, when metrics are served.
+    metrics: Option<(TcpListener, Router)>,
+    /// Header-read timeout and connection cap of the accept loops.
     connections: ConnectionSettings,
     ring: Arc<KeyRing>,
     clock: Arc<dyn Clock>,
     maintenance: Maintenance,
+    /// Reloads the configuration, when it came from a file.
+    reloader: Option<Reloader>,
 }
 
 impl Server {
     /// Binds `config`'s address and prepares the service with the system clock.
     pub async fn bind(config: Config) -> Result<Server, ServerError> {
         let addr = config.server.bind;
-        let listener =
-            TcpListener::bind(addr).await.map_err(|source| ServerError(StartError::Bind { addr, source }))?;
+        let listener = bind(addr).await?;
         Self::with_listener(config, listener, Arc::new(SystemClock)).await
     }
 
     /// Prepares the service on an already bound listener (tests bind `127.0.0.1:0`),
-    /// with an injected clock.
+    /// with an injected clock. The metrics listener, if configured, is bound here.
     pub async fn with_listener(
         config: Config,
         listener: TcpListener,
         clock: Arc<dyn Clock>,
     ) -> Result<Server, ServerError> {
-        let maintenance = Maintenance::new(config.keys.poll_interval, config.keys.auto_rotate);
         let connections = ConnectionSettings {
             header_read_timeout: config.server.header_read_timeout,
             max_connections: config.server.max_connections.and_then(NonZeroUsize::new),
         };
-        let (router, ring) = assemble(config, Arc::clone(&clock)).await?;
-        Ok(Server { listener, router, connections, ring, clock, maintenance })
+        let metrics_listener = match config.metrics.bind {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
+        let (poll_interval, auto_rotate) = (config.keys.poll_interval, config.keys.auto_rotate);
+        let (state, ring, metrics, reloader) = assemble(config, Arc::clone(&clock)).await?;
+        let maintenance = Maintenance::new(poll_interval, auto_rotate, Arc::clone(&metrics));
+        let metrics = metrics_listener.map(|l| (l, metrics::router(metrics)));
+        Ok(Server {
+            listener,
+            router: http::router(state),
+            metrics,
+            connections,
+            ring,
+            clock,
+            maintenance,
+            reloader,
+        })
     }
 
     /// The address actually bound (useful with port 0).
@@ -110,41 +137,68 @@ impl Server {
         self.listener.local_addr()
     }
 
+    /// The address `GET /metrics` is served on, when `[metrics] bind` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|(l, _)| l.local_addr().ok())
+    }
+
     /// Serves until `shutdown` resolves, then stops accepting, closes idle connections and
     /// lets in-flight requests finish. Meanwhile the key ring follows the key directory and
-    /// the schedule.
+    /// the schedule, and the configuration its file.
     ///
     /// Nothing here fails: accept errors (such as running out of file descriptors) are
-    /// logged and retried, and a failed key reload keeps the last good keys.
+    /// logged and retried, and a failed key or configuration reload keeps the last good one.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) {
-        let (stop_keys, keys_stopped) = tokio::sync::oneshot::channel::<()>();
-        let keys_task = tokio::spawn(maintain(self.ring, self.clock, self.maintenance, async move {
-            let _ = keys_stopped.await;
-        }));
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let stopping = move || {
+            let mut stopped = stopped.clone();
+            async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            }
+        };
+        let mut tasks = tokio::task::JoinSet::new();
+        tasks.spawn(maintain(self.ring, self.clock, self.maintenance, stopping()));
+        if let Some(reloader) = self.reloader {
+            tasks.spawn(reloader.run(stopping()));
+        }
+        if let Some((listener, router)) = self.metrics {
+            tasks.spawn(accept::serve(listener, router, self.connections, stopping()));
+        }
         accept::serve(self.listener, self.router, self.connections, shutdown).await;
-        let _ = stop_keys.send(());
-        let _ = keys_task.await;
+        let _ = stop.send(true);
+        while tasks.join_next().await.is_some() {}
     }
 }
 
-/// The application's routes over `config`, with no listener and no key maintenance (the key
-/// set stays as loaded, though its schedule still moves with `clock`): for driving the HTTP
-/// edge in-process, with `tower::ServiceExt::oneshot`. Requests carry no peer address, so
-/// the brute-force throttles count them by name only.
-pub async fn router(config: Config, clock: Arc<dyn Clock>) -> Result<Router, ServerError> {
-    Ok(assemble(config, clock).await?.0)
+/// Binds `addr`.
+async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
+    TcpListener::bind(addr).await.map_err(|source| ServerError(StartError::Bind { addr, source }))
 }
 
-/// Loads the keys and builds the application state and its router.
-async fn assemble(config: Config, clock: Arc<dyn Clock>) -> Result<(Router, Arc<KeyRing>), ServerError> {
+/// The application's routes over `config`, with no listener, no key maintenance and no
+/// reload (the key set stays as loaded, though its schedule still moves with `clock`): for
+/// driving the HTTP edge in-process, with `tower::ServiceExt::oneshot`. Requests carry no
+/// peer address, so the brute-force throttles count them by name only.
+pub async fn router(config: Config, clock: Arc<dyn Clock>) -> Result<Router, ServerError> {
+    let (state, ..) = assemble(config, clock).await?;
+    Ok(http::router(state))
+}
+
+/// Loads the keys and builds the application state, its metrics and its reloader.
+async fn assemble(
+    config: Config,
+    clock: Arc<dyn Clock>,
+) -> Result<(AppState, Arc<KeyRing>, Arc<Metrics>, Option<Reloader>), ServerError> {
     let source = config.key_source()?;
     let policy = config.key_policy();
     let now = clock.now();
     // Key generation (RSA especially) and file I/O stay off the async workers.
     let ring = Arc::new(tokio::task::spawn_blocking(move || KeyRing::open(source, policy, now)).await??);
-    let registry = Registry::new(config.clients).map_err(|_| ServerError(StartError::Random))?;
-    let users = Users::new(config.users);
-    let issuer = Issuer::new(config.issuer, config.tokens, config.enabled_grants, Arc::clone(&ring), users);
+    let metrics = Arc::new(Metrics::new(
+        config.clients.iter().map(|c| c.id.as_str()),
+        Arc::clone(&ring),
+        Arc::clone(&clock),
+    ));
     let settings = HttpSettings {
         limits: Limits {
             max_header_bytes: config.server.max_header_bytes,
@@ -152,10 +206,28 @@ async fn assemble(config: Config, clock: Arc<dyn Clock>) -> Result<(Router, Arc<
             request_timeout: config.server.request_timeout,
         },
         jwks_max_age: config.keys.jwks_max_age,
-        trusted_proxies: config.server.trusted_proxies,
+        trusted_proxies: config.server.trusted_proxies.clone(),
     };
-    let state = AppState::new(registry, issuer, clock, settings);
-    Ok((http::router(state), ring))
+    let (fixed, source) = (config.fixed(), config.source().map(Path::to_path_buf));
+    let live =
+        live(config.issuer.clone(), config.tokens.clone(), config, Arc::clone(&ring)).map_err(ServerError)?;
+    let state = AppState::new(live, clock, Arc::clone(&metrics), settings);
+    let reloader =
+        source.map(|path| Reloader::new(path, fixed, state.clone(), Arc::clone(&ring), Arc::clone(&metrics)));
+    Ok((state, ring, metrics, reloader))
+}
+
+/// The clients and the issuer of `config`, for `issuer` with `tokens`, signing with `keys`.
+fn live(
+    issuer: String,
+    tokens: TokenSettings,
+    config: Config,
+    keys: Arc<KeyRing>,
+) -> Result<Live, StartError> {
+    let registry = Registry::new(config.clients).map_err(|_| StartError::Random)?;
+    let users = Users::new(config.users);
+    let issuer = Issuer::new(issuer, tokens, config.enabled_grants, keys, users);
+    Ok(Live::new(registry, issuer))
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

@@ -69,6 +69,12 @@ pub(crate) struct IssuedToken {
     pub(crate) scope: String,
     /// The `kid` that signed it.
     pub(crate) kid: Arc<str>,
+    /// Its `jti`.
+    pub(crate) jti: String,
+    /// Its `exp`, seconds since the epoch.
+    pub(crate) expires_at: u64,
+    /// Its `aud`.
+    pub(crate) audiences: Vec<String>,
     /// A refresh token (password grant, for clients that also have `refresh_token`).
     pub(crate) refresh_token: Option<String>,
     /// An OpenID Connect ID token, when `openid` was granted to a user.
@@ -108,6 +114,12 @@ pub(crate) enum IssueError {
     /// A missing or malformed parameter.
     #[error("{0}")]
     InvalidRequest(&'static str),
+    /// The client is over its `rate_limit`.
+    #[error("rate limit exceeded")]
+    RateLimited {
+        /// How long until one more request would be let through.
+        retry_after: Duration,
+    },
     /// The user's login failed (password grant): `invalid_grant`.
     #[error("{0}")]
     Login(#[from] UserError),
@@ -151,6 +163,13 @@ struct Grant<'a> {
     extra: &'a Map<String, Value>,
 }
 
+/// A signed access token and its `jti`.
+#[derive(Debug)]
+struct Signed {
+    token: String,
+    jti: String,
+}
+
 /// Issues tokens under the service-wide settings, with the live key ring, for the clients
 /// and users of the configuration.
 #[derive(Debug)]
@@ -192,8 +211,9 @@ impl Issuer {
         &self.keys
     }
 
-    /// Runs the grant `request` asks for, for `client` (already authenticated), as of `now`.
-    /// `requester` is counted by the password grant's brute-force throttle.
+    /// Runs the grant `request` asks for, for `client` (already authenticated), as of `now`,
+    /// once the client's rate limit lets the request through. `requester` is counted by the
+    /// password grant's brute-force throttle.
     pub(crate) async fn issue(
         &self,
         client: &Client,
@@ -201,6 +221,9 @@ impl Issuer {
         requester: Requester,
         now: SystemTime,
     ) -> Result<IssuedToken, IssueError> {
+        if let Some(limiter) = &client.limiter {
+            limiter.admit().map_err(|retry_after| IssueError::RateLimited { retry_after })?;
+        }
         match self.grant(request.grant_type, client)? {
             GrantType::ClientCredentials => self.client_credentials(client, request, now),
             GrantType::Password => self.password(client, request, requester, now).await,
@@ -244,18 +267,21 @@ impl Issuer {
         let keys = self.keys.current_at(now);
         // No signing key (all revoked): no token at all, not even a reused one.
         let signer = keys.signer()?;
-        let issued = |access_token, expires_in, scope| IssuedToken {
+        let now_secs = unix_seconds(now);
+        let issued = |access_token, jti, expires_at: u64, scope| IssuedToken {
             access_token,
-            expires_in,
+            expires_in: expires_at.saturating_sub(now_secs),
             scope,
             kid: signer.shared_kid(),
+            jti,
+            expires_at,
+            audiences: audiences.iter().map(|a| (*a).to_owned()).collect(),
             refresh_token: None,
             id_token: None,
             reused: false,
         };
         // Checked after authentication and every policy decision: a reused token is one
         // this request would have been granted anyway.
-        let now_secs = unix_seconds(now);
         let reuse = self.reuse.as_ref().map(|cache| {
             let request = reuse::Request {
                 kid: signer.kid(),
@@ -267,8 +293,8 @@ impl Issuer {
             (cache, request.key())
         });
         if let Some(kept) = reuse.as_ref().and_then(|(cache, key)| cache.get(key, now_secs)) {
-            let remaining = kept.expires_at.saturating_sub(now_secs);
-            return Ok(IssuedToken { reused: true, ..issued(kept.access_token.clone(), remaining, scope) });
+            let token = issued(kept.access_token.clone(), kept.jti.clone(), kept.expires_at, scope);
+            return Ok(IssuedToken { reused: true, ..token });
         }
         let grant = Grant {
             sub: &client.id,
@@ -278,16 +304,18 @@ impl Issuer {
             ttl,
             extra: &client.claims,
         };
-        let access_token = self.access_token(&grant, signer, now)?;
+        let signed = self.access_token(&grant, signer, now)?;
+        let expires_at = now_secs + ttl;
         if let Some((cache, key)) = reuse {
             let kept = Reusable {
-                access_token: access_token.clone(),
+                access_token: signed.token.clone(),
+                jti: signed.jti.clone(),
                 issued_at: now_secs,
-                expires_at: now_secs + ttl,
+                expires_at,
             };
             cache.put(key, kept);
         }
-        Ok(issued(access_token, ttl, scope))
+        Ok(issued(signed.token, signed.jti, expires_at, scope))
     }
 
     /// Signs an RFC 9068 access token for `grant`.
@@ -296,7 +324,7 @@ impl Issuer {
         grant: &Grant<'_>,
         signer: &SigningKey,
         now: SystemTime,
-    ) -> Result<String, KeyError> {
+    ) -> Result<Signed, KeyError> {
         let jti = new_jti()?;
         let iat = unix_seconds(now);
         let claims = AccessTokenClaims {
@@ -311,7 +339,8 @@ impl Issuer {
             scope: grant.scope,
             extra: grant.extra,
         };
-        signer.sign_access_token(&claims)
+        let token = signer.sign_access_token(&claims)?;
+        Ok(Signed { token, jti })
     }
 
     /// Introspects `token` (RFC 7662 §2.2): its claims if it is active, why not otherwise.

@@ -27,6 +27,8 @@ pub(crate) const REUSE_CAPACITY: usize = 4096;
 pub(crate) struct Reusable {
     /// The compact JWS.
     pub(crate) access_token: String,
+    /// Its `jti`.
+    pub(crate) jti: String,
     /// `iat`, seconds since the epoch.
     pub(crate) issued_at: u64,
     /// `exp`, seconds since the epoch.
@@ -111,7 +113,12 @@ mod tests {
         Request { kid: "k1", client_id: "svc", scope: "read", audiences: &["https://api"], ttl: 300 };
 
     fn token(issued_at: u64, ttl: u64) -> Reusable {
-        Reusable { access_token: format!("token-{issued_at}"), issued_at, expires_at: issued_at + ttl }
+        Reusable {
+            access_token: format!("token-{issued_at}"),
+            jti: "j".into(),
+            issued_at,
+            expires_at: issued_at + ttl,
+        }
     }
 
     #[test]

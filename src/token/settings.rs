@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::clients::RateLimit;
 use crate::keys::Algorithm;
 
 /// `[tokens]` in configuration.
@@ -27,6 +28,8 @@ pub(crate) struct TokenSettings {
     /// How long an identical client-credentials request gets the same token (0: off).
     #[serde(with = "humantime_serde")]
     pub(crate) reuse_window: Duration,
+    /// The token-request rate limit of every client that sets none (`"100/s"`); unset: none.
+    pub(crate) rate_limit: Option<RateLimit>,
 }
 
 impl Default for TokenSettings {
@@ -38,6 +41,7 @@ impl Default for TokenSettings {
             leeway: Duration::from_secs(30),
             refresh_ttl: Duration::from_secs(24 * 3600),
             reuse_window: Duration::ZERO,
+            rate_limit: None,
         }
     }
 }

@@ -125,7 +125,7 @@ impl Issuer {
         let mut extra: Map<String, Value> = client.claims.clone();
         extra.extend(user.claims.iter().map(|(k, v)| (k.clone(), v.clone())));
         let grant = Grant { sub: &user.username, client, scope, audiences: &audiences, ttl, extra: &extra };
-        let access_token = self.access_token(&grant, signer, now)?;
+        let signed = self.access_token(&grant, signer, now)?;
         let refresh_token = if client.allows_grant(GrantType::RefreshToken) {
             let claims = RefreshClaims {
                 iss: self.issuer.clone(),
@@ -157,10 +157,13 @@ impl Issuer {
             None
         };
         Ok(IssuedToken {
-            access_token,
+            access_token: signed.token,
             expires_in: ttl,
             scope: scope.to_owned(),
             kid: signer.shared_kid(),
+            jti: signed.jti,
+            expires_at: iat + ttl,
+            audiences: audiences.iter().map(|a| (*a).to_owned()).collect(),
             refresh_token,
             id_token,
             reused: false,
