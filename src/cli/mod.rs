@@ -160,6 +160,9 @@ fn serve(config_path: Option<PathBuf>, bind: Option<SocketAddr>) -> anyhow::Resu
         let server = Server::bind(config).await?;
         let addr = server.local_addr()?;
         tracing::info!(%addr, "tokenmint listening on http://{addr}");
+        if let Some(metrics) = server.metrics_addr() {
+            tracing::info!(addr = %metrics, "metrics on http://{metrics}/metrics");
+        }
         server.run(shutdown_signal()).await;
         tracing::info!("stopped");
         Ok(ExitCode::SUCCESS)

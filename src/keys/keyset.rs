@@ -26,7 +26,8 @@ pub(crate) struct KeySet {
     /// The state of each of `published`, in the same order.
     pub(crate) states: Vec<KeyState>,
     /// When the schedule next hands signing to another key: the earliest pending key's
-    /// activation, or the end of the signing key's rotation period; `None` when neither.
+    /// activation, or the end of the signing key's rotation period (past, when the rotation
+    /// is overdue); `None` when neither.
     pub(crate) signing_changes_at: Option<SystemTime>,
     /// The serialized JWKS of `published`.
     pub(crate) jwks: JwksDocument,
@@ -52,9 +53,10 @@ impl KeySet {
         let signing_since = keys[signing_index].dates.activate_at;
         let mut published: Vec<(SystemTime, KeyState, Arc<SigningKey>)> = Vec::new();
         let mut jwks_changes_at: Option<SystemTime> = None;
-        // The next key to take over: the earliest pending one, else the rotation's next.
+        // The next key to take over: the earliest pending one, else the rotation's next (in the
+        // past when the rotation is overdue: its key was never made).
         let mut signing_changes_at: Option<SystemTime> =
-            policy.rotation(signing_since).map(|(period_end, _)| period_end).filter(|t| *t > now);
+            policy.rotation(signing_since).map(|(period_end, _)| period_end);
         for (k, state) in keys.iter().zip(&plan.states) {
             if state.is_published() {
                 published.push((k.dates.activate_at, *state, Arc::clone(&k.key)));

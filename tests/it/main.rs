@@ -12,6 +12,7 @@ mod helpers;
 mod interop;
 mod interop_libs;
 mod jwks;
+mod operations;
 mod password;
 mod resource_server;
 mod reuse;
