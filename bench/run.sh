@@ -55,6 +55,7 @@ TM_PORT=18080       # tokenmint, one client
 TM100K_PORT=18081   # tokenmint, 100,000 clients
 COLD_PORT=18082     # tokenmint, cold-start measurements
 REUSE_PORT=18083    # tokenmint, one client, tokens.reuse_window = "30s"
+METRICS_PORT=18084  # GET /metrics of the one-client tokenmint, scraped during the load
 BARE_PORT=18090     # examples/bare_reference
 NODE_PORT=18100     # node-oidc-provider
 
@@ -149,6 +150,9 @@ write_configs() {
     write_client bench "$hash" >>"$WORK/one.toml"
     # The same with token reuse on (issue 5, "Beyond"): not part of the targets.
     sed 's/^algorithm = "ES256"$/&\nreuse_window = "30s"/' "$WORK/one.toml" >"$WORK/reuse.toml"
+    # The measured instance serves metrics too, and is scraped during the load.
+    cp "$WORK/one.toml" "$WORK/one-metrics.toml"
+    printf '[metrics]\nbind = "%s:%s"\n' "$HOST" "$METRICS_PORT" >>"$WORK/one-metrics.toml"
 
     # 100,000 clients, distinct ids, one shared hash (hashing is not what is measured).
     write_config_header >"$WORK/100k.toml"
@@ -237,10 +241,11 @@ rss_mib() {
     awk '/^VmRSS:/ { printf "%.1f\n", $2 / 1024 }' "/proc/$1/status"
 }
 
-# start_tokenmint LOGFILE: tokenmint with one client on TM_PORT; sets TM_PID.
+# start_tokenmint LOGFILE: tokenmint with one client on TM_PORT, metrics on METRICS_PORT;
+# sets TM_PID.
 start_tokenmint() {
     log "starting tokenmint (one client) on $HOST:$TM_PORT"
-    start_server "$1" env RUST_LOG=info "$TOKENMINT" serve --bind "$HOST:$TM_PORT" --config "$WORK/one.toml"
+    start_server "$1" env RUST_LOG=info "$TOKENMINT" serve --bind "$HOST:$TM_PORT" --config "$WORK/one-metrics.toml"
     TM_PID=$SERVER_PID
     wait_ready "http://$HOST:$TM_PORT/readyz" "$TM_PID" 10000 ||
         die "tokenmint did not become ready: $(tail -5 "$1")"
@@ -274,7 +279,7 @@ start_bare() {
 
 start_servers() {
     local port
-    for port in "$TM_PORT" "$TM100K_PORT" "$COLD_PORT" "$REUSE_PORT" "$BARE_PORT" "$NODE_PORT"; do
+    for port in "$TM_PORT" "$TM100K_PORT" "$COLD_PORT" "$REUSE_PORT" "$METRICS_PORT" "$BARE_PORT" "$NODE_PORT"; do
         require_free_port "$port"
     done
 
@@ -628,6 +633,7 @@ print_report() {
         "issuance ÷ node at 128 conns: $(ratio "$(metric tm_token128 1)" "$(metric node_token128 1)");" \
         "node-oidc-provider RSS after 128 conns: $rss_node MiB."
     print_log_volume
+    print_scrapes
 }
 
 # tokenmint logs one info line per token request: report its volume and any outcome other
@@ -643,11 +649,36 @@ print_log_volume() {
         "outcomes other than issued: $other."
 }
 
+# Scrapes the measured tokenmint's /metrics every second, as a Prometheus would (more
+# often than its 15 s default), until the report; each status goes to scrapes.txt.
+start_scraper() {
+    : >"$WORK/scrapes.txt"
+    touch "$WORK/scraping"
+    (
+        while [[ -e "$WORK/scraping" ]]; do
+            curl -s -o /dev/null --max-time 2 -w '%{http_code}\n' "http://$HOST:$METRICS_PORT/metrics" \
+                >>"$WORK/scrapes.txt" || echo fail >>"$WORK/scrapes.txt"
+            sleep 1
+        done
+    ) &
+    PIDS+=("$!")
+}
+
+# How the scrapes went (a restart of the measured server between rounds fails a scrape or two).
+print_scrapes() {
+    rm -f "$WORK/scraping"
+    local total ok
+    total="$(wc -l <"$WORK/scrapes.txt")"
+    ok="$(grep -c '^200$' "$WORK/scrapes.txt" || true)"
+    echo "GET /metrics of the measured tokenmint, scraped every second during the load: $ok of $total scrapes answered 200."
+}
+
 main() {
     install_tools
     build
     write_configs
     start_servers
+    start_scraper
     measure_cold_start
     smoke_check
     warm_up
