@@ -11,6 +11,7 @@
 //! ```text
 //! cli → server → http → token → {keys, clients, users, verify} → {credentials, oauth, claims, clock}
 //! server → config → the settings types of {clients, users, keys, token}
+//! {server, http} → metrics → keys
 //! ```
 //!
 //! Leaves (import nothing else of the crate, or only other leaves):
@@ -23,8 +24,8 @@
 //!
 //! The domain (no HTTP, no figment):
 //! - `clients`: a client (`mod.rs`), its settings and their checks (`settings`), the registry
-//!   (`registry`), and client authentication (`auth`): every authentication method is a
-//!   `Proof` checked there.
+//!   (`registry`), client authentication (`auth`: every authentication method is a `Proof`
+//!   checked there), and per-client rate limits (`rate`).
 //! - `users`: the password grant's users (`mod.rs`: registry and password checks) and their
 //!   settings (`settings`).
 //! - `keys`: signing keys. `schedule` (pure: dates, the rotation policy, which key signs,
@@ -45,7 +46,10 @@
 //! - [`config`]: `layers` (defaults, TOML, `TOKENMINT_*`), `raw`, `validate` (every check,
 //!   once), `error`.
 //! - [`server`]: binds and runs: `accept` (the accept loop), `keys_task` (file-system
-//!   events, polling, SIGHUP, the schedule's instants, automatic rotation).
+//!   events, polling, SIGHUP, the schedule's instants, automatic rotation), `config_task`
+//!   (configuration reload), `metrics` (the `/metrics` listener's route), `watch`.
+//! - `metrics`: the Prometheus series, recorded by `http` and `server`, read from the key
+//!   ring (`keys`) and `/proc` (`process`) at scrape.
 //! - [`cli`]: the `tokenmint` command line; `telemetry`: log output.
 //!
 //! # Crypto backend
