@@ -622,3 +622,35 @@ async fn audit_events_say_who_got_which_token_with_which_key() {
         assert!(!all.contains(secret), "the log holds {secret}");
     }
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_kubernetes_configmap_update_is_seen_through_its_symlink_swap() {
+    use std::os::unix::fs::symlink;
+    // The layout kubelet writes: the file is a link into `..data`, itself a link to a
+    // timestamped directory, and an update swaps `..data` in one rename.
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    let version = |name: &str, text: &str| {
+        std::fs::create_dir(dir.path().join(name)).unwrap();
+        std::fs::write(dir.path().join(name).join("tokenmint.toml"), text).unwrap();
+    };
+    version("..2026_12_01_a", &config_text("", &keys));
+    symlink("..2026_12_01_a", dir.path().join("..data")).unwrap();
+    symlink("..data/tokenmint.toml", dir.path().join("tokenmint.toml")).unwrap();
+    let app = Running::from_file(&dir.path().join("tokenmint.toml")).await;
+    assert_eq!(app.token("newcomer", SECRET_A).await.status(), 401);
+
+    let newcomer = "[[clients]]\nid = \"newcomer\"\nsecret_hashes = [\"sha256:8766b9cb08e6040b704f1e3ee1e186efccf2635b1d2634d6525333007e6aeae1\"]\naudiences = [\"https://api.new\"]\n";
+    version("..2026_12_01_b", &format!("{}{newcomer}", config_text("", &keys)));
+    symlink("..2026_12_01_b", dir.path().join("..data_tmp")).unwrap();
+    std::fs::rename(dir.path().join("..data_tmp"), dir.path().join("..data")).unwrap();
+    let reloaded = within_10s(|| {
+        let app = &app;
+        async move { app.token("newcomer", SECRET_A).await.status() == 200 }
+    })
+    .await;
+    assert!(reloaded, "the swapped ConfigMap was not reloaded");
+    let text = app.scrape().await;
+    assert_eq!(sample(&text, "tokenmint_config_reloads_total", &[("result", "ok")]), Some(1.0));
+}
