@@ -16,6 +16,7 @@ pub(crate) use registry::Registry;
 pub(crate) use settings::{ClientProblem, ClientSettings};
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
@@ -47,7 +48,7 @@ pub(crate) struct Client {
     /// A disabled client fails authentication as if it did not exist.
     pub(crate) enabled: bool,
     /// Its token-request rate limit, if it has one (its own, or the service-wide default).
-    pub(crate) limiter: Option<Limiter>,
+    pub(crate) limiter: Option<Arc<Limiter>>,
 }
 
 impl fmt::Debug for Client {

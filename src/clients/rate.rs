@@ -91,6 +91,11 @@ impl Limiter {
         Limiter { limit, state: DefaultDirectRateLimiter::direct(limit.quota()) }
     }
 
+    /// The limit it enforces.
+    pub(crate) fn limit(&self) -> RateLimit {
+        self.limit
+    }
+
     /// Counts one request: `Err(wait)` when it is over the limit, `wait` being how long
     /// until one more would be let through.
     pub(crate) fn admit(&self) -> Result<(), Duration> {

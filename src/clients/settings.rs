@@ -1,5 +1,6 @@
 //! A client as written in configuration, and its validation into a [`Client`].
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -209,7 +210,7 @@ impl ClientSettings {
             ttl: self.ttl,
             claims: self.claims,
             enabled: self.enabled,
-            limiter: self.rate_limit.map(Limiter::new),
+            limiter: self.rate_limit.map(|limit| Arc::new(Limiter::new(limit))),
         })
     }
 }

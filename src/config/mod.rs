@@ -80,6 +80,8 @@ pub struct Config {
     pub(crate) users: Vec<User>,
     /// The file it was read from, if any: what a reload reads again.
     source: Option<PathBuf>,
+    /// Whether the listen address came from `--bind` rather than the configuration.
+    bind_overridden: bool,
 }
 
 /// The settings a running service keeps until it restarts: those a configuration reload
@@ -91,6 +93,8 @@ pub(crate) struct Fixed {
     keys: KeySettings,
     metrics: MetricsSettings,
     tokens: TokenSettings,
+    /// `--bind` set the address: a reloaded file's `server.bind` is not a change.
+    bind_overridden: bool,
 }
 
 impl Fixed {
@@ -102,7 +106,7 @@ impl Fixed {
         let (t, nt) = (&self.tokens, &new.tokens);
         let checks = [
             ("issuer", self.issuer != new.issuer),
-            ("server.bind", s.bind != n.bind),
+            ("server.bind", !self.bind_overridden && s.bind != n.bind),
             ("server.max_body_bytes", s.max_body_bytes != n.max_body_bytes),
             ("server.max_header_bytes", s.max_header_bytes != n.max_header_bytes),
             ("server.request_timeout", s.request_timeout != n.request_timeout),
@@ -169,6 +173,7 @@ impl Config {
     /// Overrides the listen address (the `--bind` flag).
     pub fn set_bind_addr(&mut self, addr: SocketAddr) {
         self.server.bind = addr;
+        self.bind_overridden = true;
     }
 
     /// Overrides the key directory.
@@ -194,6 +199,7 @@ impl Config {
             keys: self.keys.clone(),
             metrics: self.metrics.clone(),
             tokens: self.tokens.clone(),
+            bind_overridden: self.bind_overridden,
         }
     }
 

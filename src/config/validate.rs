@@ -5,6 +5,7 @@
 //! is gathered before failing.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use super::error::{ConfigError, Kind, Problem};
 use super::raw::{GrantSettings, RawConfig, ServerSettings};
@@ -53,7 +54,7 @@ pub(super) fn validate(raw: RawConfig, mut problems: Vec<Problem>) -> Result<Con
     // `tokens.rate_limit` for every client that sets none.
     if let Some(limit) = tokens.rate_limit {
         for client in clients.iter_mut().filter(|c| c.limiter.is_none()) {
-            client.limiter = Some(Limiter::new(limit));
+            client.limiter = Some(Arc::new(Limiter::new(limit)));
         }
     }
     let users: Vec<User> =
@@ -74,6 +75,7 @@ pub(super) fn validate(raw: RawConfig, mut problems: Vec<Problem>) -> Result<Con
         clients,
         users,
         source: None,
+        bind_overridden: false,
     })
 }
 

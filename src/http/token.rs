@@ -124,8 +124,8 @@ fn token_request<'a>(params: &'a Params<'_>) -> Result<TokenRequest<'a>, OAuthEr
 ///
 /// The event is one line on the `tokenmint::audit` target, for every request that reaches
 /// a decision: who asked (client, how it authenticated, from where), for what, the outcome,
-/// and for a token which secret matched (its index, never the hash), the granted scopes and
-/// audiences, `jti`, `kid` and `exp`. Never the token or a secret. Client-supplied strings
+/// and for a token which secret matched (its index, never the hash), the user it was issued
+/// for (`-` for the client itself), the granted scopes and audiences, `jti`, `kid` and `exp`. Never the token or a secret. Client-supplied strings
 /// are logged as `&str` fields, which the formatter quotes and escapes, shortened: no line
 /// breaks or control characters reach the log from a request.
 fn answer(
@@ -146,7 +146,8 @@ fn answer(
         Ok(Issued { token, secret_index }) => {
             let outcome = if token.reused { "reused" } else { "issued" };
             state.metrics().token_request(grant, outcome, took);
-            state.metrics().token_issued(client_id);
+            // The client's own id: the logged one may be shortened.
+            state.metrics().token_issued(attempt.client_id.unwrap_or_default());
             let aud = token.audiences.join(" ");
             tracing::info!(
                 target: "tokenmint::audit",
@@ -159,6 +160,7 @@ fn answer(
                 aud = aud.as_str(),
                 jti = token.jti.as_str(),
                 kid = &*token.kid,
+                user = token.user.as_deref().unwrap_or("-"),
                 exp = token.expires_at,
                 address,
                 latency_us,

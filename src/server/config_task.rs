@@ -121,7 +121,8 @@ impl Reloader {
         let clients = config.clients.iter().map(|c| c.id.clone()).collect::<Vec<_>>();
         let issuer = self.fixed.issuer().to_owned();
         let tokens = self.fixed.tokens(&config.tokens);
-        match live(issuer, tokens, config, Arc::clone(&self.keys)) {
+        let running = self.state.live();
+        match live(issuer, tokens, config, Arc::clone(&self.keys), Some(&running)) {
             Ok(live) => {
                 self.state.replace(live);
                 self.metrics.track_clients(clients.iter().map(String::as_str));

@@ -209,23 +209,31 @@ async fn assemble(
         trusted_proxies: config.server.trusted_proxies.clone(),
     };
     let (fixed, source) = (config.fixed(), config.source().map(Path::to_path_buf));
-    let live =
-        live(config.issuer.clone(), config.tokens.clone(), config, Arc::clone(&ring)).map_err(ServerError)?;
+    let live = live(config.issuer.clone(), config.tokens.clone(), config, Arc::clone(&ring), None)
+        .map_err(ServerError)?;
     let state = AppState::new(live, clock, Arc::clone(&metrics), settings);
     let reloader =
         source.map(|path| Reloader::new(path, fixed, state.clone(), Arc::clone(&ring), Arc::clone(&metrics)));
     Ok((state, ring, metrics, reloader))
 }
 
-/// The clients and the issuer of `config`, for `issuer` with `tokens`, signing with `keys`.
+/// The clients and the issuer of `config`, for `issuer` with `tokens`, signing with `keys`;
+/// after a reload, carrying over the brute-force counters and rate-limit budgets of the
+/// `previous` configuration.
 fn live(
     issuer: String,
     tokens: TokenSettings,
     config: Config,
     keys: Arc<KeyRing>,
+    previous: Option<&Live>,
 ) -> Result<Live, StartError> {
-    let registry = Registry::new(config.clients).map_err(|_| StartError::Random)?;
-    let users = Users::new(config.users);
+    let (registry, users) = match previous {
+        None => (Registry::new(config.clients).map_err(|_| StartError::Random)?, Users::new(config.users)),
+        Some(old) => (
+            Registry::succeeding(config.clients, old.registry()),
+            Users::succeeding(config.users, old.issuer().users()),
+        ),
+    };
     let issuer = Issuer::new(issuer, tokens, config.enabled_grants, keys, users);
     Ok(Live::new(registry, issuer))
 }

@@ -75,6 +75,8 @@ pub(crate) struct IssuedToken {
     pub(crate) expires_at: u64,
     /// Its `aud`.
     pub(crate) audiences: Vec<String>,
+    /// The user it was issued for (password and refresh grants); `None` for the client itself.
+    pub(crate) user: Option<String>,
     /// A refresh token (password grant, for clients that also have `refresh_token`).
     pub(crate) refresh_token: Option<String>,
     /// An OpenID Connect ID token, when `openid` was granted to a user.
@@ -206,6 +208,11 @@ impl Issuer {
         &self.issuer
     }
 
+    /// The password grant's users.
+    pub(crate) fn users(&self) -> &Users {
+        &self.users
+    }
+
     /// The key ring.
     pub(crate) fn keys(&self) -> &Arc<KeyRing> {
         &self.keys
@@ -276,6 +283,7 @@ impl Issuer {
             jti,
             expires_at,
             audiences: audiences.iter().map(|a| (*a).to_owned()).collect(),
+            user: None,
             refresh_token: None,
             id_token: None,
             reused: false,

@@ -164,6 +164,7 @@ impl Issuer {
             jti: signed.jti,
             expires_at: iat + ttl,
             audiences: audiences.iter().map(|a| (*a).to_owned()).collect(),
+            user: Some(user.username.clone()),
             refresh_token,
             id_token,
             reused: false,

@@ -80,9 +80,9 @@ pub(crate) struct Users {
     users: HashMap<String, Arc<User>>,
     /// Bounds concurrent password checks to half the cores (at least one): a flood of
     /// logins can take at most half the CPU from machine clients.
-    argon2: Argon2Pool,
+    argon2: Arc<Argon2Pool>,
     /// Brute-force protection: failures (and checks in flight) by username and address.
-    throttle: Throttle,
+    throttle: Arc<Throttle>,
 }
 
 impl fmt::Debug for Users {
@@ -96,7 +96,14 @@ impl Users {
     pub(crate) fn new(users: Vec<User>) -> Self {
         let users = users.into_iter().map(|u| (u.username.clone(), Arc::new(u))).collect();
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Users { users, argon2: Argon2Pool::new(cores / 2), throttle: Throttle::default() }
+        Users { users, argon2: Arc::new(Argon2Pool::new(cores / 2)), throttle: Arc::default() }
+    }
+
+    /// The users of a reloaded configuration, taking over `previous`'s brute-force counters
+    /// and its password-check pool: a reload resets no protection.
+    pub(crate) fn succeeding(users: Vec<User>, previous: &Users) -> Self {
+        let users = users.into_iter().map(|u| (u.username.clone(), Arc::new(u))).collect();
+        Users { users, argon2: Arc::clone(&previous.argon2), throttle: Arc::clone(&previous.throttle) }
     }
 
     /// Whether any user is configured.

@@ -607,6 +607,7 @@ async fn audit_events_say_who_got_which_token_with_which_key() {
         ("jti", claims["jti"].clone()),
         ("exp", claims["exp"].clone()),
         ("kid", Value::from(kid)),
+        ("user", Value::from("-")),
         ("address", Value::from("127.0.0.1")),
     ] {
         assert_eq!(issued[field], expected, "{field} in {issued}");
@@ -653,4 +654,34 @@ async fn a_kubernetes_configmap_update_is_seen_through_its_symlink_swap() {
     assert!(reloaded, "the swapped ConfigMap was not reloaded");
     let text = app.scrape().await;
     assert_eq!(sample(&text, "tokenmint_config_reloads_total", &[("result", "ok")]), Some(1.0));
+}
+
+#[tokio::test]
+async fn a_reload_keeps_rate_limit_budgets_and_brute_force_counters() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tokenmint.toml");
+    let limited = "[[clients]]\nid = \"limited\"\nsecret_hashes = [\"sha256:8766b9cb08e6040b704f1e3ee1e186efccf2635b1d2634d6525333007e6aeae1\"]\naudiences = [\"https://api.one\"]\nrate_limit = \"2/h\"\n";
+    let text = config_text(limited, &dir.path().join("keys"));
+    std::fs::write(&file, &text).unwrap();
+    let app = Running::from_file(&file).await;
+    for _ in 0..2 {
+        assert_eq!(app.token("limited", SECRET_A).await.status(), 200);
+    }
+    // Five wrong secrets for the argon2id client: it backs off (RFC 6749 §2.3.1).
+    for _ in 0..5 {
+        assert_eq!(app.token("argon", "guess").await.status(), 401);
+    }
+    assert_eq!(app.token("argon", "guess").await.status(), 429);
+    // Any edit reloads; here a client's lifetime.
+    std::fs::write(&file, text.replace("ttl = \"3h\"", "ttl = \"2h\"")).unwrap();
+    let reloaded = within_10s(|| {
+        let app = &app;
+        async move {
+            sample(&app.scrape().await, "tokenmint_config_reloads_total", &[("result", "ok")]) == Some(1.0)
+        }
+    })
+    .await;
+    assert!(reloaded, "the edit was not reloaded");
+    assert_oauth_error(app.token("limited", SECRET_A).await, 429, "rate_limited").await;
+    assert_eq!(app.token("argon", ARGON_SECRET).await.status(), 429, "the reload reset the throttle");
 }
