@@ -243,3 +243,29 @@ async fn shutdown_is_not_held_up_for_ever_by_a_stalled_connection() {
     tokio::time::timeout(PATIENCE, server.served).await.expect("the server did not stop").unwrap();
     stalled.expect_close().await;
 }
+
+#[tokio::test]
+async fn a_stalled_request_gets_408_with_oauth_json() {
+    let app = TestApp::spawn_with("[server]\nrequest_timeout = \"1s\"").await;
+    let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    // Promise 100 bytes of body, send 11, then stall.
+    let head = "POST /oauth2/token HTTP/1.1\r\nhost: t\r\ncontent-type: application/x-www-form-urlencoded\r\n\
+                content-length: 100\r\n\r\ngrant_type=";
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(15), async {
+        let mut buf = [0u8; 1024];
+        while !response.windows(4).any(|w| w == b"\r\n\r\n") || !response.ends_with(b"}") {
+            let n = stream.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            response.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "the server never answered");
+    let text = String::from_utf8_lossy(&response);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("\"error\":\"invalid_request\""), "{text}");
+}
