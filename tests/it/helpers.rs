@@ -170,7 +170,8 @@ impl InProcess {
             let (router, req) = (self.router.clone(), request());
             tasks.spawn(async move {
                 let reply = oneshot(router, req).await;
-                let retry_after = reply.headers.get("retry-after").map(|v| v.to_str().unwrap().parse().unwrap());
+                let retry_after =
+                    reply.headers.get("retry-after").map(|v| v.to_str().unwrap().parse().unwrap());
                 let error = reply.json()["error"].as_str().map(str::to_owned);
                 Answer { status: reply.status.as_u16(), retry_after, error }
             });

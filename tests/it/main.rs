@@ -13,6 +13,7 @@ mod derived;
 mod discovery;
 mod forge;
 mod helpers;
+mod inprocess_token_auth;
 mod inprocess_token_errors;
 mod interop;
 mod interop_libs;
