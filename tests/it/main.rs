@@ -10,14 +10,15 @@
 
 mod cli;
 mod derived;
-mod discovery;
 mod forge;
 mod helpers;
+mod inprocess_discovery;
+mod inprocess_jwks;
 mod inprocess_token_auth;
 mod inprocess_token_errors;
+mod inprocess_token_policy;
 mod interop;
 mod interop_libs;
-mod jwks;
 mod password;
 mod resource_server;
 mod reuse;
@@ -25,7 +26,6 @@ mod rotation;
 mod serve;
 mod sweep;
 mod token_auth;
-mod token_policy;
 mod verify_jwks;
 mod verify_lib;
 mod verify_remote;
