@@ -13,6 +13,7 @@ mod derived;
 mod forge;
 mod helpers;
 mod inprocess_discovery;
+mod inprocess_errors;
 mod inprocess_jwks;
 mod inprocess_token_auth;
 mod inprocess_token_errors;
