@@ -15,6 +15,7 @@ mod helpers;
 mod inprocess_discovery;
 mod inprocess_errors;
 mod inprocess_jwks;
+mod inprocess_params;
 mod inprocess_token_auth;
 mod inprocess_token_errors;
 mod inprocess_token_policy;
