@@ -129,6 +129,11 @@ impl InProcess {
         Self::build(Arc::new(tempfile::tempdir().unwrap()), ISSUER, toml, clock).await
     }
 
+    /// The shared clients, with a clock stopped at `at`.
+    pub(crate) async fn spawn_at(at: SystemTime) -> InProcess {
+        Self::spawn_config(CLIENTS, Arc::new(FixedClock(at))).await
+    }
+
     /// Exactly the given TOML with another `issuer` than [`ISSUER`].
     pub(crate) async fn spawn_issued(issuer: &str, toml: &str) -> InProcess {
         Self::build(Arc::new(tempfile::tempdir().unwrap()), issuer, toml, Arc::new(SystemClock)).await
@@ -158,8 +163,8 @@ impl InProcess {
         oneshot(self.router.clone(), req).await
     }
 
-    /// [`send_all_at_once`] in-process: `n` requests built by `request`, each sent on its
-    /// own task, the answers in completion order.
+    /// Sends `n` requests built by `request` concurrently, each on its own task, and
+    /// collects the answers (in completion order).
     pub(crate) async fn all_at_once(
         &self,
         n: usize,
@@ -339,11 +344,6 @@ impl TestApp {
         TestApp { addr, issuer: ISSUER.to_owned(), http: test_http(), keys_dir, _stop: stop }
     }
 
-    /// A server whose clock is stopped at `at`.
-    pub(crate) async fn spawn_at(at: SystemTime) -> TestApp {
-        Self::spawn_config(CLIENTS, Arc::new(FixedClock(at))).await
-    }
-
     pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
@@ -364,26 +364,6 @@ impl TestApp {
             .post(self.url("/oauth2/token"))
             .basic_auth(form_encode(id), Some(form_encode(secret)))
             .form(form)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    /// POST a form with `client_secret_post` credentials.
-    pub(crate) async fn token_post(&self, form: &[(&str, &str)]) -> reqwest::Response {
-        self.http.post(self.url("/oauth2/token")).form(form).send().await.unwrap()
-    }
-
-    /// POST a raw body with a content type.
-    pub(crate) async fn token_raw(
-        &self,
-        content_type: &str,
-        body: impl Into<reqwest::Body>,
-    ) -> reqwest::Response {
-        self.http
-            .post(self.url("/oauth2/token"))
-            .header("content-type", content_type)
-            .body(body)
             .send()
             .await
             .unwrap()
@@ -416,33 +396,12 @@ pub(crate) async fn send(req: reqwest::RequestBuilder) -> reqwest::Response {
     req.send().await.unwrap()
 }
 
-/// One answer of [`send_all_at_once`]: status, `Retry-After` seconds, and the `error` code.
+/// One answer of [`InProcess::all_at_once`]: status, `Retry-After` seconds, and the `error` code.
 #[derive(Debug)]
 pub(crate) struct Answer {
     pub(crate) status: u16,
     pub(crate) retry_after: Option<u64>,
     pub(crate) error: Option<String>,
-}
-
-/// Sends `n` requests built by `request` concurrently, each on its own task, and collects
-/// the answers (in completion order).
-pub(crate) async fn send_all_at_once(n: usize, request: impl Fn() -> reqwest::RequestBuilder) -> Vec<Answer> {
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..n {
-        let req = request();
-        tasks.spawn(async move {
-            let res = req.send().await.unwrap();
-            let status = res.status().as_u16();
-            let retry_after = res.headers().get("retry-after").map(|v| v.to_str().unwrap().parse().unwrap());
-            let body: Value = res.json().await.unwrap();
-            Answer { status, retry_after, error: body["error"].as_str().map(str::to_owned) }
-        });
-    }
-    let mut answers = Vec::with_capacity(n);
-    while let Some(answer) = tasks.join_next().await {
-        answers.push(answer.unwrap());
-    }
-    answers
 }
 
 /// Asserts what a burst of wrong credentials sent at once must get from a brute-force

@@ -164,7 +164,7 @@ async fn the_service_default_ttl_applies() {
 #[tokio::test]
 async fn time_comes_from_the_injected_clock() {
     let at = fixed_instant();
-    let app = InProcess::spawn_config(CLIENTS, std::sync::Arc::new(tokenmint::clock::FixedClock(at))).await;
+    let app = InProcess::spawn_at(at).await;
     let (token, _) = app.access_token(&[]).await;
     let c: tokenmint::claims::AccessClaims = jsonwebtoken::dangerous::insecure_decode(&token).unwrap().claims;
     assert_eq!(c.iat, 1_900_000_000);

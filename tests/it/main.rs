@@ -16,6 +16,7 @@ mod inprocess_discovery;
 mod inprocess_errors;
 mod inprocess_jwks;
 mod inprocess_params;
+mod inprocess_password;
 mod inprocess_sweep;
 mod inprocess_token_auth;
 mod inprocess_token_errors;
