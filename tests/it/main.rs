@@ -17,6 +17,7 @@ mod inprocess_errors;
 mod inprocess_jwks;
 mod inprocess_params;
 mod inprocess_password;
+mod inprocess_reuse;
 mod inprocess_sweep;
 mod inprocess_token_auth;
 mod inprocess_token_errors;
