@@ -14,6 +14,7 @@ mod forge;
 mod helpers;
 mod inprocess_discovery;
 mod inprocess_errors;
+mod inprocess_introspect;
 mod inprocess_jwks;
 mod inprocess_params;
 mod inprocess_password;
