@@ -435,18 +435,31 @@ pub(crate) fn serve_in_background(
     stop
 }
 
-/// Polls `condition` every 50 ms for up to 5 s; whether it came true. For changes the
-/// server picks up by itself (key directory polls, SIGHUP).
-pub(crate) async fn eventually<F: std::future::Future<Output = bool>>(
+/// How long [`eventually`] waits. Generous: it only runs out when a test is failing.
+pub(crate) const EVENTUALLY: Duration = Duration::from_secs(10);
+
+/// Polls `condition` every 50 ms for up to [`EVENTUALLY`]; whether it came true. For changes
+/// the server picks up by itself (key directory events and polls, SIGHUP, its schedule).
+pub(crate) async fn eventually<F: std::future::Future<Output = bool>>(condition: impl FnMut() -> F) -> bool {
+    eventually_within(EVENTUALLY, condition).await
+}
+
+/// [`eventually`] with another time limit, for conditions a schedule brings about later.
+pub(crate) async fn eventually_within<F: std::future::Future<Output = bool>>(
+    limit: Duration,
     mut condition: impl FnMut() -> F,
 ) -> bool {
-    for _ in 0..100 {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
         if condition().await {
             return true;
         }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        // The poll interval: the condition is checked again, not waited for blindly.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    false
 }
 
 /// GETs `url` and parses the JSON body.
