@@ -273,7 +273,7 @@ async fn an_unknown_path_is_404_json_for_every_method() {
 }
 
 #[tokio::test]
-async fn a_known_path_with_the_wrong_method_is_405_json() {
+async fn a_known_path_with_the_wrong_method_is_405_json_with_allow_rfc9110_15_5_6() {
     let app = app().await;
     for (method, path) in [
         ("GET", "/oauth2/token"),
@@ -290,6 +290,9 @@ async fn a_known_path_with_the_wrong_method_is_405_json() {
         let body = assert_oauth_reply(&res, 405, "method_not_allowed");
         assert_eq!(res.header("content-type"), "application/json", "{method} {path}");
         assert!(!body["error_description"].as_str().unwrap().is_empty());
+        // RFC 9110 §15.5.6: a 405 lists the methods the resource supports.
+        let allowed = if path.starts_with("/oauth2/") { "POST" } else { "GET,HEAD" };
+        assert_eq!(res.header("allow"), allowed, "{method} {path}");
     }
 }
 
