@@ -26,6 +26,10 @@ pub(crate) struct Served {
     child: Child,
     pub(crate) addr: String,
     log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// The number of log lines read so far; its sender is dropped when the log ends.
+    lines: tokio::sync::watch::Receiver<usize>,
+    /// The task that reads the log; it ends when the process has closed its stderr.
+    reader: tokio::task::JoinHandle<()>,
 }
 
 pub(crate) async fn serve(mut cmd: Command) -> Served {
@@ -33,11 +37,12 @@ pub(crate) async fn serve(mut cmd: Command) -> Served {
     let stderr = child.stderr.take().unwrap();
     let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let (tx, rx) = tokio::sync::oneshot::channel();
+    let (count, lines) = tokio::sync::watch::channel(0);
     let sink = log.clone();
-    tokio::spawn(async move {
+    let reader = tokio::spawn(async move {
         let mut tx = Some(tx);
-        let mut lines = BufReader::new(stderr).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
+        let mut stream = BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = stream.next_line().await {
             if let Some(i) = line.find("listening on http://") {
                 let rest = &line[i + "listening on http://".len()..];
                 let addr: String =
@@ -47,11 +52,12 @@ pub(crate) async fn serve(mut cmd: Command) -> Served {
                 }
             }
             sink.lock().unwrap().push(line);
+            count.send_modify(|n| *n += 1);
         }
     });
     let addr =
         tokio::time::timeout(Duration::from_secs(30), rx).await.expect("server did not start").unwrap();
-    Served { child, addr, log }
+    Served { child, addr, log, lines, reader }
 }
 
 impl Served {
@@ -60,23 +66,43 @@ impl Served {
         self.child.id().unwrap()
     }
 
-    /// Waits (at most 10 s) until a log line contains `needle`.
+    /// Waits (at most 10 s) until a log line contains `needle`: woken by every new line,
+    /// not polling.
     pub(crate) async fn wait_for_log(&self, needle: &str) -> bool {
-        for _ in 0..200 {
-            if self.log.lock().unwrap().iter().any(|l| l.contains(needle)) {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        false
+        self.wait_for_lines(needle, 1).await
     }
 
-    /// SIGTERM, then the exit status (graceful shutdown must end with success).
+    /// Waits (at most 10 s) until `n` log lines contain `needle`.
+    pub(crate) async fn wait_for_lines(&self, needle: &str, n: usize) -> bool {
+        let mut lines = self.lines.clone();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            lines.borrow_and_update();
+            if self.log.lock().unwrap().iter().filter(|l| l.contains(needle)).count() >= n {
+                return true;
+            }
+            match tokio::time::timeout_at(deadline, lines.changed()).await {
+                Ok(Ok(())) => {}
+                // The log has ended, or the time is up: one last look.
+                Ok(Err(_)) | Err(_) => {
+                    return self.log.lock().unwrap().iter().filter(|l| l.contains(needle)).count() >= n;
+                }
+            }
+        }
+    }
+
+    /// SIGTERM, then the exit status (graceful shutdown must end with success) and the whole
+    /// log, read to its end.
     pub(crate) async fn stop(mut self) -> (bool, Vec<String>) {
         let pid = self.child.id().unwrap();
         let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
         let status = tokio::time::timeout(Duration::from_secs(20), self.child.wait()).await.unwrap().unwrap();
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // The process has exited; its last lines are read once the reader reaches the end
+        // of the pipe.
+        tokio::time::timeout(Duration::from_secs(10), &mut self.reader)
+            .await
+            .expect("the log did not end after the process exited")
+            .unwrap();
         let log = self.log.lock().unwrap().clone();
         (status.success(), log)
     }

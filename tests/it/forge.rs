@@ -11,7 +11,12 @@ use crate::helpers::*;
 
 /// The server's ES256 signing key (from its key directory) and its kid.
 pub(crate) fn server_key(app: &TestApp) -> (EncodingKey, String) {
-    let entry = std::fs::read_dir(app.keys_dir.path())
+    key_in(app.keys_dir.path())
+}
+
+/// The ES256 signing key in the key directory `dir`, and its kid.
+pub(crate) fn key_in(dir: &std::path::Path) -> (EncodingKey, String) {
+    let entry = std::fs::read_dir(dir)
         .unwrap()
         .filter_map(Result::ok)
         .find(|e| e.path().extension().is_some_and(|x| x == "pem"))

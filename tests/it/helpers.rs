@@ -1,10 +1,12 @@
-//! Test harness: a real server on an ephemeral port, a temp key directory, and an
-//! independent verifier built only from the published JWKS.
+//! Test harness: the application driven in-process (no socket), a real server on an
+//! ephemeral port, a temp key directory, and an independent verifier built only from the
+//! published JWKS.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use axum::http;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, Validation};
 use serde_json::Value;
@@ -79,6 +81,213 @@ ttl = "90s"
 /// The issuer every test server uses.
 pub(crate) const ISSUER: &str = "https://tokens.test";
 
+/// The application driven in-process: [`tokenmint::server::router`] with requests sent
+/// through `tower::ServiceExt::oneshot`, no listener, no socket, no key-maintenance task.
+/// Requests carry no peer address, so the brute-force throttles count by name only.
+/// Dropping it removes its key directory.
+pub(crate) struct InProcess {
+    router: axum::Router,
+    /// Shared with the applications made by [`InProcess::sharing_keys`].
+    pub(crate) keys_dir: Arc<tempfile::TempDir>,
+}
+
+/// An in-process answer: status, headers and the whole body.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub(crate) status: http::StatusCode,
+    pub(crate) headers: http::HeaderMap,
+    pub(crate) body: axum::body::Bytes,
+}
+
+impl Reply {
+    /// The body as JSON; panics (quoting the body) if it is not.
+    pub(crate) fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    /// The value of header `name` as text; panics if it is absent.
+    pub(crate) fn header(&self, name: &str) -> &str {
+        let value = self.headers.get(name).unwrap_or_else(|| panic!("no {name} header: {:?}", self.headers));
+        value.to_str().unwrap()
+    }
+}
+
+impl InProcess {
+    /// The shared clients, ES256, default settings.
+    pub(crate) async fn spawn() -> InProcess {
+        Self::spawn_with("").await
+    }
+
+    /// The shared clients plus `extra` TOML (sections such as `[tokens]`).
+    pub(crate) async fn spawn_with(extra: &str) -> InProcess {
+        Self::spawn_config(&format!("{extra}\n{CLIENTS}"), Arc::new(SystemClock)).await
+    }
+
+    /// Exactly the given TOML (plus issuer [`ISSUER`] and a temp key dir), with `clock`.
+    pub(crate) async fn spawn_config(toml: &str, clock: Arc<dyn Clock>) -> InProcess {
+        Self::build(Arc::new(tempfile::tempdir().unwrap()), ISSUER, toml, clock).await
+    }
+
+    /// The shared clients, with a clock stopped at `at`.
+    pub(crate) async fn spawn_at(at: SystemTime) -> InProcess {
+        Self::spawn_config(CLIENTS, Arc::new(FixedClock(at))).await
+    }
+
+    /// Exactly the given TOML with another `issuer` than [`ISSUER`].
+    pub(crate) async fn spawn_issued(issuer: &str, toml: &str) -> InProcess {
+        Self::build(Arc::new(tempfile::tempdir().unwrap()), issuer, toml, Arc::new(SystemClock)).await
+    }
+
+    /// Another application on the same key directory as `self` (a restart, or a replica),
+    /// with exactly the given TOML.
+    pub(crate) async fn sharing_keys(&self, toml: &str) -> InProcess {
+        Self::build(Arc::clone(&self.keys_dir), ISSUER, toml, Arc::new(SystemClock)).await
+    }
+
+    async fn build(
+        keys_dir: Arc<tempfile::TempDir>,
+        issuer: &str,
+        toml: &str,
+        clock: Arc<dyn Clock>,
+    ) -> InProcess {
+        let full = format!("issuer = \"{issuer}\"\n{toml}");
+        let mut config = Config::from_toml(&full).unwrap_or_else(|e| panic!("{e}"));
+        config.set_keys_dir(keys_dir.path());
+        let router = tokenmint::server::router(config, clock).await.unwrap();
+        InProcess { router, keys_dir }
+    }
+
+    /// Sends `req` to the application and reads the whole answer.
+    pub(crate) async fn request(&self, req: http::Request<axum::body::Body>) -> Reply {
+        oneshot(self.router.clone(), req).await
+    }
+
+    /// Sends `n` requests built by `request` concurrently, each on its own task, and
+    /// collects the answers (in completion order).
+    pub(crate) async fn all_at_once(
+        &self,
+        n: usize,
+        request: impl Fn() -> http::Request<axum::body::Body>,
+    ) -> Vec<Answer> {
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..n {
+            let (router, req) = (self.router.clone(), request());
+            tasks.spawn(async move {
+                let reply = oneshot(router, req).await;
+                let retry_after =
+                    reply.headers.get("retry-after").map(|v| v.to_str().unwrap().parse().unwrap());
+                let error = reply.json()["error"].as_str().map(str::to_owned);
+                Answer { status: reply.status.as_u16(), retry_after, error }
+            });
+        }
+        let mut answers = Vec::with_capacity(n);
+        while let Some(answer) = tasks.join_next().await {
+            answers.push(answer.unwrap());
+        }
+        answers
+    }
+
+    /// `GET path`.
+    pub(crate) async fn get(&self, path: &str) -> Reply {
+        self.request(http::Request::get(path).body(axum::body::Body::empty()).unwrap()).await
+    }
+
+    /// `GET path` with extra headers.
+    pub(crate) async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        let mut req = http::Request::get(path);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        self.request(req.body(axum::body::Body::empty()).unwrap()).await
+    }
+
+    /// A `POST /oauth2/token` to be completed by the caller (headers, then a body) and
+    /// passed to [`InProcess::request`].
+    pub(crate) fn token_req() -> http::request::Builder {
+        http::Request::post("/oauth2/token")
+    }
+
+    /// POST a form to `path` (which may carry a query string), with Basic credentials if
+    /// given (id and secret form-urlencoded first, RFC 6749 §2.3.1).
+    pub(crate) async fn post_form(
+        &self,
+        path: &str,
+        basic: Option<(&str, &str)>,
+        form: &[(&str, &str)],
+    ) -> Reply {
+        let mut req = http::Request::post(path).header("content-type", "application/x-www-form-urlencoded");
+        if let Some((id, secret)) = basic {
+            req = req.header("authorization", basic_header(id, secret));
+        }
+        self.request(req.body(form_body(form).into()).unwrap()).await
+    }
+
+    /// POST a form to the token endpoint with Basic credentials.
+    pub(crate) async fn token_basic(&self, id: &str, secret: &str, form: &[(&str, &str)]) -> Reply {
+        self.post_form("/oauth2/token", Some((id, secret)), form).await
+    }
+
+    /// POST a form with `client_secret_post` credentials (or none).
+    pub(crate) async fn token_post(&self, form: &[(&str, &str)]) -> Reply {
+        self.post_form("/oauth2/token", None, form).await
+    }
+
+    /// POST `body` as `application/json` to the token endpoint.
+    pub(crate) async fn token_json(&self, body: &Value) -> Reply {
+        self.token_raw("application/json", body.to_string()).await
+    }
+
+    /// POST a raw body with a content type.
+    pub(crate) async fn token_raw(&self, content_type: &str, body: impl Into<axum::body::Body>) -> Reply {
+        let req = Self::token_req().header("content-type", content_type);
+        self.request(req.body(body.into()).unwrap()).await
+    }
+
+    /// A token for `svc-a` with the given extra parameters; panics unless 200.
+    pub(crate) async fn access_token(&self, extra: &[(&str, &str)]) -> (String, Value) {
+        let mut form = vec![("grant_type", "client_credentials")];
+        form.extend_from_slice(extra);
+        let reply = self.token_basic("svc-a", SECRET_A, &form).await;
+        assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+        let body = reply.json();
+        (body["access_token"].as_str().unwrap().to_owned(), body)
+    }
+
+    /// The published JWKS, from `GET /.well-known/jwks.json`.
+    pub(crate) async fn jwks(&self) -> JwkSet {
+        let reply = self.get("/.well-known/jwks.json").await;
+        assert_eq!(reply.status, 200);
+        serde_json::from_slice(&reply.body).unwrap()
+    }
+
+    /// [`TestApp::verify`]: `token` checked against the published JWKS only.
+    pub(crate) async fn verify(&self, token: &str, audience: &str) -> AccessClaims {
+        verify_with(&self.jwks().await, token, audience).unwrap()
+    }
+}
+
+/// One request through `router` (a router never fails: its error type is `Infallible`).
+async fn oneshot(router: axum::Router, req: http::Request<axum::body::Body>) -> Reply {
+    use tower::ServiceExt as _;
+    let res = router.oneshot(req).await.unwrap();
+    let (parts, body) = res.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+    Reply { status: parts.status, headers: parts.headers, body }
+}
+
+/// `Basic base64(urlencode(id) ":" urlencode(secret))` (RFC 6749 §2.3.1).
+pub(crate) fn basic_header(id: &str, secret: &str) -> String {
+    use base64::Engine as _;
+    let raw = format!("{}:{}", form_encode(id), form_encode(secret));
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw))
+}
+
+/// `pairs` as an `application/x-www-form-urlencoded` body.
+pub(crate) fn form_body(pairs: &[(&str, &str)]) -> String {
+    form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
+}
+
 /// A running server. Dropping it stops the server and removes its key directory.
 pub(crate) struct TestApp {
     pub(crate) addr: SocketAddr,
@@ -135,11 +344,6 @@ impl TestApp {
         TestApp { addr, issuer: ISSUER.to_owned(), http: test_http(), keys_dir, _stop: stop }
     }
 
-    /// A server whose clock is stopped at `at`.
-    pub(crate) async fn spawn_at(at: SystemTime) -> TestApp {
-        Self::spawn_config(CLIENTS, Arc::new(FixedClock(at))).await
-    }
-
     pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
@@ -160,26 +364,6 @@ impl TestApp {
             .post(self.url("/oauth2/token"))
             .basic_auth(form_encode(id), Some(form_encode(secret)))
             .form(form)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    /// POST a form with `client_secret_post` credentials.
-    pub(crate) async fn token_post(&self, form: &[(&str, &str)]) -> reqwest::Response {
-        self.http.post(self.url("/oauth2/token")).form(form).send().await.unwrap()
-    }
-
-    /// POST a raw body with a content type.
-    pub(crate) async fn token_raw(
-        &self,
-        content_type: &str,
-        body: impl Into<reqwest::Body>,
-    ) -> reqwest::Response {
-        self.http
-            .post(self.url("/oauth2/token"))
-            .header("content-type", content_type)
-            .body(body)
             .send()
             .await
             .unwrap()
@@ -212,33 +396,12 @@ pub(crate) async fn send(req: reqwest::RequestBuilder) -> reqwest::Response {
     req.send().await.unwrap()
 }
 
-/// One answer of [`send_all_at_once`]: status, `Retry-After` seconds, and the `error` code.
+/// One answer of [`InProcess::all_at_once`]: status, `Retry-After` seconds, and the `error` code.
 #[derive(Debug)]
 pub(crate) struct Answer {
     pub(crate) status: u16,
     pub(crate) retry_after: Option<u64>,
     pub(crate) error: Option<String>,
-}
-
-/// Sends `n` requests built by `request` concurrently, each on its own task, and collects
-/// the answers (in completion order).
-pub(crate) async fn send_all_at_once(n: usize, request: impl Fn() -> reqwest::RequestBuilder) -> Vec<Answer> {
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..n {
-        let req = request();
-        tasks.spawn(async move {
-            let res = req.send().await.unwrap();
-            let status = res.status().as_u16();
-            let retry_after = res.headers().get("retry-after").map(|v| v.to_str().unwrap().parse().unwrap());
-            let body: Value = res.json().await.unwrap();
-            Answer { status, retry_after, error: body["error"].as_str().map(str::to_owned) }
-        });
-    }
-    let mut answers = Vec::with_capacity(n);
-    while let Some(answer) = tasks.join_next().await {
-        answers.push(answer.unwrap());
-    }
-    answers
 }
 
 /// Asserts what a burst of wrong credentials sent at once must get from a brute-force
@@ -272,18 +435,31 @@ pub(crate) fn serve_in_background(
     stop
 }
 
-/// Polls `condition` every 50 ms for up to 5 s; whether it came true. For changes the
-/// server picks up by itself (key directory polls, SIGHUP).
-pub(crate) async fn eventually<F: std::future::Future<Output = bool>>(
+/// How long [`eventually`] waits. Generous: it only runs out when a test is failing.
+pub(crate) const EVENTUALLY: Duration = Duration::from_secs(10);
+
+/// Polls `condition` every 50 ms for up to [`EVENTUALLY`]; whether it came true. For changes
+/// the server picks up by itself (key directory events and polls, SIGHUP, its schedule).
+pub(crate) async fn eventually<F: std::future::Future<Output = bool>>(condition: impl FnMut() -> F) -> bool {
+    eventually_within(EVENTUALLY, condition).await
+}
+
+/// [`eventually`] with another time limit, for conditions a schedule brings about later.
+pub(crate) async fn eventually_within<F: std::future::Future<Output = bool>>(
+    limit: Duration,
     mut condition: impl FnMut() -> F,
 ) -> bool {
-    for _ in 0..100 {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
         if condition().await {
             return true;
         }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        // The poll interval: the condition is checked again, not waited for blindly.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    false
 }
 
 /// GETs `url` and parses the JSON body.
@@ -394,14 +570,29 @@ pub(crate) fn form_encode(s: &str) -> String {
 
 /// Asserts an RFC 6749 §5.2 error: status, `error` code, a description, and no-store.
 pub(crate) async fn assert_oauth_error(res: reqwest::Response, status: u16, code: &str) -> Value {
-    assert_eq!(res.status(), status, "status");
-    assert_eq!(res.headers()["cache-control"], "no-store");
-    assert_eq!(res.headers()["pragma"], "no-cache");
-    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+    let (got, headers) = (res.status().as_u16(), res.headers().clone());
+    let body = res.bytes().await.unwrap();
+    check_oauth_error(got, &headers, &body, status, code)
+}
+
+/// [`assert_oauth_error`] for an in-process [`Reply`].
+pub(crate) fn assert_oauth_reply(reply: &Reply, status: u16, code: &str) -> Value {
+    check_oauth_error(reply.status.as_u16(), &reply.headers, &reply.body, status, code)
+}
+
+/// The checks of [`assert_oauth_error`]: status, `Cache-Control: no-store`, `Pragma:
+/// no-cache`, a JSON content type, the Basic challenge on a 401, the `error` code, and a
+/// non-empty `error_description` within RFC 6749 §5.2's character set. The parsed body.
+fn check_oauth_error(got: u16, headers: &http::HeaderMap, body: &[u8], status: u16, code: &str) -> Value {
+    let text = String::from_utf8_lossy(body);
+    assert_eq!(got, status, "status: {text}");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(headers["pragma"], "no-cache");
+    assert!(headers["content-type"].to_str().unwrap().starts_with("application/json"));
     if status == 401 {
-        assert_eq!(res.headers()["www-authenticate"], "Basic realm=\"tokenmint\"");
+        assert_eq!(headers["www-authenticate"], "Basic realm=\"tokenmint\"");
     }
-    let body: Value = res.json().await.unwrap();
+    let body: Value = serde_json::from_slice(body).unwrap_or_else(|e| panic!("{e}: {text}"));
     assert_eq!(body["error"], code, "{body}");
     let description = body["error_description"].as_str().unwrap_or("");
     assert!(!description.is_empty(), "{body}");

@@ -2,6 +2,7 @@
 //! rotation on a compressed schedule, a corrupt file under load, revocation, the keys CLI,
 //! and the invariants checked at startup.
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -135,6 +136,8 @@ pub(crate) async fn observe_rotation(http: &reqwest::Client, a: &str, b: &str, c
         if seen.signers.last() != Some(&a1) {
             seen.signers.push(a1);
         }
+        // A sleep by design: it paces samples over 13 s of a wall-clock schedule (the time
+        // observed is the behaviour), leaving the CPU to the replicas in between.
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     seen
@@ -155,22 +158,26 @@ async fn two_replicas_rotate_with_zero_verification_failures() {
 #[tokio::test]
 async fn automatic_rotation_publishes_each_key_ahead_of_signing() {
     let app = TestApp::spawn_with(&format!("{FAST}auto_rotate = true\n")).await;
-    let mut first_published: HashMap<String, Instant> = HashMap::new();
-    let mut first_signing: HashMap<String, Instant> = HashMap::new();
-    let mut order = Vec::new();
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(10) {
-        for k in app.jwks().await.keys {
-            first_published.entry(k.common.key_id.unwrap()).or_insert_with(Instant::now);
-        }
+    let first_published: RefCell<HashMap<String, Instant>> = RefCell::default();
+    let first_signing: RefCell<HashMap<String, Instant>> = RefCell::default();
+    let order: RefCell<Vec<String>> = RefCell::default();
+    // Sampled until the third key signs, which rotate_every = 4s brings after about 8 s.
+    let third = eventually_within(Duration::from_secs(20), || async {
+        let keys = app.jwks().await.keys;
         let kid = signing_kid(&app.http, &app.addr.to_string()).await;
-        if !first_signing.contains_key(&kid) {
-            first_signing.insert(kid.clone(), Instant::now());
-            order.push(kid);
+        for k in keys {
+            first_published.borrow_mut().entry(k.common.key_id.unwrap()).or_insert_with(Instant::now);
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(order.len() >= 3, "expected at least 3 keys in 10 s with rotate_every = 4s: {order:?}");
+        if !first_signing.borrow().contains_key(&kid) {
+            first_signing.borrow_mut().insert(kid.clone(), Instant::now());
+            order.borrow_mut().push(kid);
+        }
+        order.borrow().len() >= 3
+    })
+    .await;
+    let (first_published, first_signing, order) =
+        (first_published.into_inner(), first_signing.into_inner(), order.into_inner());
+    assert!(third, "expected at least 3 keys in 20 s with rotate_every = 4s: {order:?}");
     // Every key after the first was in the JWKS at least ~publish_ahead before it signed.
     for kid in &order[1..] {
         let ahead = first_signing[kid].duration_since(first_published[kid]);
@@ -183,13 +190,17 @@ async fn automatic_rotation_publishes_each_key_ahead_of_signing() {
 #[tokio::test]
 async fn the_jwks_max_age_never_outlasts_the_next_key_change() {
     let app = TestApp::spawn_with(&format!("{FAST}auto_rotate = true\n")).await;
-    for _ in 0..20 {
+    let first = send(app.http.get(app.url("/.well-known/jwks.json"))).await.headers()["etag"].clone();
+    // Sampled until the key set changes (the next key is published about 1 s in).
+    let changed = eventually(|| async {
         let res = send(app.http.get(app.url("/.well-known/jwks.json"))).await;
         let cache = res.headers()["cache-control"].to_str().unwrap().to_owned();
         let age: u64 = cache.rsplit("max-age=").next().unwrap().parse().unwrap();
         assert!(age <= 1, "{cache}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        res.headers()["etag"] != first
+    })
+    .await;
+    assert!(changed, "the JWKS did not change within {EVENTUALLY:?}");
     // With a long configured max-age, the next planned key creation caps it.
     let app = TestApp::spawn_with(
         "[keys]\njwks_max_age = \"10m\"\npublish_ahead = \"1h\"\nrotate_every = \"1h 5m\"\n",
@@ -201,20 +212,32 @@ async fn the_jwks_max_age_never_outlasts_the_next_key_change() {
     assert!((290..=300).contains(&age), "next key is created in 5 min: {cache}");
 }
 
+/// `tokenmint serve` in `dir` on `dir/keys`, polling it every 200 ms, default schedule.
+async fn serve_polling(dir: &Path) -> Served {
+    let toml = format!("issuer = \"{ISSUER}\"\n[keys]\ndir = \"keys\"\npoll_interval = \"200ms\"\n{CLIENTS}");
+    std::fs::write(dir.join("tokenmint.toml"), toml).unwrap();
+    serve(replica(dir, false)).await
+}
+
 #[tokio::test]
 async fn a_corrupt_key_file_under_load_fails_no_request() {
-    let app = TestApp::spawn_with("[keys]\npoll_interval = \"200ms\"\n").await;
-    let kid = signing_kid(&app.http, &app.addr.to_string()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve_polling(dir.path()).await;
+    let http = test_http();
+    let kid = signing_kid(&http, &served.addr).await;
+    // At least 300 requests, and until every corrupt file has been read.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let load = {
-        let (http, addr) = (app.http.clone(), app.addr.to_string());
+        let (http, addr, done) = (http.clone(), served.addr.clone(), done.clone());
         tokio::spawn(async move {
-            let mut failed = 0;
-            for _ in 0..300 {
+            let (mut sent, mut failed) = (0, 0);
+            while sent < 300 || !done.load(std::sync::atomic::Ordering::SeqCst) {
                 if basic_token(&http, &addr, "svc-a", SECRET_A).await.status() != 200 {
                     failed += 1;
                 }
+                sent += 1;
             }
-            failed
+            (sent, failed)
         })
     };
     let junk = [
@@ -226,30 +249,47 @@ async fn a_corrupt_key_file_under_load_fails_no_request() {
         ),
     ];
     for (name, text) in junk {
-        std::fs::write(app.keys_dir.path().join(name), text).unwrap();
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        std::fs::write(dir.path().join("keys").join(name), text).unwrap();
+        // The server says it read the file, and skipped it.
+        let skipped = format!("{name}: ");
+        assert!(served.wait_for_log(&skipped).await, "the server never read {name}");
     }
-    assert_eq!(load.await.unwrap(), 0);
-    assert_eq!(signing_kid(&app.http, &app.addr.to_string()).await, kid);
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (sent, failed) = load.await.unwrap();
+    assert_eq!(failed, 0, "{failed} of {sent} requests failed");
+    assert_eq!(signing_kid(&http, &served.addr).await, kid);
+    served.stop().await;
 }
 
 #[tokio::test]
 async fn with_no_usable_key_left_the_last_good_set_stays() {
-    let app = TestApp::spawn_with("[keys]\npoll_interval = \"200ms\"\n").await;
-    let kid = signing_kid(&app.http, &app.addr.to_string()).await;
-    for entry in std::fs::read_dir(app.keys_dir.path()).unwrap() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve_polling(dir.path()).await;
+    let http = test_http();
+    let kid = signing_kid(&http, &served.addr).await;
+    for entry in std::fs::read_dir(dir.path().join("keys")).unwrap() {
         std::fs::remove_file(entry.unwrap().path()).unwrap();
     }
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(signing_kid(&app.http, &app.addr.to_string()).await, kid);
-    let (token, _) = app.access_token(&[]).await;
-    app.verify(&token, "https://api.one").await;
+    assert!(
+        served.wait_for_log("keeping the previous key set").await,
+        "the server never re-read its emptied key directory"
+    );
+    assert_eq!(signing_kid(&http, &served.addr).await, kid);
+    let body: Value = basic_token(&http, &served.addr, "svc-a", SECRET_A).await.json().await.unwrap();
+    let jwks: JwkSet = get_json(&http, &format!("http://{}/.well-known/jwks.json", served.addr)).await;
+    verify_with(&jwks, body["access_token"].as_str().unwrap(), "https://api.one").unwrap();
+    served.stop().await;
 }
 
 /// Runs `tokenmint keys ...` against `app`'s key directory.
 pub(crate) async fn keys_cli(app: &TestApp, args: &[&str]) -> (i32, String, String) {
+    keys_cli_in(app.keys_dir.path(), args).await
+}
+
+/// Runs `tokenmint keys ...` against the key directory `keys`.
+async fn keys_cli_in(keys: &Path, args: &[&str]) -> (i32, String, String) {
     let dir = tempfile::tempdir().unwrap();
-    let config = format!("[keys]\ndir = \"{}\"\npublish_ahead = \"1h\"\n", app.keys_dir.path().display());
+    let config = format!("[keys]\ndir = \"{}\"\npublish_ahead = \"1h\"\n", keys.display());
     std::fs::write(dir.path().join("c.toml"), config).unwrap();
     let mut all = vec!["--config", "c.toml", "keys"];
     all.extend_from_slice(args);
@@ -412,6 +452,8 @@ async fn an_idle_server_does_not_keep_re_reading_its_key_directory() {
     watcher.watch(&keys, notify::RecursiveMode::NonRecursive).unwrap();
     // What an operator's `ls keys/` does: one read of the directory.
     assert!(std::fs::read_dir(&keys).unwrap().count() >= 1);
+    // A sleep by design: what is tested is that nothing happens while the server is idle.
+    // 2 s is four rounds of a loop as slow as 500 ms (the bug's was 50 ms).
     tokio::time::sleep(Duration::from_secs(2)).await;
     drop(watcher);
 
@@ -502,11 +544,18 @@ async fn a_revoked_key_never_comes_back_through_a_second_copy() {
     assert!(files_with_kid(app.keys_dir.path(), &kid).is_empty(), "prune leaves no copy behind");
     let (_, list, _) = keys_cli(&app, &["list"]).await;
     assert!(!list.contains(&kid), "the revoked key came back: {list}");
-    // The running server never publishes it again either.
-    for _ in 0..20 {
-        assert!(app.jwks().await.find(&kid).is_none(), "the revoked key is back in the JWKS");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // The running server never publishes it again either: a key generated after the prune
+    // shows that the server has read the directory since.
+    let (code, out, err) = keys_cli(&app, &["generate", "--activate-in", "1h"]).await;
+    assert_eq!(code, 0, "{err}");
+    let later = created_kid(&out);
+    let reloaded = eventually(|| async {
+        let jwks = app.jwks().await;
+        assert!(jwks.find(&kid).is_none(), "the revoked key is back in the JWKS");
+        jwks.find(&later).is_some()
+    })
+    .await;
+    assert!(reloaded, "the server did not pick up the key directory");
 }
 
 #[tokio::test]
@@ -597,29 +646,35 @@ async fn with_every_key_revoked_the_server_fails_closed_instead_of_signing() {
 
 #[tokio::test]
 async fn a_bare_pem_never_signs_until_imported_however_new_its_file() {
-    let app = TestApp::spawn_with("[keys]\npoll_interval = \"200ms\"\n").await;
-    let kid = signing_kid(&app.http, &app.addr.to_string()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve_polling(dir.path()).await;
+    let (http, keys) = (test_http(), dir.path().join("keys"));
+    let kid = signing_kid(&http, &served.addr).await;
     // A PEM straight from openssl, newer than every key file (as after `touch`, or after a
     // Kubernetes Secret update rewrote it).
     let work = tempfile::tempdir().unwrap();
     let pem = openssl_ed25519(work.path(), "k.pem");
-    std::fs::copy(&pem, app.keys_dir.path().join("zz-openssl.pem")).unwrap();
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(signing_kid(&app.http, &app.addr.to_string()).await, kid);
-    assert_eq!(app.jwks().await.keys.len(), 1, "the bare key must not be published either");
-    let (code, list, err) = keys_cli(&app, &["list"]).await;
+    std::fs::copy(&pem, keys.join("zz-openssl.pem")).unwrap();
+    // The server says it read the file, and skipped it.
+    assert!(served.wait_for_log("zz-openssl.pem: ").await, "the server never read the bare PEM");
+    assert_eq!(signing_kid(&http, &served.addr).await, kid);
+    let jwks: JwkSet = get_json(&http, &format!("http://{}/.well-known/jwks.json", served.addr)).await;
+    assert_eq!(jwks.keys.len(), 1, "the bare key must not be published either");
+    let (code, list, err) = keys_cli_in(&keys, &["list"]).await;
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("no activate_at") && err.contains("keys import"), "{err}");
     assert_eq!(list.lines().count(), 2, "{list}");
 
     // Imported, it has an activation time of its own and signs when that says.
-    let (code, out, err) = keys_cli(&app, &["import", pem.to_str().unwrap(), "--activate-in", "0s"]).await;
+    let (code, out, err) =
+        keys_cli_in(&keys, &["import", pem.to_str().unwrap(), "--activate-in", "0s"]).await;
     assert_eq!(code, 0, "{err}");
     let imported = created_kid(&out);
     assert!(
-        eventually(|| async { signing_kid(&app.http, &app.addr.to_string()).await == imported }).await,
+        eventually(|| async { signing_kid(&http, &served.addr).await == imported }).await,
         "the imported key never signed"
     );
+    served.stop().await;
 }
 
 #[tokio::test]

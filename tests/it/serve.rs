@@ -142,6 +142,7 @@ async fn a_keep_alive_client_is_served_request_after_request_on_one_connection_r
     // The first head arrives in two pieces, well within the timeout.
     let (first, rest) = head.split_at(30);
     conn.send(first).await;
+    // A sleep by design: the pause between the pieces is the behaviour under test.
     tokio::time::sleep(Duration::from_millis(100)).await;
     conn.send(rest).await;
     conn.send(body).await;
@@ -152,6 +153,7 @@ async fn a_keep_alive_client_is_served_request_after_request_on_one_connection_r
     let started = Instant::now();
     let mut tokens = Vec::new();
     for _ in 0..8 {
+        // A sleep by design: idle time shorter than the timeout is the behaviour under test.
         tokio::time::sleep(Duration::from_millis(150)).await;
         conn.send(&head).await;
         conn.send(body).await;
@@ -174,7 +176,9 @@ async fn a_request_whose_body_takes_longer_than_header_read_timeout_is_still_ans
     let mut conn = Conn::open(app.addr).await;
     let (head, body) = token_request();
     conn.send(&head).await;
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // A sleep by design: a body later than header_read_timeout is the behaviour under test
+    // (twice the timeout, so a timer wrongly still running would have fired).
+    tokio::time::sleep(Duration::from_millis(600)).await;
     conn.send(body).await;
     let answer = conn.expect_response().await;
     assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
@@ -214,15 +218,17 @@ async fn shutdown_finishes_the_in_flight_request_and_closes_idle_connections() {
     // A token request whose body is still on its way when the shutdown starts.
     let (head, body) = token_request();
     let mut busy = Conn::open(server.addr).await;
-    busy.send(&head).await;
+    busy.send(&head.replacen("\r\n\r\n", "\r\nExpect: 100-continue\r\n\r\n", 1)).await;
+    // The server asks for the body (RFC 9110 §10.1.1) once the handler reads it: from then
+    // on the request is in flight.
+    assert_eq!(busy.expect_response().await.status, 100);
     busy.send(&body[..10]).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
 
     server.stop.send(()).unwrap();
     idle.expect_close().await;
     // No new connections ...
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(TcpStream::connect(server.addr).await.is_err(), "still accepting after shutdown");
+    let refused = eventually(|| async { TcpStream::connect(server.addr).await.is_err() }).await;
+    assert!(refused, "still accepting {EVENTUALLY:?} after shutdown");
     // ... but the request in flight is answered, then its connection closes.
     assert!(!server.served.is_finished(), "returned before the in-flight request was answered");
     busy.send(&body[10..]).await;
@@ -238,8 +244,39 @@ async fn shutdown_is_not_held_up_for_ever_by_a_stalled_connection() {
     let server = Joinable::spawn(&format!("[server]\nheader_read_timeout = \"500ms\"\n{CLIENTS}")).await;
     let mut stalled = Conn::open(server.addr).await;
     stalled.send("POST /oauth2/token HTTP/1.1\r\nHost: x\r\n").await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Connections are accepted in the order they came: once a later one has been answered,
+    // the stalled one is the server's too when the shutdown starts.
+    let mut later = Conn::open(server.addr).await;
+    later.send(HEALTHZ).await;
+    assert_eq!(later.expect_response().await.status, 200);
+    drop(later);
     server.stop.send(()).unwrap();
     tokio::time::timeout(PATIENCE, server.served).await.expect("the server did not stop").unwrap();
     stalled.expect_close().await;
+}
+
+#[tokio::test]
+async fn a_stalled_request_gets_408_with_oauth_json() {
+    let app = TestApp::spawn_with("[server]\nrequest_timeout = \"1s\"").await;
+    let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    // Promise 100 bytes of body, send 11, then stall.
+    let head = "POST /oauth2/token HTTP/1.1\r\nhost: t\r\ncontent-type: application/x-www-form-urlencoded\r\n\
+                content-length: 100\r\n\r\ngrant_type=";
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(15), async {
+        let mut buf = [0u8; 1024];
+        while !response.windows(4).any(|w| w == b"\r\n\r\n") || !response.ends_with(b"}") {
+            let n = stream.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            response.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "the server never answered");
+    let text = String::from_utf8_lossy(&response);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("\"error\":\"invalid_request\""), "{text}");
 }

@@ -142,17 +142,16 @@ async fn a_key_that_signs_at_once_is_fetched_on_first_use_and_no_valid_token_fai
     let args = ["--config", "c.toml", "keys", "generate", "--alg", "EdDSA", "--activate-in", "0s"];
     let (code, _, err) = crate::cli::run(dir.path(), &args, None).await;
     assert_eq!(code, 0, "{err}");
-    let mut switched = false;
-    for _ in 0..100 {
+    let switched = eventually(|| async {
         let now: Value = get_json(&app.http, &app.url("/readyz")).await;
-        if now["kid"] != old_kid["kid"] {
-            assert_eq!(now["alg"], "EdDSA");
-            switched = true;
-            break;
+        if now["kid"] == old_kid["kid"] {
+            return false;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(switched, "the server did not pick up the new key within 5 s");
+        assert_eq!(now["alg"], "EdDSA");
+        true
+    })
+    .await;
+    assert!(switched, "the server did not pick up the new key within {EVENTUALLY:?}");
 
     let mut failures = 0;
     for _ in 0..20 {
@@ -208,15 +207,8 @@ async fn max_age_in_any_case_drives_a_background_refresh_rfc9111_5_2() {
     remote.prefetch().await.unwrap();
     assert_eq!(endpoint.fetches(), 1);
     // Refreshed at ~90% of the 1 s lifetime, without any verification asking for it.
-    let mut refreshed = false;
-    for _ in 0..50 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        if endpoint.fetches() >= 2 {
-            refreshed = true;
-            break;
-        }
-    }
-    assert!(refreshed, "no background refresh within 5 s");
+    let refreshed = eventually(|| async { endpoint.fetches() >= 2 }).await;
+    assert!(refreshed, "no background refresh within {EVENTUALLY:?}");
 }
 
 #[tokio::test]

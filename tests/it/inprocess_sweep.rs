@@ -1,4 +1,4 @@
-//! Seeded random sweeps of the token endpoint, through HTTP.
+//! Seeded random sweeps of the token endpoint, in-process.
 //!
 //! The first sweep builds client-credentials requests from many independent choices
 //! (authentication method, form or JSON, grant, scopes, resources, lifetime, unknown
@@ -298,22 +298,17 @@ fn scope_value(rng: &mut fastrand::Rng) -> String {
 }
 
 /// Sends `body` with `content_type` and optional Basic credentials.
-async fn post(
-    app: &TestApp,
-    content_type: &str,
-    body: Vec<u8>,
-    basic: Option<(&str, &str)>,
-) -> reqwest::Response {
-    let mut req = app.token_req().header("content-type", content_type).body(body);
+async fn post(app: &InProcess, content_type: &str, body: Vec<u8>, basic: Option<(&str, &str)>) -> Reply {
+    let mut req = InProcess::token_req().header("content-type", content_type);
     if let Some((id, secret)) = basic {
-        req = req.basic_auth(form_encode(id), Some(form_encode(secret)));
+        req = req.header("authorization", basic_header(id, secret));
     }
-    send(req).await
+    app.request(req.body(body.into()).unwrap()).await
 }
 
 #[tokio::test]
 async fn seeded_requests_get_exactly_the_answer_the_policy_model_predicts_rfc6749_5_rfc8707_2() {
-    let app = TestApp::spawn().await;
+    let app = InProcess::spawn().await;
     let jwks = app.jwks().await;
     let mut rng = fastrand::Rng::with_seed(0x7031_5eed);
     let (mut tokens, mut errors) = (0, 0);
@@ -327,8 +322,8 @@ async fn seeded_requests_get_exactly_the_answer_the_policy_model_predicts_rfc674
         match expected {
             Expected::Error(status, code) => {
                 errors += 1;
-                let status_seen = res.status().as_u16();
-                let text = res.text().await.unwrap();
+                let status_seen = res.status.as_u16();
+                let text = String::from_utf8_lossy(&res.body);
                 assert_eq!(status_seen, status, "{context}\nanswer: {text}");
                 let answer: Value = serde_json::from_str(&text).unwrap();
                 assert_eq!(answer["error"], code, "{context}\nanswer: {text}");
@@ -339,9 +334,9 @@ async fn seeded_requests_get_exactly_the_answer_the_policy_model_predicts_rfc674
             }
             Expected::Token { scope, audiences, ttl } => {
                 tokens += 1;
-                assert_eq!(res.status(), 200, "{context}\nanswer: {}", res.text().await.unwrap());
-                assert_eq!(res.headers()["cache-control"], "no-store", "RFC 6749 §5.1");
-                let answer: Value = res.json().await.unwrap();
+                assert_eq!(res.status, 200, "{context}\nanswer: {}", String::from_utf8_lossy(&res.body));
+                assert_eq!(res.headers["cache-control"], "no-store", "RFC 6749 §5.1");
+                let answer: Value = res.json();
                 assert_eq!(answer["token_type"], "Bearer", "{context}");
                 assert_eq!(answer["expires_in"], ttl, "{context}");
                 assert_eq!(answer["scope"], scope.join(" "), "{context}");
@@ -396,7 +391,7 @@ fn corrupt(rng: &mut fastrand::Rng, bytes: &mut Vec<u8>) {
 
 #[tokio::test]
 async fn corrupted_requests_never_get_a_server_error_or_an_echoed_secret() {
-    let app = TestApp::spawn().await;
+    let app = InProcess::spawn().await;
     let jwks = app.jwks().await;
     let mut rng = fastrand::Rng::with_seed(0xbad_b17e5);
     let mut statuses = std::collections::BTreeMap::new();
@@ -407,9 +402,9 @@ async fn corrupted_requests_never_get_a_server_error_or_an_echoed_secret() {
         corrupt(&mut rng, &mut body);
         let shown = String::from_utf8_lossy(&body).into_owned();
         let res = post(&app, content_type, body, case.basic()).await;
-        let status = res.status().as_u16();
+        let status = res.status.as_u16();
         *statuses.entry(status).or_insert(0) += 1;
-        let text = res.text().await.unwrap();
+        let text = String::from_utf8_lossy(&res.body);
         let context = format!("case {i}: {content_type} {shown:?}\nanswer {status}: {text}");
         assert!(status == 200 || (400..500).contains(&status), "{context}");
         // Corruption can move the secret into another parameter's value (a lost `&`), which
