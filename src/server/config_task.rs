@@ -66,8 +66,14 @@ impl Reloader {
     pub(super) async fn run(mut self, shutdown: impl Future<Output = ()>) {
         let (events_tx, mut events) = mpsc::channel::<()>(1);
         let dir = self.path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        // Held for the life of the task; dropping it stops the watch.
-        let _watcher = watch(dir, "configuration file", events_tx);
+        // Held for the life of the task; dropping it stops the watch. Other files in the
+        // directory (logs, say) do not wake it; a ConfigMap's `..data` swap does.
+        let name = self.path.file_name().map(ToOwned::to_owned);
+        let concerns = move |path: &Path| {
+            let file = path.file_name();
+            file == name.as_deref() || file.is_some_and(|f| f.to_string_lossy().starts_with(".."))
+        };
+        let _watcher = watch(dir, "configuration file", concerns, events_tx);
         let mut hangups = self.hangups.take();
         tokio::pin!(shutdown);
         loop {

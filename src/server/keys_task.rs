@@ -48,7 +48,7 @@ pub(crate) async fn maintain(
     let (events_tx, mut events) = mpsc::channel::<()>(1);
     // Held for the life of the task; dropping it stops the watch.
     // Derived keys have no directory to watch.
-    let _watcher = ring.key_dir().and_then(|dir| watch(dir, "key directory", events_tx));
+    let _watcher = ring.key_dir().and_then(|dir| watch(dir, "key directory", |_| true, events_tx));
     let mut settings = settings;
     let mut hangups = settings.hangups.take();
     tokio::pin!(shutdown);

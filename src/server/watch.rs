@@ -8,13 +8,23 @@ use notify::event::{AccessKind, AccessMode};
 use notify::{EventKind, RecursiveMode, Watcher as _};
 use tokio::sync::mpsc;
 
-/// Watches `dir` (not recursively); each event that may mean a change sends a wake-up, and
-/// the task then compares what it read before. `None` (with a warning naming `what`) when
-/// events cannot be had: the task polls.
-pub(super) fn watch(dir: &Path, what: &str, events: mpsc::Sender<()>) -> Option<notify::RecommendedWatcher> {
+/// Watches `dir` (not recursively); each event that may mean a change to a file `concerns`
+/// accepts sends a wake-up, and the task then compares what it read before. `None` (with a
+/// warning naming `what`) when events cannot be had: the task polls.
+pub(super) fn watch(
+    dir: &Path,
+    what: &str,
+    concerns: impl Fn(&Path) -> bool + Send + 'static,
+    events: mpsc::Sender<()>,
+) -> Option<notify::RecommendedWatcher> {
     let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        let about_us = match &event {
+            // Events without paths (an overflow) may concern anything.
+            Ok(e) => e.paths.is_empty() || e.paths.iter().any(|p| concerns(p)),
+            Err(_) => true,
+        };
         // A full channel already holds a wake-up; dropping this one loses nothing.
-        if may_change(&event) {
+        if about_us && may_change(&event) {
             let _ = events.try_send(());
         }
     });
