@@ -3,6 +3,7 @@
 #
 #   bench/ab.sh A_BINARY B_BINARY            # e.g. a build of the previous commit, and this one
 #   PAIRS=6 ROUNDS=6 SECONDS_PER_ROUND=3 bench/ab.sh A B
+#   ALONE=1 bench/ab.sh A B                  # each loaded alone, in turn
 #
 # For each of PAIRS pairs, both binaries are started fresh (one client, ES256, info logging
 # to a file, as bench/run.sh runs tokenmint), both pinned to core 0, and warmed up for
@@ -12,6 +13,10 @@
 # ratio of their CPU cost per request, and the machine's swings hit both alike. Two processes
 # of one binary differ by up to ~1.5% for as long as they live, so every pair is a fresh
 # draw of that luck, and the figure is the mean over pairs.
+#
+# With ALONE=1 each round loads A alone, then B alone (the order swapped every round): the
+# ratio then also shows time a server spends unable to use its core (waiting on a thread of
+# its own, say), which a head-to-head round hides by giving that time to the other server.
 #
 # Prints one line per pair (mean of its rounds, B ÷ A), then "B / A = MEAN (MIN–MAX over
 # pairs)". Needs wrk, curl and taskset, and at least 2 cores. Not part of CI.
@@ -24,6 +29,7 @@ B="$(realpath "$2")"
 PAIRS="${PAIRS:-6}"
 ROUNDS="${ROUNDS:-6}"
 SECONDS_PER_ROUND="${SECONDS_PER_ROUND:-3}"
+ALONE="${ALONE:-0}"
 WARMUP="${WARMUP:-2}"
 HOST=127.0.0.1
 PORT_A=18180
@@ -97,8 +103,17 @@ for ((pair = 1; pair <= PAIRS; pair++)); do
     load "$WARMUP" "$PORT_A" /dev/null
     load "$WARMUP" "$PORT_B" /dev/null
     ratios=()
+    rates=()
     for ((round = 1; round <= ROUNDS; round++)); do
-        if ((round % 2)); then
+        if [[ "$ALONE" == 1 ]]; then
+            if ((round % 2)); then
+                load "$SECONDS_PER_ROUND" "$PORT_A" "$WORK/a.txt"
+                load "$SECONDS_PER_ROUND" "$PORT_B" "$WORK/b.txt"
+            else
+                load "$SECONDS_PER_ROUND" "$PORT_B" "$WORK/b.txt"
+                load "$SECONDS_PER_ROUND" "$PORT_A" "$WORK/a.txt"
+            fi
+        elif ((round % 2)); then
             load "$SECONDS_PER_ROUND" "$PORT_A" "$WORK/a.txt" &
             first=$!
             load "$SECONDS_PER_ROUND" "$PORT_B" "$WORK/b.txt" &
@@ -107,14 +122,15 @@ for ((pair = 1; pair <= PAIRS; pair++)); do
             first=$!
             load "$SECONDS_PER_ROUND" "$PORT_A" "$WORK/a.txt" &
         fi
-        wait "$first" "$!"
+        [[ "$ALONE" == 1 ]] || wait "$first" "$!"
         ratios+=("$(awk -v a="$(rps "$WORK/a.txt")" -v b="$(rps "$WORK/b.txt")" 'BEGIN { printf "%.4f", b / a }')")
+        rates+=("$(rps "$WORK/a.txt")/$(rps "$WORK/b.txt")")
     done
     kill "$pid_a" "$pid_b"
     wait "$pid_a" "$pid_b" 2>/dev/null || true
     PIDS=()
     mean="$(printf '%s\n' "${ratios[@]}" | awk '{ s += $1 } END { printf "%.4f", s / NR }')"
-    echo "pair $pair: B / A = $mean (rounds: ${ratios[*]})"
+    echo "pair $pair: B / A = $mean (rounds: ${ratios[*]}; requests/s A/B: ${rates[*]})"
     pair_means+=("$mean")
 done
 printf '%s\n' "${pair_means[@]}" | awk '

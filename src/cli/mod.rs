@@ -131,7 +131,7 @@ struct AddClient {
 /// closed standard output is [`StdoutClosed`] ([`EXIT_BROKEN_PIPE`]).
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // Held until the command ends, so every log line is written out.
-    let _log = telemetry::init(cli.log_format);
+    let _log = telemetry::init(cli.log_format).context("starting the log writer thread")?;
     match cli.command {
         Command::Serve { bind } => serve(cli.config, bind),
         Command::Config(ConfigCommand::Check) => {

@@ -125,9 +125,10 @@ fn token_request<'a>(params: &'a Params<'_>) -> Result<TokenRequest<'a>, OAuthEr
 /// The event is one line on the `tokenmint::audit` target, for every request that reaches
 /// a decision: who asked (client, how it authenticated, from where), for what, the outcome,
 /// and for a token which secret matched (its index, never the hash), the user it was issued
-/// for (`-` for the client itself), the granted scopes and audiences, `jti`, `kid` and `exp`. Never the token or a secret. Client-supplied strings
-/// are logged as `&str` fields, which the formatter quotes and escapes, shortened: no line
-/// breaks or control characters reach the log from a request.
+/// for (`-` for the client itself), the granted scopes and audiences, `jti`, `kid` and
+/// `exp`. Never the token or a secret. Client-supplied strings are logged as `&str` fields,
+/// which the formatter quotes and escapes, shortened: no line breaks or control characters
+/// reach the log from a request.
 fn answer(
     state: &AppState,
     result: Result<Issued, OAuthError>,
@@ -148,7 +149,6 @@ fn answer(
             state.metrics().token_request(grant, outcome, took);
             // The client's own id: the logged one may be shortened.
             state.metrics().token_issued(attempt.client_id.unwrap_or_default());
-            let aud = token.audiences.join(" ");
             tracing::info!(
                 target: "tokenmint::audit",
                 client_id,
@@ -157,7 +157,7 @@ fn answer(
                 auth_method,
                 secret_index,
                 scope = token.scope.as_str(),
-                aud = aud.as_str(),
+                aud = token.audience.as_str(),
                 jti = token.jti.as_str(),
                 kid = &*token.kid,
                 user = token.user.as_deref().unwrap_or("-"),

@@ -73,8 +73,8 @@ pub(crate) struct IssuedToken {
     pub(crate) jti: String,
     /// Its `exp`, seconds since the epoch.
     pub(crate) expires_at: u64,
-    /// Its `aud`.
-    pub(crate) audiences: Vec<String>,
+    /// Its `aud`, space-separated.
+    pub(crate) audience: String,
     /// The user it was issued for (password and refresh grants); `None` for the client itself.
     pub(crate) user: Option<String>,
     /// A refresh token (password grant, for clients that also have `refresh_token`).
@@ -282,7 +282,7 @@ impl Issuer {
             kid: signer.shared_kid(),
             jti,
             expires_at,
-            audiences: audiences.iter().map(|a| (*a).to_owned()).collect(),
+            audience: audiences.join(" "),
             user: None,
             refresh_token: None,
             id_token: None,

@@ -163,7 +163,7 @@ impl Issuer {
             kid: signer.shared_kid(),
             jti: signed.jti,
             expires_at: iat + ttl,
-            audiences: audiences.iter().map(|a| (*a).to_owned()).collect(),
+            audience: audiences.join(" "),
             user: Some(user.username.clone()),
             refresh_token,
             id_token,
