@@ -5,7 +5,7 @@
 //!
 //! The libraries come from `python3 -m pip install -r tests/interop/python/requirements.txt` and
 //! `npm ci --prefix tests/interop/node`. Without them a test is skipped with a note on stderr,
-//! unless `TOKENMINT_REQUIRE_INTEROP=1` (CI), where it fails.
+//! unless `REQUIRE_INTEROP=1` (CI), where it fails.
 
 use std::process::{Output, Stdio};
 use std::time::Duration;
@@ -68,7 +68,7 @@ impl Lang {
             .unwrap_or_else(|_| panic!("{script} {args:?} ran past {SCRIPT_TIMEOUT:?}"))
     }
 
-    /// Whether the libraries are installed. If not, under `TOKENMINT_REQUIRE_INTEROP=1` the
+    /// Whether the libraries are installed. If not, under `REQUIRE_INTEROP=1` the
     /// test fails; otherwise it says on stderr that it is skipped (the caller returns).
     async fn deps_ready(self) -> bool {
         // The script's own message names what is missing and the install command.
@@ -81,8 +81,8 @@ impl Lang {
             }
             Err(e) => panic!("cannot run {}: {e}", self.program()),
         };
-        if std::env::var("TOKENMINT_REQUIRE_INTEROP").as_deref() == Ok("1") {
-            panic!("TOKENMINT_REQUIRE_INTEROP=1 and {missing}");
+        if std::env::var("REQUIRE_INTEROP").as_deref() == Ok("1") {
+            panic!("REQUIRE_INTEROP=1 and {missing}");
         }
         eprintln!("skipped: {missing}");
         false

@@ -2,7 +2,7 @@
 //! dashboard, audit events, configuration reload without a restart, per-client rate limits.
 //!
 //! The Prometheus tests need Debian's `prometheus` package (`prometheus` and `promtool`);
-//! without it they print `skipped: ...` and pass, unless `TOKENMINT_REQUIRE_INTEROP=1` (CI),
+//! without it they print `skipped: ...` and pass, unless `REQUIRE_INTEROP=1` (CI),
 //! where a missing program fails them.
 
 use std::net::SocketAddr;
@@ -103,7 +103,7 @@ async fn within_10s<F: std::future::Future<Output = bool>>(mut condition: impl F
 }
 
 /// The path of `program` if it runs; otherwise `None` after saying the test is skipped, or
-/// a failure under `TOKENMINT_REQUIRE_INTEROP=1`.
+/// a failure under `REQUIRE_INTEROP=1`.
 fn external(program: &str) -> Option<&str> {
     let runs = std::process::Command::new(program)
         .arg("--version")
@@ -115,8 +115,8 @@ fn external(program: &str) -> Option<&str> {
         return Some(program);
     }
     let missing = format!("`{program}` is not installed (Debian package prometheus)");
-    if std::env::var("TOKENMINT_REQUIRE_INTEROP").as_deref() == Ok("1") {
-        panic!("TOKENMINT_REQUIRE_INTEROP=1 and {missing}");
+    if std::env::var("REQUIRE_INTEROP").as_deref() == Ok("1") {
+        panic!("REQUIRE_INTEROP=1 and {missing}");
     }
     eprintln!("skipped: {missing}");
     None
