@@ -26,7 +26,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::credentials::{Secret, SecretHash};
-use crate::server::{Server, shutdown_signal};
+use crate::server::{self, Server, shutdown_signal};
 use crate::telemetry::{self, LogFormat};
 
 /// Exit code for a configuration error (sysexits.h `EX_USAGE`).
@@ -149,13 +149,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn serve(config_path: Option<PathBuf>, bind: Option<SocketAddr>) -> anyhow::Result<ExitCode> {
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    runtime.block_on(async { server::catch_hangups() });
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), "tokenmint starting");
     let mut config = Config::load(config_path.as_deref())?;
     if let Some(addr) = bind {
         config.set_bind_addr(addr);
     }
     tracing::info!("{}", config.summary());
-    let runtime =
-        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     runtime.block_on(async {
         let server = Server::bind(config).await?;
         let addr = server.local_addr()?;

@@ -24,14 +24,21 @@ fn secret_credentials(client_id: String, secret: String, method: AuthMethod) -> 
 }
 
 /// Finds the client's credentials in the `Authorization` header or the body, and refuses
-/// requests that use both or neither.
+/// requests that use both or neither, or that repeat the header (not a list field, RFC 9110
+/// §5.3: which one counts would be the reader's guess).
 pub(crate) fn client_credentials(
     headers: &HeaderMap,
     params: &Params,
 ) -> Result<ClientCredentials, OAuthError> {
-    let basic = match headers.get(header::AUTHORIZATION) {
-        Some(value) => Some(parse_basic(value.as_bytes())?),
-        None => None,
+    let mut authorization = headers.get_all(header::AUTHORIZATION).iter();
+    let basic = match (authorization.next(), authorization.next()) {
+        (None, _) => None,
+        (Some(_), Some(_)) => {
+            return Err(OAuthError::invalid_request(
+                "more than one Authorization header (RFC 9110 section 5.3)",
+            ));
+        }
+        (Some(value), None) => Some(parse_basic(value.as_bytes())?),
     };
     let body_id = params.get("client_id");
     let body_secret = params.get("client_secret");

@@ -130,6 +130,8 @@ pub(crate) struct OAuthError {
     retry_after: Option<u64>,
     /// What held the request back, when a throttle or a rate limit did.
     throttled: Option<Throttled>,
+    /// Whether the connection closes after this answer (`Connection: close`).
+    close: bool,
 }
 
 #[derive(Serialize)]
@@ -144,7 +146,14 @@ impl OAuthError {
     /// Characters RFC 6749 §5.2 does not allow in `error_description` become `?`.
     pub(crate) fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
         let description = conforming(description.into());
-        OAuthError { status: code.default_status(), code, description, retry_after: None, throttled: None }
+        OAuthError {
+            status: code.default_status(),
+            code,
+            description,
+            retry_after: None,
+            throttled: None,
+            close: false,
+        }
     }
 
     /// An error about a value the client sent: `text`, then the value quoted, shortened to
@@ -166,6 +175,13 @@ impl OAuthError {
     /// The same error with another status (413, 408, 431 for limits).
     pub(crate) fn with_status(mut self, status: StatusCode) -> Self {
         self.status = status;
+        self
+    }
+
+    /// Closes the connection after the answer: the rest of what the client sent (an unread
+    /// body, a request whose framing is in doubt) cannot be read as the next request.
+    pub(crate) fn closing(mut self) -> Self {
+        self.close = true;
         self
     }
 
@@ -216,6 +232,9 @@ impl IntoResponse for OAuthError {
         }
         if self.status == StatusCode::UNAUTHORIZED {
             h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(BASIC_CHALLENGE));
+        }
+        if self.close {
+            h.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         res
     }

@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use axum::body::{Bytes, to_bytes};
 use axum::extract::Request;
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use http_body_util::LengthLimitError;
 
 use super::error::{ErrorCode, OAuthError};
 
@@ -26,7 +27,8 @@ pub(crate) struct Limits {
 }
 
 impl Limits {
-    /// Checks the header size (431), then reads the body within the size limit (413).
+    /// Checks the header size (431), then reads the body within the size limit (413); a body
+    /// that cannot be read (broken chunked framing) is 400.
     pub(crate) async fn read(&self, request: Request) -> Result<(Parts, Bytes), OAuthError> {
         let (parts, body) = request.into_parts();
         let header_bytes: usize = parts.headers.iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
@@ -37,11 +39,32 @@ impl Limits {
             ))
             .with_status(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE));
         }
-        let body = to_bytes(body, self.max_body_bytes).await.map_err(|_| {
-            OAuthError::invalid_request(format!("request body larger than {} bytes", self.max_body_bytes))
-                .with_status(StatusCode::PAYLOAD_TOO_LARGE)
+        // A declared length over the limit is refused before any of the body is read: waiting
+        // for it would hold the connection until the request timeout.
+        let declared = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse().ok());
+        if declared.is_some_and(|length: u64| length > self.max_body_bytes as u64) {
+            return Err(self.too_large());
+        }
+        let body = to_bytes(body, self.max_body_bytes).await.map_err(|e| {
+            if std::error::Error::source(&e).is_some_and(|source| source.is::<LengthLimitError>()) {
+                self.too_large()
+            } else {
+                // Malformed chunked framing, or the client closed before the body was complete.
+                OAuthError::invalid_request(
+                    "the request body could not be read: malformed chunked encoding, or cut short",
+                )
+                .closing()
+            }
         })?;
         Ok((parts, body))
+    }
+
+    /// 413: the body is (or is declared) over `max_body_bytes`. The connection is closed after
+    /// the answer, since the rest of the body is never read.
+    fn too_large(&self) -> OAuthError {
+        OAuthError::invalid_request(format!("request body larger than {} bytes", self.max_body_bytes))
+            .with_status(StatusCode::PAYLOAD_TOO_LARGE)
+            .closing()
     }
 
     /// Runs a handler under the request time limit: 408 if it takes longer.

@@ -6,6 +6,7 @@
 mod credentials;
 mod error;
 mod forwarded;
+pub(crate) mod framing;
 mod introspect;
 mod limits;
 mod params;

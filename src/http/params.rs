@@ -10,7 +10,9 @@
 //! - a repeated parameter is `invalid_request` (RFC 6749 §3.2), except `resource` and
 //!   `audience`, which RFC 8707 §2 allows more than once;
 //! - at most [`MAX_PARAMS`] parameters;
-//! - client credentials never come from the query string.
+//! - client credentials never come from the query string;
+//! - a body comes with one `Content-Type` (an empty body may have none: `grant_type` is
+//!   then in the query string, Apigee's style).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -56,8 +58,14 @@ impl<'a> Params<'a> {
         query: Option<&'a str>,
         body: &'a [u8],
     ) -> Result<Params<'a>, OAuthError> {
-        let mut pairs = match media_type(headers) {
-            None => form_pairs(body).collect(),
+        let mut pairs = match media_type(headers)? {
+            // Apigee's style: `grant_type` in the query string, no body.
+            None if body.is_empty() => Vec::new(),
+            None => {
+                return Err(OAuthError::invalid_request(
+                    "a request body needs a Content-Type: application/x-www-form-urlencoded or application/json",
+                ));
+            }
             Some(t) if t.eq_ignore_ascii_case("application/x-www-form-urlencoded") => {
                 form_pairs(body).collect()
             }
@@ -112,10 +120,20 @@ fn first_repeated<'p>(pairs: &'p [Pair<'_>]) -> Option<&'p str> {
     })
 }
 
-/// The media type of `Content-Type`, parameters and surrounding space dropped.
-fn media_type(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::CONTENT_TYPE)?.to_str().unwrap_or("invalid");
-    Some(value.split(';').next().unwrap_or("").trim())
+/// The media type of `Content-Type`, parameters and surrounding space dropped; the header
+/// given twice is `invalid_request` (not a list field, RFC 9110 §5.3).
+fn media_type(headers: &HeaderMap) -> Result<Option<&str>, OAuthError> {
+    let mut fields = headers.get_all(header::CONTENT_TYPE).iter();
+    match (fields.next(), fields.next()) {
+        (None, _) => Ok(None),
+        (Some(_), Some(_)) => {
+            Err(OAuthError::invalid_request("more than one Content-Type header (RFC 9110 section 5.3)"))
+        }
+        (Some(value), None) => {
+            let value = value.to_str().unwrap_or("invalid");
+            Ok(Some(value.split(';').next().unwrap_or("").trim()))
+        }
+    }
 }
 
 /// A JSON object whose values are strings (numbers and booleans are taken as their text;
@@ -207,6 +225,7 @@ mod tests {
     #[test]
     fn parameters_without_a_value_are_dropped_rfc6749_3_1() {
         let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_TYPE, "application/x-www-form-urlencoded".parse().unwrap());
         let form = Params::parse(&h, Some("grant_type="), b"scope=&scope=&resource=x&resource=&a").unwrap();
         assert_eq!((form.get("grant_type"), form.get("scope"), form.get("a")), (None, None, None));
         assert_eq!(form.all("resource").collect::<Vec<_>>(), ["x"]);

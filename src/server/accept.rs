@@ -12,20 +12,26 @@
 //! connection to look for the HTTP/2 preface.
 //!
 //! The per-request path is what `axum::serve` does, less its `AddExtension` and `Oneshot`
-//! layers: hyper calls [`PeerService`], which inserts the peer address and calls the router,
-//! and the router boxes the `Incoming` body into an axum `Body` once.
+//! layers: hyper calls [`PeerService`], which refuses a request whose framing is ambiguous
+//! ([`framing`]), inserts the peer address and calls the router, and the router boxes the
+//! `Incoming` body into an axum `Body` once.
+//!
+//! A client that half-closes its side after sending a request still gets the response
+//! (RFC 9112 §9.6): hyper's `half_close`.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, Request};
-use axum::response::Response;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::future::RouteFuture;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -33,6 +39,8 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::http::framing;
 
 /// Connection-level limits, from `[server]` in configuration.
 #[derive(Debug, Clone, Copy)]
@@ -60,7 +68,7 @@ pub(crate) async fn serve(
     let mut http = http1::Builder::new();
     // hyper's timer runs for every request head still to come: from accept, and on a
     // keep-alive connection from each response on, so it is also the idle timeout.
-    http.timer(TokioTimer::new()).header_read_timeout(settings.header_read_timeout);
+    http.timer(TokioTimer::new()).header_read_timeout(settings.header_read_timeout).half_close(true);
     let graceful = GracefulShutdown::new();
     let slots = settings.max_connections.map(|n| Arc::new(Semaphore::new(n.get())));
     let mut shutdown = pin!(shutdown);
@@ -180,13 +188,36 @@ struct PeerService {
 impl hyper::service::Service<Request<Incoming>> for PeerService {
     type Response = Response;
     type Error = Infallible;
-    type Future = RouteFuture<Infallible>;
+    type Future = Answer;
 
     fn call(&self, mut request: Request<Incoming>) -> Self::Future {
+        if let Some(refused) = framing::refusal(request.version(), request.headers()) {
+            return Answer::Refused(Some(refused));
+        }
         request.extensions_mut().insert(self.peer);
         // `Router::call` needs `&mut`; a clone is one reference count. The router is always
         // ready (its `poll_ready` returns `Ready` unconditionally), so no `poll_ready` first.
-        tower_service::Service::call(&mut self.router.clone(), request)
+        Answer::Routed(tower_service::Service::call(&mut self.router.clone(), request))
+    }
+}
+
+/// The response to one request: the router's, or the framing check's refusal.
+enum Answer {
+    Routed(RouteFuture<Infallible>),
+    /// Taken when polled.
+    Refused(Option<Response>),
+}
+
+impl Future for Answer {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.get_mut() {
+            Answer::Routed(routed) => Pin::new(routed).poll(cx),
+            Answer::Refused(refused) => {
+                Poll::Ready(Ok(refused.take().unwrap_or_else(|| StatusCode::BAD_REQUEST.into_response())))
+            }
+        }
     }
 }
 

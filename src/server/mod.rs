@@ -238,6 +238,16 @@ fn live(
     Ok(Live::new(registry, issuer))
 }
 
+/// Installs the SIGHUP handler for the rest of the process's life. Call it first thing,
+/// within the runtime: a SIGHUP that arrives while the service starts (config management
+/// reloading right after a restart) would otherwise take its default action and kill the
+/// process before the reloaders listen. A SIGHUP in that window reloads nothing: the
+/// configuration and keys are read after it anyway.
+pub fn catch_hangups() {
+    // tokio keeps the handler installed after the stream is dropped.
+    drop(watch::hangup_signals());
+}
+
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = async {

@@ -538,3 +538,41 @@ async fn a_closed_standard_output_ends_a_command_quietly_with_141() {
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
 }
+
+#[tokio::test]
+async fn a_sighup_while_the_service_starts_never_kills_it() {
+    // Enough clients that loading them takes a while: the SIGHUPs land during start-up.
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = String::from("[keys]\ndir = \"keys\"\n");
+    for i in 0..20_000 {
+        config += &format!(
+            "[[clients]]\nid = \"svc-{i}\"\nsecret_hashes = [\"sha256:8766b9cb08e6040b704f1e3ee1e186efccf2635b1d2634d6525333007e6aeae1\"]\n\
+             audiences = [\"https://api\"]\n"
+        );
+    }
+    std::fs::write(dir.path().join("tokenmint.toml"), config).unwrap();
+    let mut child = tokenmint(dir.path())
+        .args(["--config", "tokenmint.toml", "serve", "--bind", "127.0.0.1:0"])
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap().to_string();
+    let mut log = BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = tokio::time::timeout(Duration::from_secs(30), log.next_line()).await.unwrap().unwrap();
+    assert!(first.is_some_and(|l| l.contains("tokenmint starting")), "the first log line says it starts");
+    // SIGHUP after SIGHUP until the service listens (a bounded number of them).
+    let (mut hangups, mut listening) = (0, false);
+    while !listening && hangups < 2000 {
+        std::process::Command::new("kill").args(["-HUP", &pid]).status().unwrap();
+        hangups += 1;
+        let line = tokio::time::timeout(Duration::from_millis(5), log.next_line()).await;
+        if let Ok(line) = line {
+            let line = line.unwrap().unwrap_or_else(|| panic!("the log ended after {hangups} SIGHUPs"));
+            listening = line.contains("listening on http://");
+        }
+    }
+    assert!(listening, "the service never listened");
+    assert!(child.try_wait().unwrap().is_none(), "the process died");
+    let _ = std::process::Command::new("kill").args(["-TERM", &pid]).status();
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "{status}");
+}

@@ -622,3 +622,13 @@ pub(crate) fn unix_now() -> u64 {
 pub(crate) fn fixed_instant() -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(1_900_000_000)
 }
+
+/// For a test that needs an outside program or library which is `missing` (a sentence naming
+/// it and how to install it): says on stderr that the test is skipped, so that `cargo test`
+/// passes on a fresh machine, or fails the test under `REQUIRE_INTEROP=1` (CI installs them all).
+pub(crate) fn skip_unless_required(missing: &str) {
+    if std::env::var("REQUIRE_INTEROP").as_deref() == Ok("1") {
+        panic!("REQUIRE_INTEROP=1 and {missing}");
+    }
+    eprintln!("skipped: {missing}");
+}

@@ -272,12 +272,14 @@ async fn media_types_match_without_case_or_parameters() {
             .unwrap();
         assert_eq!(app.request(req).await.status, 200, "{ct}");
     }
-    // Without a content type, the body is read as a form.
+    // Without a content type, a body is not guessed at (tests/it/framing.rs has the rest).
     let req = InProcess::token_req()
         .header("authorization", basic_header("svc-a", SECRET_A))
         .body(form.into())
         .unwrap();
-    assert_eq!(app.request(req).await.status, 200);
+    let untyped = app.request(req).await;
+    assert_eq!(untyped.status, 400);
+    assert_eq!(untyped.json()["error"], "invalid_request");
 }
 
 #[tokio::test]

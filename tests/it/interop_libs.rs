@@ -81,10 +81,7 @@ impl Lang {
             }
             Err(e) => panic!("cannot run {}: {e}", self.program()),
         };
-        if std::env::var("REQUIRE_INTEROP").as_deref() == Ok("1") {
-            panic!("REQUIRE_INTEROP=1 and {missing}");
-        }
-        eprintln!("skipped: {missing}");
+        skip_unless_required(&missing);
         false
     }
 

@@ -11,6 +11,7 @@
 mod cli;
 mod derived;
 mod forge;
+mod framing;
 mod helpers;
 mod inprocess_discovery;
 mod inprocess_errors;

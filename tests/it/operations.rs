@@ -114,11 +114,7 @@ fn external(program: &str) -> Option<&str> {
     if runs {
         return Some(program);
     }
-    let missing = format!("`{program}` is not installed (Debian package prometheus)");
-    if std::env::var("REQUIRE_INTEROP").as_deref() == Ok("1") {
-        panic!("REQUIRE_INTEROP=1 and {missing}");
-    }
-    eprintln!("skipped: {missing}");
+    skip_unless_required(&format!("`{program}` is not installed (Debian package prometheus)"));
     None
 }
 

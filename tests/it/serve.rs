@@ -15,7 +15,7 @@ use crate::helpers::*;
 const PATIENCE: Duration = Duration::from_secs(10);
 
 /// `svc-a`'s Basic credentials, `svc-a:secret-a`.
-const BASIC_SVC_A: &str = "c3ZjLWE6c2VjcmV0LWE=";
+pub(crate) const BASIC_SVC_A: &str = "c3ZjLWE6c2VjcmV0LWE=";
 
 /// A client credentials request for `svc-a`: its head and its body.
 fn token_request() -> (String, &'static str) {
@@ -31,36 +31,36 @@ fn token_request() -> (String, &'static str) {
 const HEALTHZ: &str = "GET /healthz HTTP/1.1\r\nHost: tokens.test\r\n\r\n";
 
 /// One HTTP/1.1 response: status, head (lower-cased) and body.
-struct Answer {
-    status: u16,
-    head: String,
-    body: Vec<u8>,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) head: String,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Answer {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap()
     }
 }
 
 /// A raw keep-alive connection.
-struct Conn {
-    stream: TcpStream,
+pub(crate) struct Conn {
+    pub(crate) stream: TcpStream,
     /// Bytes read past the last response.
     buf: Vec<u8>,
 }
 
 impl Conn {
-    async fn open(addr: std::net::SocketAddr) -> Conn {
+    pub(crate) async fn open(addr: std::net::SocketAddr) -> Conn {
         Conn { stream: TcpStream::connect(addr).await.unwrap(), buf: Vec::new() }
     }
 
-    async fn send(&mut self, bytes: &str) {
+    pub(crate) async fn send(&mut self, bytes: &str) {
         self.stream.write_all(bytes.as_bytes()).await.unwrap();
     }
 
     /// Reads more bytes; `None` at end of stream (or reset).
-    async fn fill(&mut self) -> Option<()> {
+    pub(crate) async fn fill(&mut self) -> Option<()> {
         let mut chunk = [0u8; 4096];
         match self.stream.read(&mut chunk).await {
             Ok(0) | Err(_) => None,
@@ -73,7 +73,7 @@ impl Conn {
 
     /// The next response (with a `Content-Length` body), or `None` if the server closed
     /// the connection first.
-    async fn response(&mut self) -> Option<Answer> {
+    pub(crate) async fn response(&mut self) -> Option<Answer> {
         let end = loop {
             if let Some(i) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
                 break i + 4;
@@ -95,13 +95,13 @@ impl Conn {
     }
 
     /// The next response, within [`PATIENCE`].
-    async fn expect_response(&mut self) -> Answer {
+    pub(crate) async fn expect_response(&mut self) -> Answer {
         tokio::time::timeout(PATIENCE, self.response()).await.expect("no response in time").expect("closed")
     }
 
     /// Waits for the server to close the connection; how long that took. Panics if any
     /// byte arrives instead, or if nothing happens within [`PATIENCE`].
-    async fn expect_close(&mut self) -> Duration {
+    pub(crate) async fn expect_close(&mut self) -> Duration {
         let started = Instant::now();
         let closed = tokio::time::timeout(PATIENCE, self.fill()).await.expect("the connection stayed open");
         assert!(closed.is_none(), "unexpected bytes: {:?}", String::from_utf8_lossy(&self.buf));
