@@ -46,7 +46,11 @@ fn host_problem(version: Version, headers: &HeaderMap) -> Option<&'static str> {
 
 /// `uri-host [":" port]` (RFC 9112 §3.2): an authority without user information.
 fn is_valid_host(value: &[u8]) -> bool {
-    !value.is_empty() && !value.contains(&b'@') && Authority::try_from(value).is_ok()
+    if value.is_empty() || value.contains(&b'@') {
+        return false;
+    }
+    // `Authority` takes any text after the last `:` as the port; a port is digits.
+    Authority::try_from(value).is_ok_and(|a| a.as_str().len() == a.host().len() || a.port_u16().is_some())
 }
 
 /// What is wrong with the request's transfer codings (RFC 9112 §6.1).
