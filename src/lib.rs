@@ -19,6 +19,7 @@
 //! - [`clock`]: time as an injected value; everything below the HTTP edge takes `now`.
 //! - `oauth`: grant types and the RFC 6749 / RFC 8707 grammar (scope tokens, NQCHAR,
 //!   resource URIs).
+//! - `files`: reading the files an operator names (regular files only, of bounded size).
 //! - `credentials`: presented secrets and stored hashes (`secret`), argon2id on the blocking
 //!   pool (`argon2`), the brute-force throttle (`throttle`), the requester a check counts.
 //!
@@ -75,6 +76,8 @@ pub mod clock;
 pub mod config;
 #[cfg(feature = "server")]
 mod credentials;
+#[cfg(feature = "server")]
+mod files;
 #[cfg(feature = "server")]
 mod http;
 #[cfg(feature = "server")]

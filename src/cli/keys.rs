@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use clap::Subcommand;
 
 use crate::config::Config;
+use crate::files;
 use crate::keys::admin;
 use crate::keys::schedule::DatedKey;
 use crate::keys::schedule::KeyState;
@@ -95,8 +96,8 @@ pub(super) fn run(config: Option<PathBuf>, command: KeysCommand) -> anyhow::Resu
             ),
         },
         KeysCommand::Import { file, activate_in } => {
-            let text =
-                std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let text = files::read_text_bounded(&file, files::MAX_KEY_FILE)
+                .with_context(|| format!("reading {}", file.display()))?;
             let created = admin::import(&store, &text, now, activate_in.unwrap_or(policy.publish_ahead))?;
             report(&created)?;
         }

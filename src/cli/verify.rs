@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Args;
 
+use crate::files;
 use crate::verify::{Algorithm, ErrorKind, Jwks, RemoteOptions, Requirements, Verifier};
 
 /// Exit code for an invalid token.
@@ -72,7 +73,7 @@ pub(super) fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     };
     let verifier = match &args.jwks {
         Some(path) => {
-            let jwks = match std::fs::read(path) {
+            let jwks = match files::read_bounded(path, files::MAX_JWKS_FILE) {
                 Ok(bytes) => Jwks::from_json(&bytes),
                 Err(e) => return usage(format!("cannot read {}: {e}", path.display())),
             };

@@ -19,6 +19,7 @@ use figment::{Figment, Provider as _};
 use super::error::{Kind, Problem};
 use super::raw::RawConfig;
 use super::{DEFAULT_CONFIG_PATH, ENV_PREFIX};
+use crate::files;
 
 /// The top-level keys a configuration may have.
 /// (`clients` and `users` are read from the file directly, and from their own variables.)
@@ -184,7 +185,7 @@ struct FileLayer {
 
 impl FileLayer {
     fn read(path: &Path) -> Result<Self, Problem> {
-        let text = std::fs::read_to_string(path)
+        let text = files::read_text_bounded(path, files::MAX_CONFIG_FILE)
             .map_err(|e| Kind::File { name: path.display().to_string(), message: e.to_string() })?;
         Self::parse(&text, Some(path.to_path_buf()))
     }

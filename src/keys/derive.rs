@@ -37,6 +37,7 @@ use zeroize::Zeroizing;
 
 use super::schedule::{DatedKey, KeyDates};
 use super::{Algorithm, KeyError, KeyPolicy, SigningKey};
+use crate::files;
 
 /// Shortest master secret accepted, in bytes: 256 bits if every byte were random. Generate
 /// one with `openssl rand -base64 48`.
@@ -78,7 +79,10 @@ impl MasterSecret {
     /// Reads the secret from `path`.
     pub(crate) fn read(path: &Path) -> Result<Self, MasterSecretError> {
         let in_file = |source| MasterSecretError::File { path: path.to_path_buf(), source: Box::new(source) };
-        let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| in_file(MasterSecretError::Io(e)))?);
+        let bytes = Zeroizing::new(
+            files::read_bounded(path, files::MAX_KEY_FILE)
+                .map_err(|e| in_file(MasterSecretError::Read(e)))?,
+        );
         Self::from_text(&bytes).map_err(in_file)
     }
 }
@@ -98,9 +102,9 @@ pub(crate) enum MasterSecretError {
          `openssl rand -base64 48`)"
     )]
     NotText,
-    /// The file could not be read.
+    /// The file could not be read (or is not a regular file of at most 64 KiB).
     #[error("{0}")]
-    Io(std::io::Error),
+    Read(files::ReadError),
     /// A problem with the secret in this file.
     #[error("{}: {source}", path.display())]
     File {

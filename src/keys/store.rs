@@ -42,6 +42,7 @@ use tempfile::NamedTempFile;
 
 use super::schedule::{DatedKey, KeyDates, KeyTimes};
 use super::{Algorithm, KeyError, SigningKey};
+use crate::files;
 
 /// File extension of key files; anything else in the directory is ignored.
 const KEY_EXTENSION: &str = "pem";
@@ -299,9 +300,9 @@ impl KeyStore {
     /// still counts (revoked at the epoch): a revocation is never undone by a damaged file.
     fn tombstone(&self, kid: &str) -> Option<SystemTime> {
         let path = self.tombstone_path(kid);
-        let text = match fs::read_to_string(&path) {
+        let text = match files::read_text_bounded(&path, files::MAX_KEY_FILE) {
             Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) if e.is_not_found() => return None,
             Err(_) => return Some(UNIX_EPOCH),
         };
         let meta: Option<KeyMeta> = toml::from_str(&text).ok();
@@ -440,8 +441,7 @@ fn replace(tmp: NamedTempFile, path: &Path) -> Result<(), KeyError> {
 
 fn load_file(path: &Path) -> Result<StoredKey, KeyError> {
     let bad = |reason: String| KeyError::BadKeyFile { path: path.to_path_buf(), reason };
-    let text =
-        fs::read_to_string(path).map_err(|source| KeyError::Io { path: path.to_path_buf(), source })?;
+    let text = files::read_text_bounded(path, files::MAX_KEY_FILE).map_err(|e| bad(e.to_string()))?;
     warn_if_shared(path);
     let begin = text.find("-----BEGIN").ok_or_else(|| bad("no PEM block found".into()))?;
     let (preamble, block) = text.split_at(begin);

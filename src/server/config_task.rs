@@ -21,6 +21,7 @@ use super::live;
 use super::watch::{Hangups, hangup_signals, recv_hangup, watch};
 use crate::config::{Config, Fixed};
 use crate::credentials::sha256;
+use crate::files;
 use crate::http::AppState;
 use crate::keys::KeyRing;
 use crate::metrics::Metrics;
@@ -143,7 +144,8 @@ impl Reloader {
     }
 }
 
-/// SHA-256 of the file's bytes, following symlinks; `None` if it cannot be read.
+/// SHA-256 of the file's bytes, following symlinks; `None` if it cannot be read (or is not
+/// a configuration file tokenmint would read: see `files`).
 fn read_digest(path: &Path) -> Option<[u8; 32]> {
-    std::fs::read(path).ok().map(|bytes| sha256(&bytes))
+    files::read_bounded(path, files::MAX_CONFIG_FILE).ok().map(|bytes| sha256(&bytes))
 }

@@ -72,6 +72,11 @@ impl Served {
         self.wait_for_lines(needle, 1).await
     }
 
+    /// The log lines so far that contain `needle`.
+    pub(crate) fn log_lines(&self, needle: &str) -> Vec<String> {
+        self.log.lock().unwrap().iter().filter(|l| l.contains(needle)).cloned().collect()
+    }
+
     /// Waits (at most 10 s) until `n` log lines contain `needle`.
     pub(crate) async fn wait_for_lines(&self, needle: &str, n: usize) -> bool {
         let mut lines = self.lines.clone();

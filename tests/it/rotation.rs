@@ -696,3 +696,50 @@ async fn keys_rotate_from_a_scheduler_keeps_the_rotate_every_pace() {
     let (_, list, _) = keys_cli(&app, &["list"]).await;
     assert_eq!(list.lines().count(), 2, "keys rotate created a key before it was due: {list}");
 }
+
+#[tokio::test]
+async fn a_fifo_a_device_a_directory_and_a_huge_file_among_the_keys_are_skipped_unread() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve_polling(dir.path()).await;
+    let (http, keys) = (test_http(), dir.path().join("keys"));
+    // Each named `*.pem`, as an operator's mistake would name them.
+    let made = std::process::Command::new("mkfifo").arg(keys.join("fifo.pem")).status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo failed");
+    std::os::unix::fs::symlink("/dev/zero", keys.join("zero.pem")).unwrap();
+    std::fs::create_dir(keys.join("dir.pem")).unwrap();
+    // 512 MiB, sparse: costs no disk, but reading it would cost 512 MiB of memory.
+    std::fs::File::create(keys.join("huge.pem")).unwrap().set_len(512 << 20).unwrap();
+    for name in ["fifo.pem", "zero.pem", "dir.pem", "huge.pem"] {
+        // One error line names each file and says it was not read.
+        assert!(served.wait_for_log(&format!("{name}: ")).await, "the server never looked at {name}");
+    }
+    let log = served.log_lines("not read");
+    assert!(log.iter().any(|l| l.contains("fifo.pem") && l.contains("FIFO")), "{log:?}");
+    assert!(log.iter().any(|l| l.contains("zero.pem") && l.contains("device")), "{log:?}");
+    assert!(log.iter().any(|l| l.contains("huge.pem") && l.contains("larger than")), "{log:?}");
+    // Reloads still run: a new key reaches the replica, and the CLI does not hang either.
+    let (code, out, err) = keys_cli_in(&keys, &["generate", "--activate-in", "0s"]).await;
+    assert_eq!(code, 0, "{err}");
+    let new = created_kid(&out);
+    assert!(
+        eventually(|| async { signing_kid(&http, &served.addr).await == new }).await,
+        "the new key never signed"
+    );
+    let (code, list, err) = keys_cli_in(&keys, &["list"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(list.contains(&new), "{list}");
+    // Resident memory stayed small: none of the 512 MiB was read.
+    let status = std::fs::read_to_string(format!("/proc/{}/status", served.pid())).unwrap();
+    let rss_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .unwrap()
+        .trim()
+        .trim_end_matches(" kB")
+        .parse()
+        .unwrap();
+    assert!(rss_kib < 128 * 1024, "resident memory {rss_kib} KiB");
+    // And SIGTERM still ends it.
+    let (clean, _) = served.stop().await;
+    assert!(clean, "the server did not shut down cleanly");
+}
