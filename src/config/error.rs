@@ -89,12 +89,22 @@ pub(crate) enum Kind {
     /// The layers could not be merged (figment's message).
     #[error("{0}")]
     Layers(String),
-    /// An issuer that is not an http(s) URL.
-    #[error("issuer `{0}` must be an https:// (or http:// for local use) URL")]
+    /// An issuer that is not an https URL (http only for a loopback host).
+    #[error(
+        "issuer `{0}` must be an https:// URL; http:// only for localhost or a loopback address (RFC 8414 §2)"
+    )]
     IssuerScheme(String),
     /// An issuer with a query or a fragment.
     #[error("issuer `{0}` must not have a query or fragment (RFC 8414 §2)")]
     IssuerQuery(String),
+    /// An issuer with user information (`user:password@`). Not quoted: it may hold a password.
+    #[error("issuer must not carry user information (`user:password@host`, RFC 8414 §2)")]
+    IssuerUserinfo,
+    /// An issuer with characters a URI cannot hold as they are (spaces, controls, non-ASCII).
+    #[error(
+        "issuer `{0}` has characters a URL cannot carry unencoded (spaces, controls, non-ASCII; RFC 3986 §2)"
+    )]
+    IssuerChars(String),
     /// An issuer that is not a URL.
     #[error("issuer `{issuer}` is not a valid URL: {reason}")]
     IssuerUrl {

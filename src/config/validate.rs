@@ -97,12 +97,33 @@ fn entries<S, T, P>(
     valid
 }
 
-/// RFC 8414 §2: the issuer is an http(s) URL without query or fragment.
+/// RFC 8414 §2: the issuer is an https URL (http only on a loopback host, for local use)
+/// without query, fragment or user information, written as a URL is (RFC 3986 §2: the URL
+/// parser would percent-encode a space in the path, so the issuer in tokens would not be
+/// the text configured).
 fn check_issuer(issuer: &str) -> Vec<Kind> {
     let mut errors = Vec::new();
+    // A password in user information must not reach the error line.
+    let userinfo = issuer.split_once("://").is_some_and(|(_, rest)| {
+        rest.split(['/', '?', '#']).next().is_some_and(|authority| authority.contains('@'))
+    });
+    if userinfo {
+        errors.push(Kind::IssuerUserinfo);
+        return errors;
+    }
+    if !issuer.bytes().all(is_uri_byte) {
+        errors.push(Kind::IssuerChars(issuer.escape_debug().to_string()));
+        return errors;
+    }
     match url::Url::parse(issuer) {
         Ok(u) => {
-            if !matches!(u.scheme(), "https" | "http") {
+            let loopback = match u.host() {
+                Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                None => false,
+            };
+            if !(u.scheme() == "https" || (u.scheme() == "http" && loopback)) || !u.has_host() {
                 errors.push(Kind::IssuerScheme(issuer.to_owned()));
             }
             if u.query().is_some() || u.fragment().is_some() {
@@ -112,6 +133,11 @@ fn check_issuer(issuer: &str) -> Vec<Kind> {
         Err(reason) => errors.push(Kind::IssuerUrl { issuer: issuer.to_owned(), reason }),
     }
     errors
+}
+
+/// A byte a URI holds as it is (RFC 3986 §2: unreserved, reserved, `%`).
+fn is_uri_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~:/?#[]@!$&'()*+,;=%".contains(&b)
 }
 
 /// `[tokens]`: lifetimes longer than zero, `max_ttl` not below `ttl`, a short leeway.

@@ -22,7 +22,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Map, Value};
 
-use crate::claims::{ACCESS_TOKEN_TYPE, AccessClaims};
+use crate::claims::{ACCESS_TOKEN_TYPE, AccessClaims, Audience};
 use crate::clients::{Client, Registry};
 use crate::clock::unix_seconds;
 use crate::credentials::Requester;
@@ -146,6 +146,9 @@ pub(crate) enum Inactive {
     /// The user it was issued for is no longer configured, or is disabled.
     #[error("the token's user is gone or disabled")]
     UserGone,
+    /// Signed with this service's key, but not a token its configuration could issue now.
+    #[error("not a token this service issues: {0}")]
+    NotIssuable(&'static str),
 }
 
 /// What an access token says, once the policy has decided it.
@@ -369,17 +372,42 @@ impl Issuer {
             algorithms: &Algorithm::ALL_JWT,
             issuer: Some(&self.issuer),
             audience: None,
-            leeway: Duration::ZERO,
+            // As resource servers do: a replica whose clock lags a little still calls a
+            // fresh token active.
+            leeway: self.settings.leeway,
         };
         let claims = checks.access_token(token, &self.keys.current_at(now).verify, now)?;
-        if !registry.get(&claims.client_id).is_some_and(|client| client.enabled) {
+        let Some(client) = registry.get(&claims.client_id).filter(|client| client.enabled) else {
             return Err(Inactive::ClientGone);
-        }
+        };
         // `sub` is the client for the client credentials grant and the user for the password
         // and refresh grants (RFC 9068 §2.2). Configuration keeps client ids and usernames
         // apart, so a `sub` that is not the client is a user.
-        if claims.sub != claims.client_id && !self.users.get(&claims.sub).is_some_and(|user| user.enabled) {
-            return Err(Inactive::UserGone);
+        let user = if claims.sub == claims.client_id {
+            None
+        } else {
+            let Some(user) = self.users.get(&claims.sub).filter(|user| user.enabled) else {
+                return Err(Inactive::UserGone);
+            };
+            Some(user)
+        };
+        // What this service could have issued under its configuration now: a signature by
+        // its key alone does not make a token active.
+        let lifetime = claims.exp.saturating_sub(claims.iat);
+        if lifetime > (self.settings.max_ttl + self.settings.leeway).as_secs() {
+            return Err(Inactive::NotIssuable("its lifetime exceeds tokens.max_ttl"));
+        }
+        let audiences: &[String] = match &claims.aud {
+            Audience::One(one) => std::slice::from_ref(one),
+            Audience::Many(many) => many,
+        };
+        if audiences.is_empty() || !audiences.iter().all(|a| client.allows_audience(a)) {
+            return Err(Inactive::NotIssuable("an audience the client does not have"));
+        }
+        let allowed =
+            |s: &str| client.allows_scope(s) && user.is_none_or(|u| s == user::OPENID || u.allows_scope(s));
+        if !claims.scope.as_deref().unwrap_or("").split(' ').filter(|s| !s.is_empty()).all(allowed) {
+            return Err(Inactive::NotIssuable("a scope the client (or user) does not have"));
         }
         Ok(claims)
     }

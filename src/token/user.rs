@@ -34,7 +34,7 @@ enum RefreshRefused {
 }
 
 /// The scope that asks for an ID token (OpenID Connect Core §3.1.2.1).
-const OPENID: &str = "openid";
+pub(super) const OPENID: &str = "openid";
 
 /// A user's login, as the tokens issued for it need it.
 #[derive(Debug, Clone, Copy)]
@@ -43,8 +43,11 @@ struct Login<'a> {
     client: &'a Client,
     /// The user.
     user: &'a User,
-    /// The scopes granted, space-delimited.
+    /// The scopes granted to the access token, space-delimited.
     scope: &'a str,
+    /// The scopes of the refresh token issued with it: a refresh that narrows the access
+    /// token's scope keeps the refresh token's (RFC 6749 §6: "identical" to the original).
+    refresh_scope: &'a str,
     /// When the user entered their password (OpenID Connect `auth_time`).
     auth_time: u64,
     /// The refresh token's expiry to keep, when refreshing: it never moves.
@@ -71,13 +74,21 @@ impl Issuer {
             tracing::debug!(reason = %e, "password login failed");
         })?;
         let scope = user_scope(client, &user, req.scope, None)?;
-        let login =
-            Login { client, user: &user, scope: &scope, auth_time: unix_seconds(now), refresh_exp: None };
+        let login = Login {
+            client,
+            user: &user,
+            scope: &scope,
+            refresh_scope: &scope,
+            auth_time: unix_seconds(now),
+            refresh_exp: None,
+        };
         self.user_tokens(login, req, now)
     }
 
     /// The refresh token grant (RFC 6749 §6): checks the refresh token and its binding, then
-    /// issues a fresh access token and a fresh refresh token (same absolute expiry).
+    /// issues a fresh access token (of the requested scope, which may only narrow) and a
+    /// fresh refresh token (same absolute expiry, same scope as the one presented, less any
+    /// scope configuration no longer allows).
     pub(super) fn refresh(
         &self,
         client: &Client,
@@ -99,12 +110,21 @@ impl Issuer {
             return Err(invalid("the refresh token's user is no longer active"));
         };
         let held: Vec<&str> = claims.scope.split(' ').filter(|s| !s.is_empty()).collect();
-        let scope = user_scope(client, user, req.scope, Some(&held))?;
-        if scope.is_empty() && !held.is_empty() {
+        // What the refresh token holds and configuration still allows: the new refresh
+        // token's scope, whatever this request narrows the access token to.
+        let kept = user_scope(client, user, None, Some(&held))?;
+        if kept.is_empty() && !held.is_empty() {
             return Err(invalid("the refresh token's scopes are no longer allowed"));
         }
-        let login =
-            Login { client, user, scope: &scope, auth_time: claims.auth_time, refresh_exp: Some(claims.exp) };
+        let scope = user_scope(client, user, req.scope, Some(&held))?;
+        let login = Login {
+            client,
+            user,
+            scope: &scope,
+            refresh_scope: &kept,
+            auth_time: claims.auth_time,
+            refresh_exp: Some(claims.exp),
+        };
         self.user_tokens(login, req, now)
     }
 
@@ -115,7 +135,7 @@ impl Issuer {
         req: &TokenRequest<'_>,
         now: SystemTime,
     ) -> Result<IssuedToken, IssueError> {
-        let Login { client, user, scope, auth_time, refresh_exp } = login;
+        let Login { client, user, scope, refresh_scope, auth_time, refresh_exp } = login;
         let audiences = granted_audiences(client, &req.resources, &req.audiences)?;
         let ttl = self.lifetime(client, req.expires_in)?;
         let keys = self.keys.current_at(now);
@@ -132,7 +152,7 @@ impl Issuer {
                 sub: user.username.clone(),
                 aud: self.issuer.clone(),
                 client_id: client.id.clone(),
-                scope: scope.to_owned(),
+                scope: refresh_scope.to_owned(),
                 exp: refresh_exp.unwrap_or(iat + self.settings.refresh_ttl.as_secs()),
                 iat,
                 jti: new_jti()?,

@@ -581,3 +581,40 @@ async fn a_sighup_while_the_service_starts_never_kills_it() {
     let status = tokio::time::timeout(Duration::from_secs(20), child.wait()).await.unwrap().unwrap();
     assert!(status.success(), "{status}");
 }
+
+#[tokio::test]
+async fn config_check_refuses_issuers_rfc8414_2_does_not_allow() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |issuer: &'static str| {
+        let path = dir.path().to_path_buf();
+        async move {
+            std::fs::write(path.join("c.toml"), format!("issuer = \"{issuer}\"\n{CLIENTS}")).unwrap();
+            run(&path, &["config", "check", "--config", "c.toml"], None).await
+        }
+    };
+    for good in [
+        "https://tokens.example",
+        "https://tokens.example/tenant/a",
+        "http://localhost:8080",
+        "http://127.0.0.1:8080",
+        "http://[::1]:8080",
+    ] {
+        let (code, _, err) = check(good).await;
+        assert_eq!(code, 0, "{good}: {err}");
+    }
+    for (bad, says) in [
+        ("http://tokens.example", "https://"),
+        ("https://tokens.example/a?b=c", "query"),
+        ("https://tokens.example/#x", "fragment"),
+        ("https://tokens.example/a b", "characters"),
+        ("ftp://tokens.example", "https://"),
+    ] {
+        let (code, _, err) = check(bad).await;
+        assert_eq!(code, 64, "{bad} was accepted");
+        assert!(err.contains(says), "{bad}: {err}");
+    }
+    // User information is refused, and its password never printed.
+    let (code, _, err) = check("https://user:hunter2-pw@tokens.example").await;
+    assert_eq!(code, 64);
+    assert!(err.contains("user information") && !err.contains("hunter2-pw"), "{err}");
+}

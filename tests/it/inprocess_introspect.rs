@@ -105,3 +105,44 @@ async fn introspection_never_repeats_a_member_even_for_a_token_that_claims_one_r
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["tenant"], "acme");
 }
+
+#[tokio::test]
+async fn only_a_token_the_configuration_could_issue_now_is_active_rfc7662_2_2() {
+    let app = InProcess::spawn().await;
+    // Signed with the service's own key: only the claims decide.
+    let (key, kid) = key_in(app.keys_dir.path());
+    let active = |claims: Value| {
+        let token = sign(&at_header(&kid), &claims, &key);
+        let app = &app;
+        async move { introspect_at(app, "svc-a", &token).await["active"].as_bool().unwrap() }
+    };
+    assert!(active(valid_claims(ISSUER)).await, "the well-formed token");
+    let now = unix_now();
+    let mut cases: Vec<(&str, Value)> = Vec::new();
+    let mut ten_years = valid_claims(ISSUER);
+    ten_years["exp"] = Value::from(now + 10 * 365 * 86_400);
+    cases.push(("a lifetime far over tokens.max_ttl (1 h)", ten_years));
+    let mut foreign = valid_claims(ISSUER);
+    foreign["aud"] = Value::from("https://never.granted");
+    cases.push(("an audience the client never had", foreign));
+    let mut one_foreign = valid_claims(ISSUER);
+    one_foreign["aud"] = serde_json::json!(["https://api.one", "https://never.granted"]);
+    cases.push(("one audience of two the client never had", one_foreign));
+    let mut scope = valid_claims(ISSUER);
+    scope["scope"] = Value::from("read superuser");
+    cases.push(("a scope the client does not have", scope));
+    let mut future = valid_claims(ISSUER);
+    future["iat"] = Value::from(now + 600);
+    future["nbf"] = Value::from(now + 600);
+    future["exp"] = Value::from(now + 900);
+    cases.push(("issued ten minutes in the future", future));
+    for (case, claims) in cases {
+        assert!(!active(claims).await, "{case} introspected as active");
+    }
+    // Within the leeway (30 s), as a resource server accepts it: a replica whose clock lags
+    // by a second still calls a fresh token active.
+    let mut just_ahead = valid_claims(ISSUER);
+    just_ahead["iat"] = Value::from(now + 2);
+    just_ahead["nbf"] = Value::from(now + 2);
+    assert!(active(just_ahead).await, "a token issued 2 s ahead of this replica's clock");
+}

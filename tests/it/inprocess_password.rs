@@ -88,7 +88,7 @@ async fn a_refresh_gives_fresh_tokens_rfc6749_6() {
 }
 
 #[tokio::test]
-async fn a_refresh_may_narrow_the_scope_but_never_widen_it_rfc6749_6() {
+async fn a_refresh_may_narrow_the_access_token_but_the_refresh_token_keeps_its_scope_rfc6749_6() {
     let app = spawn().await;
     let first = ok_json(login(&app, "app", "alice", "wonderland", &[("scope", "read profile")]).await);
     let rt = first["refresh_token"].as_str().unwrap();
@@ -96,8 +96,15 @@ async fn a_refresh_may_narrow_the_scope_but_never_widen_it_rfc6749_6() {
     assert_eq!(narrowed["scope"], "read");
     let res = refresh(&app, rt, &[("scope", "read write")]).await;
     assert_oauth_reply(&res, 400, "invalid_scope");
-    // The narrowed refresh token carries only the narrowed scope.
-    let res = refresh(&app, narrowed["refresh_token"].as_str().unwrap(), &[("scope", "profile")]).await;
+    // The new refresh token keeps the original scope (RFC 6749 §6: "identical"): the scope
+    // dropped from the access token can be had again.
+    let again =
+        ok_json(refresh(&app, narrowed["refresh_token"].as_str().unwrap(), &[("scope", "profile")]).await);
+    assert_eq!(again["scope"], "profile");
+    let whole = ok_json(refresh(&app, again["refresh_token"].as_str().unwrap(), &[]).await);
+    assert_eq!(whole["scope"], "read profile");
+    // And still never more than the original.
+    let res = refresh(&app, whole["refresh_token"].as_str().unwrap(), &[("scope", "read write")]).await;
     assert_oauth_reply(&res, 400, "invalid_scope");
 }
 
