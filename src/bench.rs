@@ -124,3 +124,9 @@ fn ready<F: Future>(f: F) -> F::Output {
         Poll::Pending => panic!("SHA-256 authentication and client credentials never wait"),
     }
 }
+
+/// For the fuzz targets (`fuzz/`): parses `text` as a key file would be (TOML metadata, then
+/// a PEM block); whether it holds a usable key. Never panics, whatever the text.
+pub fn parse_key_file(text: &str) -> bool {
+    crate::keys::store::parse_key_file(std::path::Path::new("fuzz.pem"), text).is_ok()
+}

@@ -440,9 +440,16 @@ fn replace(tmp: NamedTempFile, path: &Path) -> Result<(), KeyError> {
 }
 
 fn load_file(path: &Path) -> Result<StoredKey, KeyError> {
-    let bad = |reason: String| KeyError::BadKeyFile { path: path.to_path_buf(), reason };
-    let text = files::read_text_bounded(path, files::MAX_KEY_FILE).map_err(|e| bad(e.to_string()))?;
+    let text = files::read_text_bounded(path, files::MAX_KEY_FILE)
+        .map_err(|e| KeyError::BadKeyFile { path: path.to_path_buf(), reason: e.to_string() })?;
     warn_if_shared(path);
+    parse_key_file(path, &text)
+}
+
+/// A key file's text (TOML metadata, then the PEM block) as the key it holds, named `path`
+/// in errors.
+pub(crate) fn parse_key_file(path: &Path, text: &str) -> Result<StoredKey, KeyError> {
+    let bad = |reason: String| KeyError::BadKeyFile { path: path.to_path_buf(), reason };
     let begin = text.find("-----BEGIN").ok_or_else(|| bad("no PEM block found".into()))?;
     let (preamble, block) = text.split_at(begin);
     let meta: KeyMeta = toml::from_str(preamble).map_err(|e| bad(format!("metadata: {}", e.message())))?;
