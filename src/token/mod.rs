@@ -370,6 +370,7 @@ impl Issuer {
             issuer: Some(&self.issuer),
             audience: None,
             leeway: Duration::ZERO,
+            max_lifetime: None,
         };
         let claims = checks.access_token(token, &self.keys.current_at(now).verify, now)?;
         if !registry.get(&claims.client_id).is_some_and(|client| client.enabled) {
