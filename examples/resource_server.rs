@@ -9,8 +9,9 @@
 //! ```
 //!
 //! The verifier discovers the JWKS from the issuer's metadata, caches it as the JWKS's
-//! `Cache-Control` allows, refreshes it in the background, refetches (at most every 30 s)
-//! when a token names a kid it has not seen, and keeps working if the issuer is down.
+//! `Cache-Control` allows, refreshes it in the background, refetches (at most 3 fetches per
+//! 30 s, remembering kids still unknown after a fetch) when a token names a kid it has not
+//! seen, refuses tokens that live longer than a day, and keeps working if the issuer is down.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -40,6 +40,9 @@ pub(super) struct VerifyArgs {
     /// Clock-skew allowance.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
     leeway: Duration,
+    /// Longest token lifetime (`exp - iat`) accepted; a token that lives longer is invalid.
+    #[arg(long, value_name = "DURATION", default_value = "1day", value_parser = humantime::parse_duration)]
+    max_lifetime: Duration,
     /// The token, or `-` to read it from standard input.
     token: String,
 }
@@ -105,6 +108,7 @@ pub(super) fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             }
         }
     };
+    let verifier = verifier.with_max_lifetime(args.max_lifetime);
     match runtime.block_on(verifier.verify(&token)) {
         Ok(claims) => {
             outln!("{}", serde_json::to_string_pretty(&claims)?);

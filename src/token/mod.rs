@@ -375,6 +375,8 @@ impl Issuer {
             // As resource servers do: a replica whose clock lags a little still calls a
             // fresh token active.
             leeway: self.settings.leeway,
+            // Nothing this service issues lives longer than `max_ttl`.
+            max_lifetime: Some(self.settings.max_ttl + self.settings.leeway),
         };
         let claims = checks.access_token(token, &self.keys.current_at(now).verify, now)?;
         let Some(client) = registry.get(&claims.client_id).filter(|client| client.enabled) else {
@@ -391,12 +393,8 @@ impl Issuer {
             };
             Some(user)
         };
-        // What this service could have issued under its configuration now: a signature by
-        // its key alone does not make a token active.
-        let lifetime = claims.exp.saturating_sub(claims.iat);
-        if lifetime > (self.settings.max_ttl + self.settings.leeway).as_secs() {
-            return Err(Inactive::NotIssuable("its lifetime exceeds tokens.max_ttl"));
-        }
+        // What this service could have issued under its configuration now (its lifetime is
+        // checked above): a signature by its key alone does not make a token active.
         let audiences: &[String] = match &claims.aud {
             Audience::One(one) => std::slice::from_ref(one),
             Audience::Many(many) => many,

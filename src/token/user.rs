@@ -201,6 +201,7 @@ impl Issuer {
             // Addressed to tokenmint itself: `aud` is the issuer.
             audience: Some(&self.issuer),
             leeway: Duration::ZERO,
+            max_lifetime: None,
         };
         let claims: RefreshClaims = checks.signed(token, &self.keys.current_at(now).refresh_verify)?;
         // Only `exp`, with no leeway: the refresh token's own lifetime is absolute.

@@ -1,6 +1,9 @@
 //! axum integration for resource servers: an extractor that verifies the bearer token
 //! (RFC 6750 §2.1) and rejects with the RFC 6750 §3 challenge.
 //!
+//! The extractor verifies with the [`Verifier`] in the state, with every setting it was
+//! built with (for example [`Verifier::with_max_lifetime`]).
+//!
 //! ```no_run
 //! use std::sync::Arc;
 //! use axum::{Router, routing::get};
@@ -12,8 +15,10 @@
 //!     Ok(format!("hello {}", token.claims().client_id))
 //! }
 //!
-//! fn app(verifier: Arc<Verifier>) -> Router {
-//!     Router::new().route("/invoices", get(invoices)).with_state(verifier)
+//! fn app(verifier: Verifier) -> Router {
+//!     // Optional: accept tokens that live at most an hour (default: one day).
+//!     let verifier = verifier.with_max_lifetime(std::time::Duration::from_secs(3600));
+//!     Router::new().route("/invoices", get(invoices)).with_state(Arc::new(verifier))
 //! }
 //! ```
 

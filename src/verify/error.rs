@@ -20,6 +20,9 @@ pub enum ErrorKind {
     Expired,
     /// `nbf` or `iat` lies in the future.
     NotYetValid,
+    /// The token lives longer (`exp - iat`) than the verifier's maximum lifetime
+    /// ([`Verifier::with_max_lifetime`](super::Verifier::with_max_lifetime)).
+    LifetimeTooLong,
     /// `iss` is not the expected issuer.
     WrongIssuer,
     /// `aud` does not contain the expected audience.
@@ -43,6 +46,7 @@ impl ErrorKind {
             ErrorKind::BadSignature => "bad_signature",
             ErrorKind::Expired => "expired",
             ErrorKind::NotYetValid => "not_yet_valid",
+            ErrorKind::LifetimeTooLong => "lifetime_too_long",
             ErrorKind::WrongIssuer => "wrong_issuer",
             ErrorKind::WrongAudience => "wrong_audience",
             ErrorKind::MissingClaim => "missing_claim",

@@ -29,9 +29,10 @@ impl fmt::Debug for VerifyKey {
 /// RFC 8725 §3.1: one key, one algorithm): a `kid` is required; `use`, if present, must be
 /// `sig`; `key_ops`, if present, must include `verify`; symmetric (`oct`) keys are dropped.
 /// Each key's algorithm is its `alg` member, or its curve's for EC and OKP keys; a key whose
-/// `alg` is not a signature algorithm, or names another curve or key type, is dropped. Two
-/// keys may share a `kid` if their algorithms differ (RFC 7517 §4.5); the token's `alg`
-/// picks between them.
+/// `alg` is not a signature algorithm, or names another curve or key type, is dropped. Keys
+/// may share a `kid` (RFC 7517 §4.5): the token's `alg` picks among them, and when several
+/// keys share both the `kid` and the algorithm, all of them are kept and a token verifies if
+/// any one of them verifies its signature. The order of the keys in the set never decides.
 #[derive(Clone, Default)]
 pub struct Jwks {
     keys: Arc<HashMap<String, Vec<Arc<VerifyKey>>>>,
@@ -59,11 +60,7 @@ impl Jwks {
             let Some(kid) = jwk.common.key_id.clone() else { continue };
             let Some(alg) = signature_algorithm(jwk) else { continue };
             let Ok(decoding) = DecodingKey::from_jwk(jwk) else { continue };
-            let same_kid = keys.entry(kid).or_default();
-            // A repeated (kid, alg) pair is ambiguous: the first one stays.
-            if !same_kid.iter().any(|k| k.alg == alg) {
-                same_kid.push(Arc::new(VerifyKey { alg, decoding }));
-            }
+            insert(keys.entry(kid).or_default(), VerifyKey { alg, decoding });
         }
         Jwks { keys: Arc::new(keys) }
     }
@@ -73,16 +70,23 @@ impl Jwks {
     pub(crate) fn from_keys(keys: impl IntoIterator<Item = (String, Algorithm, DecodingKey)>) -> Self {
         let mut by_kid: HashMap<String, Vec<Arc<VerifyKey>>> = HashMap::new();
         for (kid, alg, decoding) in keys {
-            by_kid.entry(kid).or_default().push(Arc::new(VerifyKey { alg, decoding }));
+            insert(by_kid.entry(kid).or_default(), VerifyKey { alg, decoding });
         }
         Jwks { keys: Arc::new(by_kid) }
     }
 
-    /// The key with this `kid` for `alg`; if none has that algorithm, another key with this
-    /// `kid`, so that the caller reports the mismatch.
-    pub(crate) fn get(&self, kid: &str, alg: Algorithm) -> Option<Arc<VerifyKey>> {
+    /// The keys with this `kid` for `alg`, each of which the caller tries (RFC 8725 §3.1:
+    /// the key, not the token, decides the algorithm, so an ambiguous pair is resolved by the
+    /// signature, never by the order of the set). If none has that algorithm, the other keys
+    /// with this `kid`, so that the caller reports the mismatch. `None` if no key has it.
+    pub(crate) fn get(&self, kid: &str, alg: Algorithm) -> Option<&[Arc<VerifyKey>]> {
         let same_kid = self.keys.get(kid)?;
-        same_kid.iter().find(|k| k.alg == alg).or_else(|| same_kid.first()).cloned()
+        let Some(start) = same_kid.iter().position(|k| k.alg == alg) else {
+            return Some(same_kid);
+        };
+        // `insert` keeps the keys of one algorithm next to each other.
+        let len = same_kid[start..].iter().take_while(|k| k.alg == alg).count();
+        Some(&same_kid[start..start + len])
     }
 
     /// How many usable keys the set holds.
@@ -99,6 +103,13 @@ impl Jwks {
     pub fn contains(&self, kid: &str) -> bool {
         self.keys.contains_key(kid)
     }
+}
+
+/// Adds `key` to the keys of one `kid`, right after the last key of its algorithm, so that
+/// the keys of each algorithm stay next to each other ([`Jwks::get`] returns them as a slice).
+fn insert(same_kid: &mut Vec<Arc<VerifyKey>>, key: VerifyKey) {
+    let at = same_kid.iter().rposition(|k| k.alg == key.alg).map_or(same_kid.len(), |i| i + 1);
+    same_kid.insert(at, Arc::new(key));
 }
 
 /// The one signature algorithm `jwk` may verify, or `None` if it must not verify tokens.

@@ -7,10 +7,17 @@
 //!   only from the configured JWKS);
 //! - `typ` must be `at+jwt`; a `crit` header is refused (no extension is understood);
 //! - `iss` must equal the issuer exactly, `aud` must contain the audience;
-//! - `exp`, `nbf` and `iat` are checked against `now` with the configured leeway.
+//! - `exp`, `nbf` and `iat` are checked against `now` with the configured leeway;
+//! - the lifetime, `exp - iat`, must not exceed a maximum ([`DEFAULT_MAX_LIFETIME`], one day,
+//!   unless [`Verifier::with_max_lifetime`] says otherwise), like jose's `maxTokenAge`: a
+//!   token that lives for years is refused even while it is unexpired.
+//!
+//! When several published keys share the token's `kid` and algorithm, each is tried and the
+//! token verifies if one of them verifies its signature: the order of the JWKS never decides.
 //!
 //! Nothing security-relevant has a silent default: [`Requirements`] names the issuer, the
-//! audience, the algorithms and the leeway.
+//! audience, the algorithms and the leeway. The one default, the maximum lifetime, only
+//! refuses more.
 //!
 //! ```no_run
 //! # #[cfg(feature = "jwks-fetch")]
@@ -24,7 +31,9 @@
 //!     algorithms: vec![Algorithm::ES256],
 //!     leeway: Duration::from_secs(30),
 //! })
-//! .await?;
+//! .await?
+//! // Optional: this service accepts tokens that live at most an hour (default: one day).
+//! .with_max_lifetime(Duration::from_secs(3600));
 //! let claims = verifier.verify(token).await?;
 //! if !claims.has_scopes(&["invoices:read"]) { /* 403 */ }
 //! # Ok(()) }
@@ -44,7 +53,7 @@ pub use error::{ErrorKind, VerifyError};
 pub use jsonwebtoken::Algorithm;
 pub use jwks::Jwks;
 #[cfg(feature = "jwks-fetch")]
-pub use remote::{RemoteJwks, RemoteOptions};
+pub use remote::{MAX_UNKNOWN_KIDS, REFETCH_BUDGET, RemoteJwks, RemoteOptions};
 
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -57,6 +66,11 @@ use jwks::VerifyKey;
 /// Longest token accepted, in bytes. Real tokens are well under 2 KiB; the bound stops a
 /// hostile caller from making the verifier decode megabytes.
 pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
+
+/// The longest token lifetime (`exp - iat`) a [`Verifier`] accepts unless
+/// [`Verifier::with_max_lifetime`] sets another: one day. tokenmint's own tokens live at most
+/// `tokens.max_ttl` (one hour by default).
+pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
 /// What a token must satisfy. Every field is required: there are no silent defaults.
 #[derive(Debug, Clone)]
@@ -86,20 +100,22 @@ pub struct Verifier {
     keys: Keys,
     /// False only for [`Verifier::without_issuer_check`].
     check_issuer: bool,
+    /// The longest `exp - iat` accepted ([`Verifier::with_max_lifetime`]).
+    max_lifetime: Duration,
 }
 
 impl Verifier {
     /// A verifier over a static JWKS (for example one read from a file).
     pub fn new(requirements: Requirements, jwks: Jwks) -> Result<Self, VerifyError> {
         check_requirements(&requirements, true)?;
-        Ok(Verifier { requirements, keys: Keys::Static(jwks), check_issuer: true })
+        Ok(Verifier::build(requirements, Keys::Static(jwks), true))
     }
 
     /// A verifier over a remote JWKS that is cached and refreshed (see [`RemoteJwks`]).
     #[cfg(feature = "jwks-fetch")]
     pub fn remote(requirements: Requirements, jwks: RemoteJwks) -> Result<Self, VerifyError> {
         check_requirements(&requirements, true)?;
-        Ok(Verifier { requirements, keys: Keys::Remote(jwks), check_issuer: true })
+        Ok(Verifier::build(requirements, Keys::Remote(jwks), true))
     }
 
     /// Discovers `jwks_uri` from the issuer's RFC 8414 metadata (checking that the metadata's
@@ -126,12 +142,38 @@ impl Verifier {
     #[cfg(feature = "server")]
     pub(crate) fn without_issuer_check(requirements: Requirements, jwks: Jwks) -> Result<Self, VerifyError> {
         check_requirements(&requirements, false)?;
-        Ok(Verifier { requirements, keys: Keys::Static(jwks), check_issuer: false })
+        Ok(Verifier::build(requirements, Keys::Static(jwks), false))
+    }
+
+    fn build(requirements: Requirements, keys: Keys, check_issuer: bool) -> Self {
+        Verifier { requirements, keys, check_issuer, max_lifetime: DEFAULT_MAX_LIFETIME }
+    }
+
+    /// Sets the longest lifetime accepted: a token whose `exp - iat` exceeds `max` is refused
+    /// with [`ErrorKind::LifetimeTooLong`], however far its `exp` still is (jose's
+    /// `maxTokenAge`). Both times come from the issuer's clock, so no leeway applies. The
+    /// default is [`DEFAULT_MAX_LIFETIME`] (one day); `Duration::MAX` removes the bound.
+    ///
+    /// ```
+    /// # fn example(verifier: tokenmint::verify::Verifier) -> tokenmint::verify::Verifier {
+    /// use std::time::Duration;
+    /// verifier.with_max_lifetime(Duration::from_secs(3600))
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn with_max_lifetime(mut self, max: Duration) -> Self {
+        self.max_lifetime = max;
+        self
     }
 
     /// The requirements this verifier enforces.
     pub fn requirements(&self) -> &Requirements {
         &self.requirements
+    }
+
+    /// The longest token lifetime (`exp - iat`) this verifier accepts.
+    pub fn max_lifetime(&self) -> Duration {
+        self.max_lifetime
     }
 
     /// Verifies `token` now.
@@ -148,6 +190,7 @@ impl Verifier {
             issuer: self.check_issuer.then_some(r.issuer.as_str()),
             audience: Some(&r.audience),
             leeway: r.leeway,
+            max_lifetime: Some(self.max_lifetime),
         };
         match &self.keys {
             Keys::Static(jwks) => checks.access_token(token, jwks, now),
@@ -156,8 +199,8 @@ impl Verifier {
                 // The key may have to be fetched first, so the steps of `access_token` run
                 // one by one here.
                 let header = checks.header(token)?;
-                let key = remote.get(&header.kid, header.alg).await?.ok_or_else(unknown_kid)?;
-                let claims = checks.claims(token, &header, &key)?;
+                let keys = remote.keys_for(&header.kid).await?.ok_or_else(unknown_kid)?;
+                let claims = checks.claims(token, &header, &keys)?;
                 checks.times(&claims, now)?;
                 Ok(claims)
             }
@@ -207,6 +250,8 @@ pub(crate) struct Checks<'a> {
     pub(crate) audience: Option<&'a str>,
     /// Clock-skew allowance for `exp`, `nbf` and `iat` ([`Checks::times`]).
     pub(crate) leeway: Duration,
+    /// The longest lifetime (`exp - iat`) accepted ([`Checks::times`]); `None` sets no bound.
+    pub(crate) max_lifetime: Option<Duration>,
 }
 
 impl Checks<'_> {
@@ -239,10 +284,32 @@ impl Checks<'_> {
         Ok(TokenHeader { alg: header.alg, kid })
     }
 
+    /// The keys of `keys` with the token's `kid` and algorithm, each tried in turn
+    /// ([`Checks::claims_with`]): the first whose signature verifies decides. A failed
+    /// signature moves on to the next key; any other failure is the token's, whichever key
+    /// is tried (it comes before the signature and depends on the token alone, or after it, so
+    /// that this key signed the token), so the order of the keys never changes the answer.
+    pub(crate) fn claims<T: serde::de::DeserializeOwned>(
+        &self,
+        token: &str,
+        header: &TokenHeader,
+        keys: &Jwks,
+    ) -> Result<T, VerifyError> {
+        let candidates = keys.get(&header.kid, header.alg).ok_or_else(unknown_kid)?;
+        let mut last = None;
+        for key in candidates {
+            match self.claims_with(token, header, key) {
+                Err(e) if e.kind() == ErrorKind::BadSignature => last = Some(e),
+                other => return other,
+            }
+        }
+        Err(last.unwrap_or_else(unknown_kid))
+    }
+
     /// The key decides the algorithm, then jsonwebtoken checks the signature, `iss` and
     /// `aud` and decodes the claims. Times are left to the caller ([`Checks::times`]), who
     /// checks them against its own `now` (jsonwebtoken would read the system clock).
-    pub(crate) fn claims<T: serde::de::DeserializeOwned>(
+    fn claims_with<T: serde::de::DeserializeOwned>(
         &self,
         token: &str,
         header: &TokenHeader,
@@ -276,7 +343,7 @@ impl Checks<'_> {
         Ok(jsonwebtoken::decode::<T>(token, &key.decoding, &v).map_err(VerifyError::from_jwt)?.claims)
     }
 
-    /// Header, key by `kid` from `keys`, signature and claims ([`Checks::header`],
+    /// Header, keys by `kid` from `keys`, signature and claims ([`Checks::header`],
     /// [`Checks::claims`]), for keys already in memory.
     pub(crate) fn signed<T: serde::de::DeserializeOwned>(
         &self,
@@ -284,11 +351,12 @@ impl Checks<'_> {
         keys: &Jwks,
     ) -> Result<T, VerifyError> {
         let header = self.header(token)?;
-        let key = keys.get(&header.kid, header.alg).ok_or_else(unknown_kid)?;
-        self.claims(token, &header, &key)
+        self.claims(token, &header, keys)
     }
 
-    /// An access token's `exp`, `nbf` and `iat` against `now`, with [`Checks::leeway`].
+    /// An access token's `exp`, `nbf` and `iat` against `now`, with [`Checks::leeway`], and
+    /// its lifetime `exp - iat` against [`Checks::max_lifetime`] (no leeway: both times are
+    /// the issuer's).
     pub(crate) fn times(&self, claims: &AccessClaims, now: SystemTime) -> Result<(), VerifyError> {
         let now = now.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs();
         let leeway = self.leeway.as_secs();
@@ -300,6 +368,12 @@ impl Checks<'_> {
         }
         if claims.iat > now.saturating_add(leeway) {
             return Err(VerifyError::new(ErrorKind::NotYetValid, "token was issued in the future (iat)"));
+        }
+        if let Some(max) = self.max_lifetime
+            && claims.exp.saturating_sub(claims.iat) > max.as_secs()
+        {
+            let detail = format!("token lifetime (exp - iat) exceeds the maximum of {} s", max.as_secs());
+            return Err(VerifyError::new(ErrorKind::LifetimeTooLong, detail));
         }
         Ok(())
     }

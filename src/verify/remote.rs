@@ -1,13 +1,18 @@
 //! A remote JWKS, cached the way verifiers need it to survive rotations and attacks:
 //! - honours the response's `Cache-Control: max-age` (clamped to sane bounds);
 //! - refreshes in the background before the cache goes stale;
-//! - on an unknown `kid`, refetches at most once per cooldown, and concurrent misses wait
-//!   for that one fetch instead of starting their own (a flood of made-up kids costs at
-//!   most one request per cooldown);
+//! - on an unknown `kid`, refetches, but at most [`REFETCH_BUDGET`] fetches (of any kind)
+//!   start within one [`RemoteOptions::refetch_cooldown`], and concurrent misses wait for
+//!   one fetch instead of starting their own: a key published and used within the cooldown
+//!   is still found, and a flood of made-up kids costs at most the budget per cooldown;
+//! - remembers a `kid` that was still unknown after a fetch (at most [`MAX_UNKNOWN_KIDS`],
+//!   each for one cooldown): a token that names it again fails at once, with no fetch and
+//!   no wait, so repeated bad kids never spend the budget that new keys need;
 //! - when a fetch fails, keeps serving the keys it has (stale-if-error);
 //! - fetches over HTTPS only (plain HTTP to loopback hosts, or when told to): whoever can
 //!   change the keys in transit can forge any token.
 
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, Weak};
@@ -17,9 +22,24 @@ use reqwest::Url;
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use super::Algorithm;
-use super::jwks::{Jwks, VerifyKey};
+use super::jwks::Jwks;
 use super::{ErrorKind, VerifyError};
+
+/// Most JWKS fetches that start within one [`RemoteOptions::refetch_cooldown`]: a fetch
+/// for an unknown `kid` is skipped when this many (for unknown kids, at start-up or in the
+/// background) already started within the cooldown. Three lets a verifier find a key
+/// published and used within the cooldown even after a refresh, while a flood of made-up
+/// kids costs at most three requests to the issuer per cooldown.
+pub const REFETCH_BUDGET: usize = 3;
+
+/// Most unknown `kid`s a [`RemoteJwks`] remembers at once (each for one
+/// [`RemoteOptions::refetch_cooldown`]); beyond that, the oldest are forgotten first.
+pub const MAX_UNKNOWN_KIDS: usize = 1024;
+
+/// Longest `kid` remembered as unknown, in bytes: bounds the memory of that cache to
+/// [`MAX_UNKNOWN_KIDS`] short strings. Longer unknown kids are refused as well, only not
+/// remembered (real kids, such as RFC 7638 thumbprints, are far shorter).
+const MAX_REMEMBERED_KID_BYTES: usize = 256;
 
 /// Largest JWKS or metadata document read, in bytes.
 const MAX_DOCUMENT_BYTES: usize = 1024 * 1024;
@@ -34,7 +54,10 @@ const FAR_FUTURE: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 /// Tuning of a [`RemoteJwks`]. The defaults suit most resource servers.
 #[derive(Debug, Clone)]
 pub struct RemoteOptions {
-    /// Least time between two fetches caused by unknown `kid`s. Default 30 s.
+    /// The window of the refetch budget: at most [`REFETCH_BUDGET`] fetches start within
+    /// any span this long, so an unknown `kid` triggers a fetch only while fewer did. Also how
+    /// long a `kid` still unknown after a fetch is remembered and refused without a fetch.
+    /// Zero lets every unknown `kid` fetch. Default 30 s.
     pub refetch_cooldown: Duration,
     /// Cache lifetime when the response gives no `max-age`. Default 5 min.
     pub default_max_age: Duration,
@@ -86,10 +109,75 @@ struct State {
     keys: Jwks,
     /// When the cached set should be refreshed.
     fresh_until: Option<Instant>,
-    /// When the last fetch (successful or not) started.
-    last_attempt: Option<Instant>,
+    /// When the latest fetches (successful or not) started, oldest first; at most
+    /// [`REFETCH_BUDGET`].
+    attempts: VecDeque<Instant>,
     /// Counts successful fetches; a waiter that sees it change knows a fetch happened.
     generation: u64,
+    /// Kids still unknown after a fetch.
+    unknown: UnknownKids,
+}
+
+impl State {
+    /// When the last fetch (successful or not) started.
+    fn last_attempt(&self) -> Option<Instant> {
+        self.attempts.back().copied()
+    }
+
+    /// Whether a fetch for an unknown kid may start now: fewer than [`REFETCH_BUDGET`]
+    /// fetches started within the last `cooldown`.
+    fn may_refetch(&self, cooldown: Duration) -> bool {
+        let now = Instant::now();
+        self.attempts.iter().filter(|&&t| now.saturating_duration_since(t) < cooldown).count()
+            < REFETCH_BUDGET
+    }
+}
+
+/// A bounded set of kids that were still unknown after a fetch, each until a deadline.
+#[derive(Debug, Default)]
+struct UnknownKids {
+    /// Each kid's deadline.
+    until: HashMap<String, Instant>,
+    /// The kids of `until`, oldest first (all deadlines are one cooldown after insertion, so
+    /// this is also their order of expiry).
+    order: VecDeque<String>,
+}
+
+impl UnknownKids {
+    /// Whether `kid` is remembered as unknown at `now`.
+    fn contains(&self, kid: &str, now: Instant) -> bool {
+        self.until.get(kid).is_some_and(|&until| until > now)
+    }
+
+    /// Remembers `kid` until `now + ttl`, first forgetting the expired entries and, when
+    /// full, the oldest. A zero `ttl` or a kid longer than [`MAX_REMEMBERED_KID_BYTES`] is not
+    /// remembered.
+    fn remember(&mut self, kid: &str, now: Instant, ttl: Duration) {
+        while let Some(oldest) = self.order.front() {
+            let expired = self.until.get(oldest).is_none_or(|&until| until <= now);
+            if !expired && self.order.len() < MAX_UNKNOWN_KIDS {
+                break;
+            }
+            if let Some(oldest) = self.order.pop_front() {
+                self.until.remove(&oldest);
+            }
+        }
+        if ttl.is_zero() || kid.len() > MAX_REMEMBERED_KID_BYTES {
+            return;
+        }
+        let until = now + ttl.min(FAR_FUTURE);
+        if let Some(existing) = self.until.get_mut(kid) {
+            *existing = until;
+            return;
+        }
+        self.until.insert(kid.to_owned(), until);
+        self.order.push_back(kid.to_owned());
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.until.len()
+    }
 }
 
 #[derive(Deserialize)]
@@ -160,12 +248,16 @@ impl RemoteJwks {
         self.fetch_locked().await
     }
 
-    /// The key for `kid` and `alg`, refetching (within the cooldown) when `kid` is unknown.
-    pub(crate) async fn get(&self, kid: &str, alg: Algorithm) -> Result<Option<Arc<VerifyKey>>, VerifyError> {
+    /// The cached key set if it has a key with `kid`, refetching (within the budget) when
+    /// `kid` is unknown; `None` if it is still unknown, or was after a recent fetch.
+    pub(crate) async fn keys_for(&self, kid: &str) -> Result<Option<Jwks>, VerifyError> {
         let generation = {
             let state = self.state();
-            if let Some(key) = state.keys.get(kid, alg) {
-                return Ok(Some(key));
+            if state.keys.contains(kid) {
+                return Ok(Some(state.keys.clone()));
+            }
+            if state.unknown.contains(kid, Instant::now()) {
+                return Ok(None); // unknown after a fetch within the cooldown: no new fetch
             }
             state.generation
         };
@@ -177,7 +269,19 @@ impl RemoteJwks {
             (0, None) => {
                 Err(VerifyError::new(ErrorKind::KeysUnavailable, "the JWKS has not been fetched yet"))
             }
-            _ => Ok(state.keys.get(kid, alg)),
+            _ if state.keys.contains(kid) => Ok(Some(state.keys.clone())),
+            (current, _) => {
+                drop(state);
+                // Keys fetched since the miss do not have it either: remember that, so that
+                // the next token naming it costs no fetch. A kid that saw no new fetch (the
+                // budget was spent, or the fetch failed) is not remembered: a key published
+                // meanwhile is found once the budget allows a fetch again.
+                if current != generation {
+                    let ttl = self.inner.options.refetch_cooldown;
+                    self.state_mut().unknown.remember(kid, Instant::now(), ttl);
+                }
+                Ok(None)
+            }
         }
     }
 
@@ -188,8 +292,8 @@ impl RemoteJwks {
             if state.generation != seen_generation {
                 return Ok(()); // someone fetched while we waited
             }
-            if state.last_attempt.is_some_and(|t| t.elapsed() < self.inner.options.refetch_cooldown) {
-                return Ok(()); // within the cooldown: no new fetch for a miss
+            if !state.may_refetch(self.inner.options.refetch_cooldown) {
+                return Ok(()); // the budget of this cooldown is spent: no new fetch for a miss
             }
         }
         self.fetch_locked().await
@@ -198,7 +302,13 @@ impl RemoteJwks {
     /// Fetches and swaps the cache. The caller holds `fetch_lock`.
     async fn fetch_locked(&self) -> Result<(), VerifyError> {
         let started = Instant::now();
-        self.state_mut().last_attempt = Some(started);
+        {
+            let mut state = self.state_mut();
+            state.attempts.push_back(started);
+            while state.attempts.len() > REFETCH_BUDGET {
+                state.attempts.pop_front();
+            }
+        }
         match fetch(&self.inner.http, &self.inner.url)
             .await
             .and_then(|(body, cache)| Jwks::from_json(&body).map(|keys| (keys, cache)))
@@ -267,7 +377,7 @@ impl RemoteJwks {
                         _ => now,
                     };
                     let pace = this.inner.options.min_max_age.clamp(MIN_PACE, FAR_FUTURE);
-                    let earliest = state.last_attempt.map_or(now, |t| t + pace);
+                    let earliest = state.last_attempt().map_or(now, |t| t + pace);
                     (planned.max(earliest), state.generation)
                 };
                 tokio::time::sleep_until(wake).await;
@@ -372,4 +482,36 @@ async fn fetch(http: &reqwest::Client, url: &Url) -> Result<(Vec<u8>, Option<Str
         body.extend_from_slice(&chunk);
     }
     Ok((body, cache))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_kids_are_bounded_and_expire() {
+        let mut unknown = UnknownKids::default();
+        let start = Instant::now();
+        let ttl = Duration::from_secs(30);
+        for i in 0..MAX_UNKNOWN_KIDS + 10 {
+            unknown.remember(&format!("kid-{i}"), start, ttl);
+        }
+        assert_eq!(unknown.len(), MAX_UNKNOWN_KIDS);
+        assert_eq!(unknown.order.len(), MAX_UNKNOWN_KIDS);
+        assert!(!unknown.contains("kid-0", start), "the oldest are forgotten first");
+        assert!(unknown.contains(&format!("kid-{}", MAX_UNKNOWN_KIDS + 9), start));
+        // Expired at the deadline, and dropped by the next insertion.
+        assert!(!unknown.contains("kid-20", start + ttl));
+        unknown.remember("late", start + ttl, ttl);
+        assert_eq!(unknown.len(), 1);
+        assert!(unknown.contains("late", start + ttl));
+        // Remembering again extends the deadline without a second entry.
+        unknown.remember("late", start + ttl + ttl / 2, ttl);
+        assert_eq!((unknown.len(), unknown.order.len()), (1, 1));
+        assert!(unknown.contains("late", start + ttl * 2));
+        // Too long, or a zero cooldown: not remembered.
+        unknown.remember(&"k".repeat(MAX_REMEMBERED_KID_BYTES + 1), start + ttl, ttl);
+        unknown.remember("zero", start + ttl, Duration::ZERO);
+        assert_eq!(unknown.len(), 1);
+    }
 }

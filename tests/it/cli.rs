@@ -378,6 +378,49 @@ async fn verify_exits_2_on_usage_errors() {
 }
 
 #[tokio::test]
+async fn verify_refuses_a_token_living_longer_than_max_lifetime_rfc7519_4_1_6() {
+    let app = TestApp::spawn().await;
+    let dir = tempfile::tempdir().unwrap();
+    // The service's token lives 5 minutes.
+    let token = token_and_jwks_file(&app, dir.path()).await;
+    let base = ["verify", "--jwks", "jwks.json", "--issuer", ISSUER, "--audience", "https://api.one"];
+    let with = |extra: &[&'static str], token: &str| {
+        let mut args: Vec<String> = base.iter().map(|s| (*s).to_owned()).collect();
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        args.push(token.to_owned());
+        args
+    };
+    for (extra, expected) in
+        [(&[][..], 0), (&["--max-lifetime", "5m"][..], 0), (&["--max-lifetime", "4m"][..], 1)]
+    {
+        let args = with(extra, &token);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, _, err) = run(dir.path(), &args, None).await;
+        assert_eq!(code, expected, "{extra:?}: {err}");
+        if expected == 1 {
+            assert!(err.contains("lifetime_too_long"), "{err}");
+        }
+    }
+    // By default, one day: a token signed with the real key for two days is invalid.
+    let (key, kid) = crate::forge::server_key(&app);
+    let mut claims = crate::forge::valid_claims(ISSUER);
+    claims["exp"] = (unix_now() + 2 * 24 * 3600).into();
+    let long = crate::forge::sign(&crate::forge::at_header(&kid), &claims, &key);
+    for (extra, expected) in [(&[][..], 1), (&["--max-lifetime", "3days"][..], 0)] {
+        let args = with(extra, &long);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, _, err) = run(dir.path(), &args, None).await;
+        assert_eq!(code, expected, "{extra:?}: {err}");
+        assert!(!err.contains(&long), "the reason never echoes the token");
+    }
+    // A duration that does not parse is a usage error.
+    let args = with(&["--max-lifetime", "soon"], &token);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, _, _) = run(dir.path(), &args, None).await;
+    assert_eq!(code, 2);
+}
+
+#[tokio::test]
 async fn verify_discovers_the_keys_from_the_issuer() {
     let app = TestApp::spawn_self_issued(CLIENTS).await;
     let (token, _) = app.access_token(&[]).await;

@@ -1,7 +1,8 @@
 //! Which JWKS keys `tokenmint::verify` uses, and what its errors may say: one key, one
 //! algorithm (RFC 8725 §3.1), `use` and `key_ops` honoured (RFC 7517 §4.2, §4.3), keys
-//! sharing a `kid` told apart by algorithm (RFC 7517 §4.5), `typ` compared as a media type,
-//! and no claim value ever quoted in an error.
+//! sharing a `kid` told apart by algorithm (RFC 7517 §4.5) and, sharing both, by signature
+//! (never by their order in the set), `typ` compared as a media type, and no claim value
+//! ever quoted in an error.
 
 use std::time::Duration;
 
@@ -97,6 +98,39 @@ async fn keys_may_share_a_kid_and_the_token_alg_picks_the_key_rfc7517_4_5() {
     // The alg still has to be allowed, and to match a key: no key of the kid signs HS256.
     let only_es = verifier(vec![es256_key("shared").1], vec![Algorithm::ES256]);
     assert_eq!(only_es.verify(&ed_token).await.unwrap_err().kind(), ErrorKind::UnsupportedAlgorithm);
+}
+
+#[tokio::test]
+async fn keys_sharing_kid_and_algorithm_are_each_tried_never_picked_by_order_rfc8725_3_1() {
+    let (first, first_jwk) = es256_key("dup");
+    let (second, second_jwk) = es256_key("dup");
+    let (stranger, _) = es256_key("dup");
+    let es = vec![Algorithm::ES256];
+    let claims = valid_claims(ISSUER);
+    let by_first = sign(&at_header("dup"), &claims, &first);
+    let by_second = sign(&at_header("dup"), &claims, &second);
+    let by_stranger = sign(&at_header("dup"), &claims, &stranger);
+    let mut elsewhere = claims.clone();
+    elsewhere["aud"] = json!("https://api.other");
+    let second_elsewhere = sign(&at_header("dup"), &elsewhere, &second);
+    for keys in [vec![first_jwk.clone(), second_jwk.clone()], vec![second_jwk, first_jwk]] {
+        assert_eq!(Jwks::from_set(&JwkSet { keys: keys.clone() }).len(), 2, "both keys are kept");
+        let v = verifier(keys, es.clone());
+        // A token verifies if either key verifies its signature, in either order.
+        assert_eq!(v.verify(&by_first).await.unwrap().sub, "svc-a");
+        assert_eq!(v.verify(&by_second).await.unwrap().sub, "svc-a");
+        // Neither key signed it: a bad signature, whichever was tried last.
+        assert_eq!(v.verify(&by_stranger).await.unwrap_err().kind(), ErrorKind::BadSignature);
+        // The key that verifies the signature decides the rest: the wrong audience is
+        // reported, not the other key's failed signature.
+        assert_eq!(v.verify(&second_elsewhere).await.unwrap_err().kind(), ErrorKind::WrongAudience);
+    }
+    // A key of another algorithm under the same kid does not join the candidates.
+    let (ed, ed_jwk) = eddsa_key("dup");
+    let ed_token = sign(&header(Algorithm::EdDSA, "dup"), &claims, &ed);
+    let mixed = verifier(vec![es256_key("dup").1, ed_jwk, es256_key("dup").1], vec![Algorithm::EdDSA]);
+    assert_eq!(mixed.verify(&ed_token).await.unwrap().sub, "svc-a");
+    assert_eq!(mixed.verify(&by_first).await.unwrap_err().kind(), ErrorKind::UnsupportedAlgorithm);
 }
 
 #[tokio::test]

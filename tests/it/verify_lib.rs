@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use tokenmint::verify::{Algorithm, ErrorKind, Jwks, Requirements, Verifier};
+use tokenmint::verify::{Algorithm, DEFAULT_MAX_LIFETIME, ErrorKind, Jwks, Requirements, Verifier};
 
 use crate::forge::{at_header, forgeries, server_key, sign, valid_claims};
 use crate::helpers::*;
@@ -164,4 +164,68 @@ async fn every_signing_algorithm_verifies() {
         let verifier = Verifier::new(r, Jwks::from_set(&app.jwks().await)).unwrap();
         verifier.verify(&token).await.unwrap();
     }
+}
+
+/// A token for `svc-a` signed with `app`'s real key, issued at `iat` and expiring at `exp`.
+fn lived(app: &TestApp, iat: u64, exp: u64) -> String {
+    let (key, kid) = server_key(app);
+    let mut claims = valid_claims(&app.issuer);
+    claims["iat"] = iat.into();
+    claims["nbf"] = iat.into();
+    claims["exp"] = exp.into();
+    sign(&at_header(&kid), &claims, &key)
+}
+
+#[tokio::test]
+async fn a_token_that_lives_longer_than_a_day_is_refused_by_default_rfc7519_4_1_6() {
+    let app = TestApp::spawn().await;
+    let verifier = static_verifier(&app).await;
+    assert_eq!(verifier.max_lifetime(), DEFAULT_MAX_LIFETIME);
+    assert_eq!(DEFAULT_MAX_LIFETIME, Duration::from_secs(24 * 3600));
+    let (now, day) = (unix_now(), 24 * 3600);
+    // Exactly one day is allowed; a second more is not, however far `exp` still is.
+    verifier.verify(&lived(&app, now, now + day)).await.unwrap();
+    for (name, token) in [
+        ("a day and a second", lived(&app, now, now + day + 1)),
+        ("ten years", lived(&app, now, now + 10 * 365 * day)),
+        // Issued long ago, still unexpired: the lifetime, not the time left, is bounded.
+        ("issued two days ago, a minute left", lived(&app, now - 2 * day, now + 60)),
+    ] {
+        let err = verifier.verify(&token).await.expect_err(name);
+        assert_eq!(err.kind(), ErrorKind::LifetimeTooLong, "{name}: {err}");
+        assert_eq!(err.kind().as_str(), "lifetime_too_long");
+    }
+    // An expired token is reported as expired, whatever its lifetime.
+    let err = verifier.verify(&lived(&app, now - 3 * day, now - 120)).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Expired);
+    // The service's own tokens (5 minutes by default) are well within the bound.
+    let (token, _) = app.access_token(&[]).await;
+    verifier.verify(&token).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_maximum_lifetime_is_set_on_the_verifier_rfc7519_4_1_6() {
+    let app = TestApp::spawn().await;
+    let now = unix_now();
+    let hour = static_verifier(&app).await.with_max_lifetime(Duration::from_secs(3600));
+    assert_eq!(hour.max_lifetime(), Duration::from_secs(3600));
+    hour.verify(&lived(&app, now, now + 3600)).await.unwrap();
+    let err = hour.verify(&lived(&app, now, now + 3601)).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::LifetimeTooLong);
+    // No leeway applies: both times are the issuer's.
+    let err = hour.verify(&lived(&app, now - 10, now + 3595)).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::LifetimeTooLong);
+    // `Duration::MAX` removes the bound.
+    let unbounded = static_verifier(&app).await.with_max_lifetime(Duration::MAX);
+    unbounded.verify(&lived(&app, now, now + 10 * 365 * 24 * 3600)).await.unwrap();
+
+    // A verifier over a remote JWKS checks it the same way.
+    let app = TestApp::spawn_self_issued(CLIENTS).await;
+    let remote = Verifier::discover(requirements(&app.issuer)).await.unwrap();
+    let (short, _) = app.access_token(&[("expires_in", "60")]).await;
+    remote.verify(&short).await.unwrap();
+    let err = remote.verify(&lived(&app, now, now + 2 * 24 * 3600)).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::LifetimeTooLong);
+    let remote = remote.with_max_lifetime(Duration::from_secs(30));
+    assert_eq!(remote.verify(&short).await.unwrap_err().kind(), ErrorKind::LifetimeTooLong);
 }

@@ -1,5 +1,6 @@
-//! `RemoteJwks` against a JWKS endpoint we control: refetch on unknown kid bounded by the
-//! cooldown, new keys picked up on first use (rotation), stale-if-error, and background
+//! `RemoteJwks` against a JWKS endpoint we control: refetch on unknown kid bounded by a
+//! budget of fetches per cooldown, unknown kids remembered, new keys picked up on first use
+//! (rotation, and keys published within the cooldown), stale-if-error, and background
 //! refresh driven by `Cache-Control: max-age`.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -10,9 +11,11 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use tokenmint::verify::{Algorithm, ErrorKind, RemoteJwks, RemoteOptions, Requirements, Verifier};
+use tokenmint::verify::{
+    Algorithm, ErrorKind, REFETCH_BUDGET, RemoteJwks, RemoteOptions, Requirements, Verifier,
+};
 
-use crate::forge::{at_header, server_key, sign, valid_claims};
+use crate::forge::{at_header, attacker_key, server_key, sign, valid_claims};
 use crate::helpers::*;
 
 /// A JWKS endpoint that counts fetches and can be switched off or changed.
@@ -81,7 +84,7 @@ fn options(cooldown: Duration) -> RemoteOptions {
 }
 
 #[tokio::test]
-async fn a_flood_of_unknown_kids_costs_no_fetch_within_the_cooldown() {
+async fn a_flood_of_unknown_kids_costs_at_most_the_refetch_budget_per_cooldown() {
     let app = TestApp::spawn().await;
     let (endpoint, url, _stop) = Endpoint::serving(&app).await;
     let remote = RemoteJwks::new(&url, options(Duration::from_secs(60))).unwrap();
@@ -101,7 +104,93 @@ async fn a_flood_of_unknown_kids_costs_no_fetch_within_the_cooldown() {
     for t in tasks {
         assert_eq!(t.await.unwrap().unwrap_err().kind(), ErrorKind::UnknownKey);
     }
-    assert_eq!(endpoint.fetches(), 1, "unknown kids inside the cooldown must not refetch");
+    // Concurrent misses share a fetch; the start-up fetch counts against the budget too.
+    assert!(endpoint.fetches() <= REFETCH_BUDGET, "{} fetches", endpoint.fetches());
+    // One by one, further made-up kids spend what is left of the budget, and then nothing.
+    for i in 0..50 {
+        let forged = sign(&at_header(&format!("one-by-one-{i}")), &claims, &key);
+        assert_eq!(verifier.verify(&forged).await.unwrap_err().kind(), ErrorKind::UnknownKey);
+    }
+    assert_eq!(endpoint.fetches(), REFETCH_BUDGET, "unknown kids inside the cooldown stop refetching");
+    // The real key still verifies throughout.
+    verifier.verify(&token).await.unwrap();
+}
+
+/// A fresh ES256 key with `kid`, and its public JWK.
+fn es256_key(kid: &str) -> (jsonwebtoken::EncodingKey, Value) {
+    let (key, mut jwk) = attacker_key();
+    jwk.common.key_id = Some(kid.into());
+    (key, serde_json::to_value(jwk).unwrap())
+}
+
+fn jwks_of(keys: &[Value]) -> Vec<u8> {
+    serde_json::to_vec(&json!({ "keys": keys })).unwrap()
+}
+
+#[tokio::test]
+async fn keys_published_and_used_within_the_cooldown_are_found_within_the_budget_rfc9068_4() {
+    let (k1, jwk1) = es256_key("k1");
+    let (endpoint, url, _stop) = Endpoint::spawn(jwks_of(std::slice::from_ref(&jwk1))).await;
+    let remote = RemoteJwks::new(&url, options(Duration::from_secs(60))).unwrap();
+    let verifier = Verifier::remote(requirements(vec![Algorithm::ES256]), remote).unwrap();
+    let claims = valid_claims(ISSUER);
+    verifier.verify(&sign(&at_header("k1"), &claims, &k1)).await.unwrap();
+    assert_eq!(endpoint.fetches(), 1);
+
+    // Keys published one after another, each used at once, all within one cooldown: each
+    // costs one fetch until the budget is spent.
+    let mut published = vec![jwk1];
+    for n in 2..=REFETCH_BUDGET + 1 {
+        let kid = format!("k{n}");
+        let (key, jwk) = es256_key(&kid);
+        published.push(jwk);
+        *endpoint.body.write().unwrap() = jwks_of(&published);
+        let result = verifier.verify(&sign(&at_header(&kid), &claims, &key)).await;
+        if n <= REFETCH_BUDGET {
+            assert_eq!(result.unwrap().sub, "svc-a", "{kid}");
+            assert_eq!(endpoint.fetches(), n, "{kid}");
+        } else {
+            // Beyond the budget the key waits for the next window (or the background refresh).
+            assert_eq!(result.unwrap_err().kind(), ErrorKind::UnknownKey, "{kid}");
+            assert_eq!(endpoint.fetches(), REFETCH_BUDGET, "{kid}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_kid_still_unknown_after_a_fetch_is_refused_at_once_without_spending_the_budget() {
+    let (k1, jwk1) = es256_key("k1");
+    let (endpoint, url, _stop) = Endpoint::spawn(jwks_of(std::slice::from_ref(&jwk1))).await;
+    let remote = RemoteJwks::new(&url, options(Duration::from_secs(60))).unwrap();
+    let verifier = Arc::new(Verifier::remote(requirements(vec![Algorithm::ES256]), remote).unwrap());
+    let claims = valid_claims(ISSUER);
+    verifier.verify(&sign(&at_header("k1"), &claims, &k1)).await.unwrap();
+
+    // The first token naming a made-up kid fetches once; the kid is then remembered.
+    let made_up = sign(&at_header("made-up"), &claims, &k1);
+    assert_eq!(verifier.verify(&made_up).await.unwrap_err().kind(), ErrorKind::UnknownKey);
+    assert_eq!(endpoint.fetches(), 2);
+    // Repeated, one by one and all at once, it costs no fetch although the budget has room.
+    for _ in 0..100 {
+        assert_eq!(verifier.verify(&made_up).await.unwrap_err().kind(), ErrorKind::UnknownKey);
+    }
+    let mut tasks = Vec::new();
+    for _ in 0..100 {
+        let (v, t) = (verifier.clone(), made_up.clone());
+        tasks.push(tokio::spawn(async move { v.verify(&t).await }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap_err().kind(), ErrorKind::UnknownKey);
+    }
+    assert_eq!(endpoint.fetches(), 2, "a remembered unknown kid must not refetch");
+
+    // So the budget is still there for a key that is really new.
+    let (k2, jwk2) = es256_key("k2");
+    *endpoint.body.write().unwrap() = jwks_of(&[jwk1, jwk2]);
+    verifier.verify(&sign(&at_header("k2"), &claims, &k2)).await.unwrap();
+    assert_eq!(endpoint.fetches(), 3);
+    verifier.verify(&sign(&at_header("k1"), &claims, &k1)).await.unwrap();
+    assert_eq!(endpoint.fetches(), 3);
 }
 
 #[tokio::test]
