@@ -26,7 +26,9 @@ struct Input<'a> {
     body: &'a [u8],
 }
 
-/// Clients of every authentication kind the endpoint checks cheaply (SHA-256 hashes).
+/// One client with a SHA-256 secret hash (cheap to check) and every grant. No users: a
+/// password hash is argon2id, far too slow for a fuzzer's rate, so the password grant ends
+/// at "unknown user" and the refresh grant at the refresh token's own checks.
 const CONFIG: &str = r#"
 issuer = "https://tokens.fuzz"
 [server]
@@ -37,10 +39,6 @@ secret_hashes = ["sha256:8766b9cb08e6040b704f1e3ee1e186efccf2635b1d2634d65253330
 scopes = ["read", "write"]
 audiences = ["https://api.one"]
 grant_types = ["client_credentials", "password", "refresh_token"]
-[[users]]
-username = "alice"
-password_hash = "sha256:8766b9cb08e6040b704f1e3ee1e186efccf2635b1d2634d6525333007e6aeae1"
-scopes = ["read"]
 "#;
 
 struct App {
@@ -71,7 +69,8 @@ fuzz_target!(|input: Input<'_>| {
         None => path.to_owned(),
     };
     // What hyper would refuse before routing is not a request the router can see.
-    let Ok(mut request) = Request::builder().method(Method::POST).uri(uri).body(Body::from(input.body.to_vec()))
+    let Ok(mut request) =
+        Request::builder().method(Method::POST).uri(uri).body(Body::from(input.body.to_vec()))
     else {
         return;
     };
@@ -91,7 +90,8 @@ fuzz_target!(|input: Input<'_>| {
         }
     }
     request.extensions_mut().insert(ConnectInfo(SocketAddr::from(([10, 0, 0, 1], 40000))));
-    let response = app.runtime.block_on(app.router.clone().oneshot(request)).expect("the router is infallible");
+    let response =
+        app.runtime.block_on(app.router.clone().oneshot(request)).expect("the router is infallible");
     let status = response.status();
     assert!(!status.is_server_error(), "{status} for {input:?}");
 });

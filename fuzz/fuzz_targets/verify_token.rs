@@ -32,6 +32,7 @@ fn verifier() -> &'static (Verifier, tokio::runtime::Runtime) {
 fuzz_target!(|data: &[u8]| {
     let Ok(token) = std::str::from_utf8(data) else { return };
     let (verifier, runtime) = verifier();
-    let verified = runtime.block_on(verifier.verify_at(token, SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)));
+    let verified = runtime
+        .block_on(verifier.verify_at(token, SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)));
     assert!(verified.is_err(), "a token the fuzzer made verified");
 });
