@@ -43,12 +43,17 @@ pub enum Audience {
 }
 
 impl Audience {
+    /// The audiences, one or many.
+    pub fn as_slice(&self) -> &[String] {
+        match self {
+            Audience::One(one) => std::slice::from_ref(one),
+            Audience::Many(many) => many,
+        }
+    }
+
     /// Whether `audience` is one of the audiences.
     pub fn contains(&self, audience: &str) -> bool {
-        match self {
-            Audience::One(a) => a == audience,
-            Audience::Many(all) => all.iter().any(|a| a == audience),
-        }
+        self.as_slice().iter().any(|a| a == audience)
     }
 }
 

@@ -9,6 +9,7 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 
 use super::error::OAuthError;
 use super::params::Params;
+use super::{Repeated, single_header};
 use crate::clients::{AuthMethod, ClientCredentials, Proof};
 use crate::credentials::Secret;
 
@@ -30,15 +31,12 @@ pub(crate) fn client_credentials(
     headers: &HeaderMap,
     params: &Params,
 ) -> Result<ClientCredentials, OAuthError> {
-    let mut authorization = headers.get_all(header::AUTHORIZATION).iter();
-    let basic = match (authorization.next(), authorization.next()) {
-        (None, _) => None,
-        (Some(_), Some(_)) => {
-            return Err(OAuthError::invalid_request(
-                "more than one Authorization header (RFC 9110 section 5.3)",
-            ));
-        }
-        (Some(value), None) => Some(parse_basic(value.as_bytes())?),
+    let authorization = single_header(headers, header::AUTHORIZATION).map_err(|Repeated| {
+        OAuthError::invalid_request("more than one Authorization header (RFC 9110 section 5.3)")
+    })?;
+    let basic = match authorization {
+        Some(value) => Some(parse_basic(value.as_bytes())?),
+        None => None,
     };
     let body_id = params.get("client_id");
     let body_secret = params.get("client_secret");

@@ -20,6 +20,7 @@ use axum::http::{HeaderMap, Version, header};
 use axum::response::{IntoResponse, Response};
 
 use super::error::OAuthError;
+use super::{Repeated, single_header};
 
 /// The answer to a request whose framing is refused, or `None` to route it.
 pub(crate) fn refusal(version: Version, headers: &HeaderMap) -> Option<Response> {
@@ -30,17 +31,16 @@ pub(crate) fn refusal(version: Version, headers: &HeaderMap) -> Option<Response>
 
 /// What is wrong with the request's `Host` fields (RFC 9112 §3.2).
 fn host_problem(version: Version, headers: &HeaderMap) -> Option<&'static str> {
-    let mut hosts = headers.get_all(header::HOST).iter();
-    match (hosts.next(), hosts.next()) {
-        (None, _) if version == Version::HTTP_11 => {
+    match single_header(headers, header::HOST) {
+        Ok(None) if version == Version::HTTP_11 => {
             Some("an HTTP/1.1 request must carry a Host header (RFC 9112 section 3.2)")
         }
-        (None, _) => None,
-        (Some(_), Some(_)) => Some("more than one Host header (RFC 9112 section 3.2)"),
-        (Some(host), None) if !is_valid_host(host.as_bytes()) => {
+        Ok(None) => None,
+        Err(Repeated) => Some("more than one Host header (RFC 9112 section 3.2)"),
+        Ok(Some(host)) if !is_valid_host(host.as_bytes()) => {
             Some("invalid Host header: expected host or host:port (RFC 9112 section 3.2)")
         }
-        (Some(_), None) => None,
+        Ok(Some(_)) => None,
     }
 }
 

@@ -154,6 +154,23 @@ fn max_age(age: Duration) -> HeaderValue {
         .unwrap_or_else(|_| HeaderValue::from_static("no-cache"))
 }
 
+/// A header field given more than once where it is not a list (RFC 9110 §5.3): which value
+/// counts would be each reader's guess.
+#[derive(Debug)]
+struct Repeated;
+
+/// The one value of the field `name`, `None` if absent.
+fn single_header(
+    headers: &axum::http::HeaderMap,
+    name: axum::http::HeaderName,
+) -> Result<Option<&HeaderValue>, Repeated> {
+    let mut values = headers.get_all(name).iter();
+    match (values.next(), values.next()) {
+        (first, None) => Ok(first),
+        (_, Some(_)) => Err(Repeated),
+    }
+}
+
 /// The first `max` characters of `value` when it has more, for quoting a client-supplied
 /// value shortened (in a log line, in an error description); `None` when it fits.
 fn shortened(value: &str, max: usize) -> Option<&str> {

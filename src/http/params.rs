@@ -22,6 +22,7 @@ use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
 use super::error::{ErrorCode, OAuthError};
+use super::{Repeated, single_header};
 
 /// Parameters that may be repeated (RFC 8707 §2).
 const MULTI_VALUED: &[&str] = &["resource", "audience"];
@@ -123,17 +124,10 @@ fn first_repeated<'p>(pairs: &'p [Pair<'_>]) -> Option<&'p str> {
 /// The media type of `Content-Type`, parameters and surrounding space dropped; the header
 /// given twice is `invalid_request` (not a list field, RFC 9110 §5.3).
 fn media_type(headers: &HeaderMap) -> Result<Option<&str>, OAuthError> {
-    let mut fields = headers.get_all(header::CONTENT_TYPE).iter();
-    match (fields.next(), fields.next()) {
-        (None, _) => Ok(None),
-        (Some(_), Some(_)) => {
-            Err(OAuthError::invalid_request("more than one Content-Type header (RFC 9110 section 5.3)"))
-        }
-        (Some(value), None) => {
-            let value = value.to_str().unwrap_or("invalid");
-            Ok(Some(value.split(';').next().unwrap_or("").trim()))
-        }
-    }
+    let value = single_header(headers, header::CONTENT_TYPE).map_err(|Repeated| {
+        OAuthError::invalid_request("more than one Content-Type header (RFC 9110 section 5.3)")
+    })?;
+    Ok(value.map(|v| v.to_str().unwrap_or("invalid").split(';').next().unwrap_or("").trim()))
 }
 
 /// A JSON object whose values are strings (numbers and booleans are taken as their text;

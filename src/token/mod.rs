@@ -22,7 +22,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Map, Value};
 
-use crate::claims::{ACCESS_TOKEN_TYPE, AccessClaims, Audience};
+use crate::claims::{ACCESS_TOKEN_TYPE, AccessClaims};
 use crate::clients::{Client, Registry};
 use crate::clock::unix_seconds;
 use crate::credentials::Requester;
@@ -395,16 +395,13 @@ impl Issuer {
         };
         // What this service could have issued under its configuration now (its lifetime is
         // checked above): a signature by its key alone does not make a token active.
-        let audiences: &[String] = match &claims.aud {
-            Audience::One(one) => std::slice::from_ref(one),
-            Audience::Many(many) => many,
-        };
+        let audiences = claims.aud.as_slice();
         if audiences.is_empty() || !audiences.iter().all(|a| client.allows_audience(a)) {
             return Err(Inactive::NotIssuable("an audience the client does not have"));
         }
         let allowed =
             |s: &str| client.allows_scope(s) && user.is_none_or(|u| s == user::OPENID || u.allows_scope(s));
-        if !claims.scope.as_deref().unwrap_or("").split(' ').filter(|s| !s.is_empty()).all(allowed) {
+        if !claims.scopes().all(allowed) {
             return Err(Inactive::NotIssuable("a scope the client (or user) does not have"));
         }
         Ok(claims)
