@@ -77,7 +77,7 @@ async fn two_authorization_or_two_content_type_fields_are_invalid_request_rfc911
     let ok = lines(true, true, true);
     // The second Authorization names a client that does not exist: whichever one a reader
     // picked, the answer must not depend on it.
-    let two_auth = format!("Authorization: Basic {}\r\n{ok}", b64("nobody:nothing"));
+    let two_auth = format!("Authorization: {}\r\n{ok}", basic_header("nobody", "nothing"));
     assert_eq!(answer(&app, &request(&two_auth, BODY)).await, (400, Some("invalid_request".into())));
     let two_types = format!("Content-Type: application/json\r\n{ok}");
     assert_eq!(answer(&app, &request(&two_types, BODY)).await, (400, Some("invalid_request".into())));
@@ -167,10 +167,4 @@ async fn a_client_that_half_closes_after_its_request_still_gets_every_response_r
         assert_eq!(answer.status, 200, "request {i}");
         assert!(answer.json()["access_token"].is_string(), "request {i}");
     }
-}
-
-/// Standard base64 of `text`, for a Basic header.
-fn b64(text: &str) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(text)
 }
