@@ -48,7 +48,8 @@ impl IssuancePath {
         let ring = KeyRing::open(KeySource::Dir(KeyStore::new(&dir)), config.key_policy(), SystemTime::now())
             .expect("keys");
         let ring = Arc::new(ring);
-        let registry = Registry::new(std::mem::take(&mut config.clients)).expect("clients");
+        let assertions = crate::server::assertions(&config.issuer, &config.tokens, Vec::new());
+        let registry = Registry::new(std::mem::take(&mut config.clients), assertions).expect("clients");
         let users = Users::new(Vec::new());
         let issuer = Issuer::new(
             config.issuer.clone(),
@@ -64,20 +65,21 @@ impl IssuancePath {
     pub fn issue(&self) -> String {
         let (id, secret) = SHA256_CLIENT;
         let client =
-            ready(self.registry.authenticate(&credentials(id, secret), requester())).expect("authenticated");
+            ready(self.registry.authenticate(&credentials(id, secret), requester(), SystemTime::now()))
+                .expect("authenticated");
         let req = TokenRequest {
             grant_type: "client_credentials",
             scope: Some("invoices:read invoices:write"),
             ..TokenRequest::default()
         };
-        let issued = ready(self.issuer.issue(&client.client, &req, requester(), SystemTime::now()));
+        let issued = ready(self.issuer.issue(&client, &req, requester(), SystemTime::now()));
         issued.expect("issued").access_token
     }
 
     /// Authenticates `client` with `secret` (argon2 checks need a tokio runtime). Past five
     /// wrong argon2 secrets, the brute-force throttle answers without checking.
     pub async fn authenticate(&self, client: &str, secret: &str) -> bool {
-        self.registry.authenticate(&credentials(client, secret), requester()).await.is_ok()
+        self.registry.authenticate(&credentials(client, secret), requester(), SystemTime::now()).await.is_ok()
     }
 
     /// Checks `secret` against the argon2id client's hash as an uncached miss does, without

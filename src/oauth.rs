@@ -15,12 +15,19 @@ pub(crate) enum GrantType {
     Password,
     /// `refresh_token` (RFC 6749 §6): with `password`, also issue refresh tokens.
     RefreshToken,
+    /// `urn:ietf:params:oauth:grant-type:jwt-bearer` (RFC 7523 §2.1): an identity token of a
+    /// trusted issuer is the grant, and proves which client asks (workload identity
+    /// federation); the token is the client's own, as with client credentials.
+    JwtBearer,
 }
+
+/// `client_assertion_type` of a JWT client assertion (RFC 7523 §2.2).
+pub(crate) const JWT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 impl GrantType {
     /// Every grant type this build implements.
     pub(crate) const ALL: &'static [GrantType] =
-        &[GrantType::ClientCredentials, GrantType::Password, GrantType::RefreshToken];
+        &[GrantType::ClientCredentials, GrantType::Password, GrantType::RefreshToken, GrantType::JwtBearer];
 
     /// The wire name, as in `grant_type=` and in discovery metadata.
     pub(crate) fn as_str(self) -> &'static str {
@@ -28,6 +35,7 @@ impl GrantType {
             GrantType::ClientCredentials => "client_credentials",
             GrantType::Password => "password",
             GrantType::RefreshToken => "refresh_token",
+            GrantType::JwtBearer => "urn:ietf:params:oauth:grant-type:jwt-bearer",
         }
     }
 

@@ -1,6 +1,6 @@
 //! Client authentication (RFC 6749 §2.3): the credentials a request presents, and checking
 //! them against the client's configuration. Every authentication method plugs in here, as a
-//! [`Proof`] and its check.
+//! [`Proof`] and its check: secrets below, JWT assertions in `assertion`.
 //!
 //! Secrets: SHA-256 hashes are checked inline (microseconds), with no lock and no
 //! allocation: a generated 256-bit secret needs no throttle. argon2id hashes (human-chosen
@@ -11,11 +11,12 @@
 
 use std::cell::Cell;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use aws_lc_rs::hmac;
 
-use super::{Client, Registry};
+use super::assertion::AssertionError;
+use super::{Client, FederatedSubject, Registry};
 use crate::credentials::{
     self, Argon2Pool, Attempt, Requester, Secret, SecretHash, SecretHashError, Throttle,
 };
@@ -43,6 +44,18 @@ pub(crate) enum Proof {
         /// How it was sent.
         method: AuthMethod,
     },
+    /// A JWT (RFC 7521 §4.2, RFC 7523): the client's own assertion (`private_key_jwt`) or a
+    /// trusted issuer's identity token ([`AuthMethod::FederatedJwt`]).
+    Assertion {
+        /// The compact JWT.
+        token: String,
+        /// [`AuthMethod::PrivateKeyJwt`] when the JWT claims to be self-issued (`iss` =
+        /// `sub`), [`AuthMethod::FederatedJwt`] otherwise.
+        method: AuthMethod,
+        /// Sent as the RFC 7523 §2.1 grant's `assertion` rather than as `client_assertion`:
+        /// a refusal is then `invalid_grant` (§3.1), not `invalid_client`.
+        as_grant: bool,
+    },
 }
 
 /// A client authentication method, by its RFC 7591 §2 name.
@@ -52,6 +65,12 @@ pub(crate) enum AuthMethod {
     SecretBasic,
     /// `client_secret_post`: `client_id` and `client_secret` in the body.
     SecretPost,
+    /// `private_key_jwt`: a JWT the client signed with its own key (RFC 7523 §2.2).
+    PrivateKeyJwt,
+    /// An identity token of a trusted issuer, as a client assertion or the RFC 7523 §2.1
+    /// grant: workload identity federation. Not an RFC 7591 name: allowed by a client's
+    /// `federated_identities`, and written so in the audit log.
+    FederatedJwt,
 }
 
 impl AuthMethod {
@@ -60,7 +79,16 @@ impl AuthMethod {
         match self {
             AuthMethod::SecretBasic => "client_secret_basic",
             AuthMethod::SecretPost => "client_secret_post",
+            AuthMethod::PrivateKeyJwt => "private_key_jwt",
+            AuthMethod::FederatedJwt => "federated_jwt",
         }
+    }
+
+    /// Parses a `token_endpoint_auth_method` name (RFC 7591 §2) a client may list.
+    pub(crate) fn parse(name: &str) -> Option<Self> {
+        [AuthMethod::SecretBasic, AuthMethod::SecretPost, AuthMethod::PrivateKeyJwt]
+            .into_iter()
+            .find(|m| m.as_str() == name)
     }
 }
 
@@ -68,8 +96,13 @@ impl ClientCredentials {
     /// How the client authenticated.
     pub(crate) fn method(&self) -> AuthMethod {
         match &self.proof {
-            Proof::Secret { method, .. } => *method,
+            Proof::Secret { method, .. } | Proof::Assertion { method, .. } => *method,
         }
+    }
+
+    /// Whether the proof is the RFC 7523 §2.1 grant's assertion.
+    pub(crate) fn is_grant(&self) -> bool {
+        matches!(self.proof, Proof::Assertion { as_grant: true, .. })
     }
 }
 
@@ -78,8 +111,12 @@ impl ClientCredentials {
 pub(crate) struct Authenticated {
     /// The client.
     pub(crate) client: Arc<Client>,
-    /// Which of its secret hashes matched: the index in its `secret_hashes` (never the hash).
-    pub(crate) secret_index: usize,
+    /// Which of its secret hashes matched: the index in its `secret_hashes` (never the
+    /// hash); `None` when it authenticated otherwise.
+    pub(crate) secret_index: Option<usize>,
+    /// The external identity that acted as the client, when a federated identity token
+    /// authenticated it.
+    pub(crate) federated: Option<FederatedSubject>,
 }
 
 /// Why a client failed to authenticate. All of them answer `invalid_client` on the wire;
@@ -102,6 +139,13 @@ pub(crate) enum ClientError {
     /// The presented secret matches none of the client's hashes.
     #[error("wrong client secret")]
     BadSecret,
+    /// The client may not authenticate this way (`token_endpoint_auth_method`, or no
+    /// `federated_identities`).
+    #[error("the client does not allow the {} method", .0.as_str())]
+    MethodNotAllowed(AuthMethod),
+    /// A JWT assertion that was refused, and why.
+    #[error("assertion refused: {0}")]
+    BadAssertion(#[from] AssertionError),
 }
 
 /// What checking argon2id client secrets needs, shared by every client.
@@ -149,11 +193,13 @@ impl SecretChecks {
 
 impl Registry {
     /// Authenticates the client `credentials` name, with the proof they carry, for
-    /// `requester` (whose address and arrival the brute-force throttle counts).
+    /// `requester` (whose address and arrival the brute-force throttle counts), as of `now`
+    /// (which assertions' times are checked against).
     pub(crate) async fn authenticate(
         &self,
         credentials: &ClientCredentials,
         requester: Requester,
+        now: SystemTime,
     ) -> Result<Authenticated, ClientError> {
         let Some(client) = self.get(&credentials.client_id) else {
             return Err(ClientError::Unknown);
@@ -161,10 +207,25 @@ impl Registry {
         if !client.enabled {
             return Err(ClientError::Disabled);
         }
-        let secret_index = match &credentials.proof {
-            Proof::Secret { secret, .. } => self.check_secret(client, secret, requester).await?,
-        };
-        Ok(Authenticated { client: Arc::clone(client), secret_index })
+        let method = credentials.method();
+        if !client.allows_method(method) {
+            return Err(ClientError::MethodNotAllowed(method));
+        }
+        let mut authenticated =
+            Authenticated { client: Arc::clone(client), secret_index: None, federated: None };
+        match &credentials.proof {
+            Proof::Secret { secret, .. } => {
+                authenticated.secret_index = Some(self.check_secret(client, secret, requester).await?);
+            }
+            Proof::Assertion { token, method: AuthMethod::FederatedJwt, .. } => {
+                let subject = self.assertions.federated(client, token, &self.issuers, now).await?;
+                authenticated.federated = Some(subject);
+            }
+            Proof::Assertion { token, .. } => {
+                self.assertions.private_key_jwt(client, token, &self.replay, now).await?;
+            }
+        }
+        Ok(authenticated)
     }
 
     /// A secret against the client's hashes, SHA-256 ones first, then argon2id ones: the
@@ -238,7 +299,7 @@ mod tests {
         let hash = SecretHash::argon2id_of(&Secret::new("correct horse".into())).unwrap();
         let toml = format!("id = \"argon\"\nsecret_hashes = [\"{hash}\"]\naudiences = [\"https://api\"]\n");
         let settings: ClientSettings = toml::from_str(&toml).unwrap();
-        Registry::new(vec![settings.into_client().unwrap()]).unwrap()
+        Registry::for_tests(vec![settings.into_client().unwrap()])
     }
 
     fn with(secret: &str) -> ClientCredentials {
@@ -255,18 +316,21 @@ mod tests {
         let at = |s: u64| Requester { address: None, at: t0 + Duration::from_secs(s) };
         for _ in 0..crate::credentials::throttle::FREE_ATTEMPTS {
             assert!(matches!(
-                registry.authenticate(&with("guess"), at(0)).await,
+                registry.authenticate(&with("guess"), at(0), SystemTime::now()).await,
                 Err(ClientError::BadSecret)
             ));
         }
         // The right secret is refused too while the block lasts, and says how long.
-        let blocked = registry.authenticate(&with("correct horse"), at(0)).await;
+        let blocked = registry.authenticate(&with("correct horse"), at(0), SystemTime::now()).await;
         assert!(
             matches!(blocked, Err(ClientError::Throttled { retry_after }) if retry_after == Duration::from_secs(1))
         );
         // A second later one attempt is admitted; the right secret passes and is remembered.
-        assert!(registry.authenticate(&with("correct horse"), at(1)).await.is_ok());
-        assert!(registry.authenticate(&with("correct horse"), at(1)).await.is_ok());
-        assert!(matches!(registry.authenticate(&with("other"), at(1)).await, Err(ClientError::BadSecret)));
+        assert!(registry.authenticate(&with("correct horse"), at(1), SystemTime::now()).await.is_ok());
+        assert!(registry.authenticate(&with("correct horse"), at(1), SystemTime::now()).await.is_ok());
+        assert!(matches!(
+            registry.authenticate(&with("other"), at(1), SystemTime::now()).await,
+            Err(ClientError::BadSecret)
+        ));
     }
 }

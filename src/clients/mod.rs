@@ -1,18 +1,30 @@
 //! OAuth clients: their configuration, the registry, and client authentication
 //! (RFC 6749 §2.3).
 //!
-//! Built on the `credentials` and `oauth` leaves; knows nothing of HTTP or figment.
-//! `config` hands it [`ClientSettings`]; the HTTP layer hands it a client id and a
-//! presented secret.
+//! Built on the `credentials` and `oauth` leaves and `verify` (for foreign JWTs); knows
+//! nothing of HTTP or figment. `config` hands it [`ClientSettings`] and the trusted issuers;
+//! the HTTP layer hands it a client id and a proof: a secret or a JWT assertion.
+//!
+//! - `auth`: authentication, one [`Proof`] per kind; `assertion`: what a JWT assertion's
+//!   claims must say (`private_key_jwt`, federated identity tokens); `replay`: the
+//!   single-use rule of assertions; `keys`: where public keys come from; `federation`: the
+//!   trusted issuers and federated identities; `settings`, `registry`, `rate`.
 
+mod assertion;
 mod auth;
+mod federation;
+mod keys;
 mod rate;
 mod registry;
+mod replay;
 mod settings;
 
-pub(crate) use auth::{AuthMethod, ClientCredentials, ClientError, Proof};
+pub(crate) use assertion::{ASSERTION_ALGORITHMS, AssertionPolicy, Claimed};
+pub(crate) use auth::{AuthMethod, Authenticated, ClientCredentials, ClientError, Proof};
+pub(crate) use federation::{IssuerProblem, TrustedIssuer, TrustedIssuerSettings, TrustedIssuers};
 pub(crate) use rate::{Limiter, RateLimit};
-pub(crate) use registry::Registry;
+pub(crate) use registry::{Assertions, Registry};
+pub(crate) use replay::ReplayCache;
 pub(crate) use settings::{ClientProblem, ClientSettings};
 
 use std::fmt;
@@ -23,6 +35,8 @@ use serde_json::{Map, Value};
 
 use crate::credentials::SecretHash;
 use crate::oauth::GrantType;
+use federation::FederatedIdentity;
+use keys::KeySource;
 
 /// A configured, validated OAuth client.
 pub(crate) struct Client {
@@ -30,6 +44,13 @@ pub(crate) struct Client {
     pub(crate) id: String,
     /// Accepted secret hashes; more than one during a secret rotation.
     pub(crate) secret_hashes: Vec<SecretHash>,
+    /// The authentication methods it may use (`token_endpoint_auth_method`). Federated
+    /// identity tokens are allowed by `federated` alone.
+    pub(crate) methods: Vec<AuthMethod>,
+    /// Its public keys, for `private_key_jwt`.
+    pub(crate) keys: Option<KeySource>,
+    /// External identities that may act as this client.
+    pub(crate) federated: Vec<FederatedIdentity>,
     /// Grant types this client may use.
     pub(crate) grant_types: Vec<GrantType>,
     /// Scopes this client may be granted.
@@ -56,6 +77,8 @@ impl fmt::Debug for Client {
         f.debug_struct("Client")
             .field("id", &self.id)
             .field("secret_hashes", &self.secret_hashes.len())
+            .field("methods", &self.methods)
+            .field("federated", &self.federated.len())
             .field("grant_types", &self.grant_types)
             .field("scopes", &self.scopes)
             .field("audiences", &self.audiences)
@@ -65,7 +88,26 @@ impl fmt::Debug for Client {
     }
 }
 
+/// The external identity a federated identity token proved: who acted as the client.
+#[derive(Debug, Clone)]
+pub(crate) struct FederatedSubject {
+    /// The token's `iss`: a trusted issuer.
+    pub(crate) issuer: String,
+    /// Its `sub`.
+    pub(crate) subject: String,
+    /// Its `exp`, seconds since the epoch: the access token lives no longer.
+    pub(crate) expires_at: u64,
+}
+
 impl Client {
+    /// Whether the client may authenticate with `method`.
+    pub(crate) fn allows_method(&self, method: AuthMethod) -> bool {
+        match method {
+            AuthMethod::FederatedJwt => !self.federated.is_empty(),
+            other => self.methods.contains(&other),
+        }
+    }
+
     /// Whether the client may use `grant`.
     pub(crate) fn allows_grant(&self, grant: GrantType) -> bool {
         self.grant_types.contains(&grant)

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{MAX_DURATION, MAX_LEEWAY};
-use crate::clients::ClientProblem;
+use crate::clients::{ClientProblem, IssuerProblem};
 use crate::keys::{KeyProblem, MasterSecretError};
 use crate::users::UserProblem;
 
@@ -202,4 +202,28 @@ pub(crate) enum Kind {
          so a resource server could not tell the client from the user (RFC 9068 §2.2, §5); rename one of them"
     )]
     ClientIsUser(String),
+    /// A problem with one `[[trusted_issuers]]` entry.
+    #[error("{label}: {problem}")]
+    TrustedIssuer {
+        /// Which entry: `trusted_issuers[0] (issuer `https://...`)`.
+        label: String,
+        /// What is wrong.
+        problem: IssuerProblem,
+    },
+    /// Two trusted issuers with one `issuer`.
+    #[error("trusted issuer `{0}` is configured more than once")]
+    DuplicateTrustedIssuer(String),
+    /// A client's federated identity names an issuer that is not trusted.
+    #[error(
+        "client `{client}`: federated identity of `{issuer}`, which is not among the `[[trusted_issuers]]`"
+    )]
+    UntrustedFederatedIssuer {
+        /// The client.
+        client: String,
+        /// The issuer it names.
+        issuer: String,
+    },
+    /// `tokens.assertion_max_lifetime` or `tokens.assertion_replay_capacity` is zero.
+    #[error("tokens.{0} must be greater than zero")]
+    ZeroAssertionSetting(&'static str),
 }

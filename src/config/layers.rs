@@ -97,6 +97,7 @@ fn read(
     problems.extend(file.problems.into_iter().map(Problem::from));
     let mut clients = entries(file.clients, "clients", "id", problems);
     let mut users = entries(file.users, "users", "username", problems);
+    let trusted_issuers = entries(file.trusted_issuers, "trusted_issuers", "issuer", problems);
     if let Some(env) = env {
         clients.extend(env_entries(&env.clients, "CLIENTS", problems).into_iter().map(
             |(label, key, mut settings): (String, String, crate::clients::ClientSettings)| {
@@ -120,6 +121,7 @@ fn read(
         metrics,
         clients,
         users,
+        trusted_issuers,
         master_secret_in_file: file.table.get("keys").and_then(|k| k.get("master_secret")).is_some(),
     }
 }
@@ -171,13 +173,14 @@ fn origin(figment: &Figment, value: &Value) -> String {
     figment.get_metadata(value.tag()).map(|m| format!(" (from {})", m.name)).unwrap_or_default()
 }
 
-/// The configuration file, parsed once, with its `[[clients]]` and `[[users]]` lists taken
-/// out. The rest of the file is a figment layer.
+/// The configuration file, parsed once, with its `[[clients]]`, `[[users]]` and
+/// `[[trusted_issuers]]` lists taken out. The rest of the file is a figment layer.
 #[derive(Debug, Default)]
 struct FileLayer {
     table: toml::Table,
     clients: Vec<toml::Value>,
     users: Vec<toml::Value>,
+    trusted_issuers: Vec<toml::Value>,
     /// Problems with the shape of the lists themselves.
     problems: Vec<Kind>,
     path: Option<PathBuf>,
@@ -204,8 +207,8 @@ impl FileLayer {
                 Vec::new()
             }
         };
-        let (clients, users) = (list("clients"), list("users"));
-        Ok(FileLayer { table, clients, users, problems, path })
+        let (clients, users, trusted_issuers) = (list("clients"), list("users"), list("trusted_issuers"));
+        Ok(FileLayer { table, clients, users, trusted_issuers, problems, path })
     }
 }
 

@@ -30,7 +30,7 @@ use std::time::Duration;
 pub use error::{ConfigError, Problem};
 pub(crate) use raw::{MetricsSettings, ServerSettings};
 
-use crate::clients::Client;
+use crate::clients::{Client, TrustedIssuer};
 use crate::keys::{KeyError, KeyPolicy, KeySettings, KeySource, SourceKind};
 use crate::oauth::GrantType;
 use crate::token::TokenSettings;
@@ -78,6 +78,8 @@ pub struct Config {
     pub(crate) clients: Vec<Client>,
     /// Users of the password grant, names unique and distinct from client ids.
     pub(crate) users: Vec<User>,
+    /// `[[trusted_issuers]]`: issuers whose identity tokens authenticate federated clients.
+    pub(crate) trusted_issuers: Vec<TrustedIssuer>,
     /// The file it was read from, if any: what a reload reads again.
     source: Option<PathBuf>,
     /// Whether the listen address came from `--bind` rather than the configuration.
@@ -126,6 +128,7 @@ impl Fixed {
             ("tokens.max_ttl", t.max_ttl != nt.max_ttl),
             ("tokens.refresh_ttl", t.refresh_ttl != nt.refresh_ttl),
             ("tokens.leeway", t.leeway != nt.leeway),
+            ("tokens.assertion_replay_capacity", t.assertion_replay_capacity != nt.assertion_replay_capacity),
         ];
         checks.into_iter().filter(|(_, differs)| *differs).map(|(name, _)| name).collect()
     }

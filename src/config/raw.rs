@@ -8,7 +8,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 use super::DEFAULT_HEADER_READ_TIMEOUT;
-use crate::clients::ClientSettings;
+use crate::clients::{ClientSettings, TrustedIssuerSettings};
 use crate::keys::KeySettings;
 use crate::token::TokenSettings;
 use crate::users::UserSettings;
@@ -34,6 +34,8 @@ pub(super) struct RawConfig {
     pub(super) clients: Vec<(String, ClientSettings)>,
     /// `[[users]]` of the file, then `TOKENMINT_USERS__*` groups.
     pub(super) users: Vec<(String, UserSettings)>,
+    /// `[[trusted_issuers]]` of the file.
+    pub(super) trusted_issuers: Vec<(String, TrustedIssuerSettings)>,
     /// Whether the file itself sets `keys.master_secret` (refused: a plaintext secret in a
     /// file that is often committed).
     pub(super) master_secret_in_file: bool,

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use super::error::{ConfigError, Kind, Problem};
 use super::raw::{GrantSettings, RawConfig, ServerSettings};
 use super::{Config, MAX_DURATION, MAX_LEEWAY};
-use crate::clients::{Client, ClientSettings, Limiter};
+use crate::clients::{Client, ClientSettings, Limiter, TrustedIssuer, TrustedIssuerSettings};
 use crate::keys::settings::{check_settings, retire_after};
 use crate::keys::{KeyPolicy, KeySettings, MasterSecret, SourceKind};
 use crate::oauth::GrantType;
@@ -29,6 +29,7 @@ pub(super) fn validate(raw: RawConfig, mut problems: Vec<Problem>) -> Result<Con
         metrics,
         clients,
         users,
+        trusted_issuers,
         master_secret_in_file,
     } = raw;
     if let Some(issuer) = &issuer {
@@ -60,6 +61,14 @@ pub(super) fn validate(raw: RawConfig, mut problems: Vec<Problem>) -> Result<Con
     let users: Vec<User> =
         entries(users, UserSettings::into_user, |label, problem| Kind::User { label, problem }, &mut found);
     check_names(&clients, &users).into_iter().for_each(&mut found);
+    let own_issuer = issuer.clone().unwrap_or_default();
+    let trusted_issuers: Vec<TrustedIssuer> = entries(
+        trusted_issuers,
+        |settings: TrustedIssuerSettings| settings.into_trusted(&own_issuer),
+        |label, problem| Kind::TrustedIssuer { label, problem },
+        &mut found,
+    );
+    check_federation(&clients, &trusted_issuers).into_iter().for_each(&mut found);
 
     if !problems.is_empty() {
         return Err(ConfigError::new(problems));
@@ -74,6 +83,7 @@ pub(super) fn validate(raw: RawConfig, mut problems: Vec<Problem>) -> Result<Con
         enabled_grants,
         clients,
         users,
+        trusted_issuers,
         source: None,
         bind_overridden: false,
     })
@@ -155,6 +165,12 @@ fn check_tokens(t: &TokenSettings) -> Vec<Kind> {
     if t.leeway > MAX_LEEWAY {
         errors.push(Kind::LeewayTooLong(t.leeway));
     }
+    if t.assertion_max_lifetime.is_zero() {
+        errors.push(Kind::ZeroAssertionSetting("assertion_max_lifetime"));
+    }
+    if t.assertion_replay_capacity == 0 {
+        errors.push(Kind::ZeroAssertionSetting("assertion_replay_capacity"));
+    }
     errors
 }
 
@@ -165,6 +181,7 @@ fn check_bounds(t: &TokenSettings, k: &KeySettings, s: &ServerSettings) -> Vec<K
         ("tokens.max_ttl", Some(t.max_ttl)),
         ("tokens.refresh_ttl", Some(t.refresh_ttl)),
         ("tokens.reuse_window", Some(t.reuse_window)),
+        ("tokens.assertion_max_lifetime", Some(t.assertion_max_lifetime)),
         ("keys.jwks_max_age", Some(k.jwks_max_age)),
         ("keys.publish_ahead", Some(k.publish_ahead)),
         ("keys.rotate_every", k.rotate_every),
@@ -253,6 +270,23 @@ fn check_names(clients: &[Client], users: &[User]) -> Vec<Kind> {
         }
         if client_ids.contains(u.username.as_str()) {
             errors.push(Kind::ClientIsUser(u.username.clone()));
+        }
+    }
+    errors
+}
+
+/// Trusted issuers are unique, and every federated identity of a client names one of them.
+fn check_federation(clients: &[Client], issuers: &[TrustedIssuer]) -> Vec<Kind> {
+    let mut errors = Vec::new();
+    let mut names = HashSet::with_capacity(issuers.len());
+    for i in issuers {
+        if !names.insert(i.issuer.as_str()) {
+            errors.push(Kind::DuplicateTrustedIssuer(i.issuer.clone()));
+        }
+    }
+    for c in clients {
+        for f in c.federated.iter().filter(|f| !names.contains(f.issuer.as_str())) {
+            errors.push(Kind::UntrustedFederatedIssuer { client: c.id.clone(), issuer: f.issuer.clone() });
         }
     }
     errors

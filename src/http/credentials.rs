@@ -1,5 +1,7 @@
-//! Client credentials from a request (RFC 6749 §2.3): HTTP Basic, or `client_id` and
-//! `client_secret` in the body; one method per request, never in the query string.
+//! Client credentials from a request (RFC 6749 §2.3): HTTP Basic, `client_id` and
+//! `client_secret` in the body, or a JWT client assertion (RFC 7521 §4.2, RFC 7523 §2.2);
+//! for the RFC 7523 §2.1 grant, its `assertion`. One method per request, never in the query
+//! string.
 
 use std::borrow::Cow;
 
@@ -10,8 +12,9 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use super::error::OAuthError;
 use super::params::Params;
 use super::{Repeated, single_header};
-use crate::clients::{AuthMethod, ClientCredentials, Proof};
+use crate::clients::{AuthMethod, Claimed, ClientCredentials, Proof};
 use crate::credentials::Secret;
+use crate::oauth::{GrantType, JWT_ASSERTION_TYPE};
 
 /// Standard base64, padding optional: some clients strip it from Basic credentials.
 const BASIC_B64: GeneralPurpose = GeneralPurpose::new(
@@ -40,6 +43,35 @@ pub(crate) fn client_credentials(
     };
     let body_id = params.get("client_id");
     let body_secret = params.get("client_secret");
+    let assertion = (params.get("client_assertion_type"), params.get("client_assertion"));
+    let one_method = || {
+        OAuthError::invalid_request(
+            "use one client authentication method: a client assertion was sent with other client credentials \
+             (RFC 6749 section 2.3)",
+        )
+    };
+    if params.get("grant_type") == Some(GrantType::JwtBearer.as_str()) {
+        if basic.is_some() || body_secret.is_some() || assertion != (None, None) {
+            return Err(one_method());
+        }
+        let token = params
+            .get("assertion")
+            .ok_or_else(|| OAuthError::invalid_request("missing `assertion` (RFC 7523 section 2.1)"))?;
+        let client_id = body_id.ok_or_else(|| {
+            OAuthError::invalid_request(
+                "missing `client_id`: the jwt-bearer grant names the client it acts as",
+            )
+        })?;
+        let proof =
+            Proof::Assertion { token: token.to_owned(), method: AuthMethod::FederatedJwt, as_grant: true };
+        return Ok(ClientCredentials { client_id: client_id.to_owned(), proof });
+    }
+    if assertion != (None, None) {
+        if basic.is_some() || body_secret.is_some() {
+            return Err(one_method());
+        }
+        return client_assertion(assertion, body_id);
+    }
     match (basic, body_id, body_secret) {
         (Some(_), _, Some(_)) => Err(OAuthError::invalid_request(
             "use one client authentication method: both Basic credentials and client_secret were sent (RFC 6749 section 2.3)",
@@ -55,6 +87,47 @@ pub(crate) fn client_credentials(
             "client authentication required: send HTTP Basic credentials or client_id and client_secret",
         )),
     }
+}
+
+/// A JWT client assertion (RFC 7521 §4.2): `client_assertion_type` must be the JWT bearer
+/// type (RFC 7523 §2.2). The client is the one `client_id` names; without it, the
+/// assertion's `sub` (RFC 7521 §4.2 makes `client_id` optional), which only a self-issued
+/// assertion (`private_key_jwt`) may leave to the assertion: a federated identity token's
+/// subject is not a client id.
+fn client_assertion(
+    (assertion_type, assertion): (Option<&str>, Option<&str>),
+    body_id: Option<&str>,
+) -> Result<ClientCredentials, OAuthError> {
+    let (Some(assertion_type), Some(token)) = (assertion_type, assertion) else {
+        return Err(OAuthError::invalid_request(
+            "send both `client_assertion_type` and `client_assertion` (RFC 7521 section 4.2)",
+        ));
+    };
+    if assertion_type != JWT_ASSERTION_TYPE {
+        return Err(OAuthError::invalid_client(
+            "unsupported client_assertion_type: use urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        ));
+    }
+    let claimed = Claimed::of(token).ok_or_else(|| {
+        OAuthError::invalid_client("malformed client assertion: a JWT with `iss` and `sub` is required")
+    })?;
+    let method = if claimed.self_issued() { AuthMethod::PrivateKeyJwt } else { AuthMethod::FederatedJwt };
+    let client_id = match (body_id, method) {
+        (Some(id), AuthMethod::PrivateKeyJwt) if id != claimed.sub => {
+            return Err(OAuthError::invalid_client("client_id does not match the assertion's sub"));
+        }
+        (Some(id), _) => id.to_owned(),
+        (None, AuthMethod::PrivateKeyJwt) => claimed.sub,
+        (None, _) => {
+            return Err(OAuthError::invalid_client(
+                "client_id is required with an identity token of another issuer",
+            ));
+        }
+    };
+    Ok(ClientCredentials {
+        client_id,
+        proof: Proof::Assertion { token: token.to_owned(), method, as_grant: false },
+    })
 }
 
 /// Decodes `Basic base64(urlencode(id) ":" urlencode(secret))` (RFC 6749 §2.3.1).
@@ -103,7 +176,7 @@ mod tests {
     fn basic_credentials_are_form_decoded_rfc6749_2_3_1() {
         let creds = client_credentials(&basic("my%2Dclient:a%2Bb+c%3A"), &Params::default()).unwrap();
         assert_eq!(creds.client_id, "my-client");
-        let Proof::Secret { secret, method } = creds.proof;
+        let Proof::Secret { secret, method } = creds.proof else { panic!("a secret") };
         assert_eq!(secret.expose_str(), "a+b c:");
         assert_eq!(method, AuthMethod::SecretBasic);
     }

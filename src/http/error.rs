@@ -250,10 +250,14 @@ impl From<ClientError> for OAuthError {
                 retry_after_secs(retry_after)
             ))
             .throttled(Throttled::ClientSecret, retry_after),
-            // Unknown client, disabled client and wrong secret look the same from outside.
-            ClientError::Unknown | ClientError::Disabled | ClientError::BadSecret => {
-                OAuthError::invalid_client("client authentication failed")
-            }
+            // Unknown client, disabled client, wrong secret, a method the client may not use
+            // and a refused assertion look the same from outside (RFC 7523 §3.2: a bad client
+            // assertion is `invalid_client`); the reason is logged at debug.
+            ClientError::Unknown
+            | ClientError::Disabled
+            | ClientError::BadSecret
+            | ClientError::MethodNotAllowed(_)
+            | ClientError::BadAssertion(_) => OAuthError::invalid_client("client authentication failed"),
         }
     }
 }

@@ -30,6 +30,7 @@ use crate::metrics::Metrics;
 use crate::token::Issuer;
 pub(crate) use limits::Limits;
 use wellknown::Metadata;
+pub(crate) use wellknown::TOKEN_PATH;
 
 /// What the HTTP edge itself is configured with (from `[server]` and `[keys]`).
 #[derive(Debug, Clone)]

@@ -15,7 +15,7 @@ use super::AppState;
 use super::credentials::client_credentials;
 use super::error::{ErrorCode, OAuthError, no_store_json};
 use super::params::Params;
-use crate::clients::{AuthMethod, ClientCredentials};
+use crate::clients::{AuthMethod, ClientCredentials, FederatedSubject};
 use crate::credentials::Requester;
 use crate::metrics::GrantLabel;
 use crate::token::{IssuedToken, TokenRequest};
@@ -60,8 +60,10 @@ struct Attempt<'a> {
 #[derive(Debug)]
 struct Issued {
     token: IssuedToken,
-    /// Which of the client's secrets matched.
-    secret_index: usize,
+    /// Which of the client's secrets matched, if a secret authenticated it.
+    secret_index: Option<usize>,
+    /// The external identity that acted as the client (workload identity federation).
+    federated: Option<FederatedSubject>,
 }
 
 /// Reads the request, issues, answers.
@@ -96,11 +98,17 @@ async fn issue(
 ) -> Result<Issued, OAuthError> {
     let request = token_request(params)?;
     let live = state.live();
-    let client = live.registry().authenticate(credentials, requester).await.inspect_err(|e| {
+    let now = state.now();
+    let client = live.registry().authenticate(credentials, requester, now).await.map_err(|e| {
         tracing::debug!(client_id = %credentials.client_id.escape_debug(), reason = %e, "client authentication failed");
+        match credentials.is_grant() {
+            // RFC 7523 §3.1: an assertion grant that is not valid is `invalid_grant`.
+            true => OAuthError::new(ErrorCode::InvalidGrant, "the assertion was not accepted"),
+            false => e.into(),
+        }
     })?;
-    let token = live.issuer().issue(&client.client, &request, requester, state.now()).await?;
-    Ok(Issued { token, secret_index: client.secret_index })
+    let token = live.issuer().issue(&client, &request, requester, now).await?;
+    Ok(Issued { token, secret_index: client.secret_index, federated: client.federated })
 }
 
 /// The grant's parameters; `grant_type` is required (RFC 6749 §4.4.2).
@@ -124,9 +132,10 @@ fn token_request<'a>(params: &'a Params<'_>) -> Result<TokenRequest<'a>, OAuthEr
 ///
 /// The event is one line on the `tokenmint::audit` target, for every request that reaches
 /// a decision: who asked (client, how it authenticated, from where), for what, the outcome,
-/// and for a token which secret matched (its index, never the hash), the user it was issued
-/// for (`-` for the client itself), the granted scopes and audiences, `jti`, `kid` and
-/// `exp`. Never the token or a secret. Client-supplied strings are logged as `&str` fields,
+/// and for a token which secret matched (its index, never the hash; absent for other methods),
+/// the user it was issued for (`-` for the client itself), the external identity that acted
+/// as the client (`federated_iss`, `federated_sub`, only for workload identity federation),
+/// the granted scopes and audiences, `jti`, `kid` and `exp`. Never the token or a secret. Client-supplied strings are logged as `&str` fields,
 /// which the formatter quotes and escapes, shortened: no line breaks or control characters
 /// reach the log from a request.
 fn answer(
@@ -144,7 +153,7 @@ fn answer(
     let auth_method = attempt.method.map_or("-", AuthMethod::as_str);
     let address = tracing::field::display(OrDash(attempt.address));
     match result {
-        Ok(Issued { token, secret_index }) => {
+        Ok(Issued { token, secret_index, federated }) => {
             let outcome = if token.reused { "reused" } else { "issued" };
             state.metrics().token_request(grant, outcome, took);
             // The client's own id: the logged one may be shortened.
@@ -161,6 +170,8 @@ fn answer(
                 jti = token.jti.as_str(),
                 kid = &*token.kid,
                 user = token.user.as_deref().unwrap_or("-"),
+                federated_iss = federated.as_ref().map(|f| f.issuer.as_str()),
+                federated_sub = federated.as_ref().map(|f| f.subject.as_str()),
                 exp = token.expires_at,
                 address,
                 latency_us,

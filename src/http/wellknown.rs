@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::AppState;
-use crate::clients::Registry;
+use crate::clients::{ASSERTION_ALGORITHMS, AuthMethod, Registry};
 use crate::token::Issuer;
 
 /// Path of the JWK Set.
@@ -122,14 +122,24 @@ impl Metadata {
         scopes.dedup();
         let grants: Vec<&str> = issuer.advertised_grants(registry).iter().map(|g| g.as_str()).collect();
         let alg = issuer.keys().alg();
+        // The RFC 7591 methods some client may use, in a fixed order.
+        let methods: Vec<&str> = [AuthMethod::SecretBasic, AuthMethod::SecretPost, AuthMethod::PrivateKeyJwt]
+            .into_iter()
+            .filter(|m| registry.iter().any(|c| c.allows_method(*m)))
+            .map(AuthMethod::as_str)
+            .collect();
+        // jsonwebtoken writes each by its JWA name (RFC 7518 §3.1).
+        let assertion_algs = ASSERTION_ALGORITHMS;
         let mut doc = json!({
             "issuer": issuer.issuer(),
             "token_endpoint": format!("{base}{TOKEN_PATH}"),
             "jwks_uri": format!("{base}{JWKS_PATH}"),
             "grant_types_supported": grants,
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "token_endpoint_auth_methods_supported": methods,
+            "token_endpoint_auth_signing_alg_values_supported": assertion_algs,
             "introspection_endpoint": format!("{base}{INTROSPECT_PATH}"),
-            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "introspection_endpoint_auth_methods_supported": methods,
+            "introspection_endpoint_auth_signing_alg_values_supported": assertion_algs,
             "scopes_supported": scopes,
             "response_types_supported": [],
         });

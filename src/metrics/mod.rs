@@ -53,10 +53,11 @@ pub(crate) enum GrantLabel {
 
 impl GrantLabel {
     /// Every label value, in table order.
-    const ALL: [GrantLabel; 5] = [
+    const ALL: [GrantLabel; 6] = [
         GrantLabel::Grant(GrantType::ClientCredentials),
         GrantLabel::Grant(GrantType::Password),
         GrantLabel::Grant(GrantType::RefreshToken),
+        GrantLabel::Grant(GrantType::JwtBearer),
         GrantLabel::Unsupported,
         GrantLabel::None,
     ];

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use axum::Router;
 use tokio::net::TcpListener;
 
-use crate::clients::Registry;
+use crate::clients::{AssertionPolicy, Assertions, Registry, TrustedIssuer};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::http::{self, AppState, HttpSettings, Limits, Live};
@@ -227,15 +227,34 @@ fn live(
     keys: Arc<KeyRing>,
     previous: Option<&Live>,
 ) -> Result<Live, StartError> {
+    let assertions = assertions(&issuer, &tokens, config.trusted_issuers);
     let (registry, users) = match previous {
-        None => (Registry::new(config.clients).map_err(|_| StartError::Random)?, Users::new(config.users)),
+        None => (
+            Registry::new(config.clients, assertions).map_err(|_| StartError::Random)?,
+            Users::new(config.users),
+        ),
         Some(old) => (
-            Registry::succeeding(config.clients, old.registry()),
+            Registry::succeeding(config.clients, assertions, old.registry()),
             Users::succeeding(config.users, old.issuer().users()),
         ),
     };
     let issuer = Issuer::new(issuer, tokens, config.enabled_grants, keys, users);
     Ok(Live::new(registry, issuer))
+}
+
+/// What client assertions are checked with, for `issuer` under `tokens`, trusting `issuers`.
+pub(crate) fn assertions(issuer: &str, tokens: &TokenSettings, issuers: Vec<TrustedIssuer>) -> Assertions {
+    Assertions {
+        issuers,
+        policy: AssertionPolicy {
+            issuer: issuer.to_owned(),
+            token_endpoint: format!("{}{}", issuer.trim_end_matches('/'), crate::http::TOKEN_PATH),
+            strict_audience: tokens.strict_assertion_audience,
+            max_lifetime: tokens.assertion_max_lifetime,
+            leeway: tokens.leeway,
+        },
+        replay_capacity: tokens.assertion_replay_capacity,
+    }
 }
 
 /// Installs the SIGHUP handler for the rest of the process's life. Call it first thing,

@@ -23,7 +23,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::{Map, Value};
 
 use crate::claims::{ACCESS_TOKEN_TYPE, AccessClaims};
-use crate::clients::{Client, Registry};
+use crate::clients::{Authenticated, Client, Registry};
 use crate::clock::unix_seconds;
 use crate::credentials::Requester;
 use crate::keys::{Algorithm, KeyError, KeyRing, SigningKey};
@@ -221,23 +221,37 @@ impl Issuer {
         &self.keys
     }
 
-    /// Runs the grant `request` asks for, for `client` (already authenticated), as of `now`,
-    /// once the client's rate limit lets the request through. `requester` is counted by the
+    /// Runs the grant `request` asks for, for the `authenticated` client, as of `now`, once
+    /// the client's rate limit lets the request through. `requester` is counted by the
     /// password grant's brute-force throttle.
+    ///
+    /// A client that an external identity token authenticated (workload identity
+    /// federation) gets only tokens of its own (client credentials, or the jwt-bearer grant
+    /// that carried the identity token), living no longer than that identity token; the
+    /// jwt-bearer grant needs such a token.
     pub(crate) async fn issue(
         &self,
-        client: &Client,
+        authenticated: &Authenticated,
         request: &TokenRequest<'_>,
         requester: Requester,
         now: SystemTime,
     ) -> Result<IssuedToken, IssueError> {
+        let client = &*authenticated.client;
         if let Some(limiter) = &client.limiter {
             limiter.admit().map_err(|retry_after| IssueError::RateLimited { retry_after })?;
         }
-        match self.grant(request.grant_type, client)? {
-            GrantType::ClientCredentials => self.client_credentials(client, request, now),
-            GrantType::Password => self.password(client, request, requester, now).await,
-            GrantType::RefreshToken => self.refresh(client, request, now),
+        let not_after = authenticated.federated.as_ref().map(|f| f.expires_at);
+        match (self.grant(request.grant_type, client)?, not_after) {
+            (GrantType::ClientCredentials, _) => self.client_credentials(client, request, not_after, now),
+            (GrantType::JwtBearer, Some(_)) => self.client_credentials(client, request, not_after, now),
+            (GrantType::JwtBearer, None) => Err(IssueError::InvalidGrant(
+                "the jwt-bearer grant needs an identity token of a trusted issuer",
+            )),
+            (grant @ (GrantType::Password | GrantType::RefreshToken), Some(_)) => {
+                Err(IssueError::UnauthorizedClient(grant))
+            }
+            (GrantType::Password, None) => self.password(client, request, requester, now).await,
+            (GrantType::RefreshToken, None) => self.refresh(client, request, now),
         }
     }
 
@@ -263,21 +277,26 @@ impl Issuer {
         Ok(grant)
     }
 
-    /// The client credentials grant (RFC 6749 §4.4): a token whose subject is the client.
-    /// Never waits, so it is a plain function.
+    /// The client credentials grant (RFC 6749 §4.4): a token whose subject is the client,
+    /// expiring at `not_after` at the latest (seconds since the epoch). Never waits, so it is
+    /// a plain function.
     pub(crate) fn client_credentials(
         &self,
         client: &Client,
         req: &TokenRequest<'_>,
+        not_after: Option<u64>,
         now: SystemTime,
     ) -> Result<IssuedToken, IssueError> {
         let scope = granted_scope(client, req.scope)?;
         let audiences = granted_audiences(client, &req.resources, &req.audiences)?;
-        let ttl = self.lifetime(client, req.expires_in)?;
+        let now_secs = unix_seconds(now);
+        let mut ttl = self.lifetime(client, req.expires_in)?;
+        if let Some(not_after) = not_after {
+            ttl = ttl.min(not_after.saturating_sub(now_secs)).max(1);
+        }
         let keys = self.keys.current_at(now);
         // No signing key (all revoked): no token at all, not even a reused one.
         let signer = keys.signer()?;
-        let now_secs = unix_seconds(now);
         let issued = |access_token, jti, expires_at: u64, scope| IssuedToken {
             access_token,
             expires_in: expires_at.saturating_sub(now_secs),
@@ -303,7 +322,10 @@ impl Issuer {
             };
             (cache, request.key())
         });
-        if let Some(kept) = reuse.as_ref().and_then(|(cache, key)| cache.get(key, now_secs)) {
+        let reusable = |kept: &Reusable| not_after.is_none_or(|limit| kept.expires_at <= limit);
+        if let Some(kept) =
+            reuse.as_ref().and_then(|(cache, key)| cache.get(key, now_secs)).filter(|k| reusable(k))
+        {
             let token = issued(kept.access_token.clone(), kept.jti.clone(), kept.expires_at, scope);
             return Ok(IssuedToken { reused: true, ..token });
         }

@@ -30,6 +30,16 @@ pub(crate) struct TokenSettings {
     pub(crate) reuse_window: Duration,
     /// The token-request rate limit of every client that sets none (`"100/s"`); unset: none.
     pub(crate) rate_limit: Option<RateLimit>,
+    /// Accept a client assertion only when its `aud` is exactly the issuer identifier, alone
+    /// (draft-ietf-oauth-rfc7523bis); otherwise the token endpoint URL is accepted too.
+    pub(crate) strict_assertion_audience: bool,
+    /// How far ahead a client assertion's `exp` may lie (its lifetime, and how long its
+    /// `jti` is remembered).
+    #[serde(with = "humantime_serde")]
+    pub(crate) assertion_max_lifetime: Duration,
+    /// Most client-assertion `jti`s remembered at once (per replica) until they expire;
+    /// beyond, new assertions are refused.
+    pub(crate) assertion_replay_capacity: usize,
 }
 
 impl Default for TokenSettings {
@@ -42,6 +52,9 @@ impl Default for TokenSettings {
             refresh_ttl: Duration::from_secs(24 * 3600),
             reuse_window: Duration::ZERO,
             rate_limit: None,
+            strict_assertion_audience: false,
+            assertion_max_lifetime: Duration::from_secs(300),
+            assertion_replay_capacity: 100_000,
         }
     }
 }

@@ -27,7 +27,8 @@ impl fmt::Debug for VerifyKey {
 ///
 /// Built from a JWKS, keeping only keys that can safely verify access tokens (RFC 7517 §4,
 /// RFC 8725 §3.1: one key, one algorithm): a `kid` is required; `use`, if present, must be
-/// `sig`; `key_ops`, if present, must include `verify`; symmetric (`oct`) keys are dropped.
+/// `sig` (or `jwt-svid`, a SPIFFE bundle's signing keys); `key_ops`, if present, must
+/// include `verify`; symmetric (`oct`) keys are dropped.
 /// Each key's algorithm is its `alg` member, or its curve's for EC and OKP keys; a key whose
 /// `alg` is not a signature algorithm, or names another curve or key type, is dropped. Keys
 /// may share a `kid` (RFC 7517 §4.5): the token's `alg` picks among them, and when several
@@ -36,6 +37,10 @@ impl fmt::Debug for VerifyKey {
 #[derive(Clone, Default)]
 pub struct Jwks {
     keys: Arc<HashMap<String, Vec<Arc<VerifyKey>>>>,
+    /// Keys without a `kid`: kept only in a client's own key set
+    /// ([`Jwks::from_client_json`]), where an assertion without `kid` picks the one key of
+    /// its algorithm. Never used for access tokens, which always name their key.
+    unnamed: Arc<Vec<Arc<VerifyKey>>>,
 }
 
 impl fmt::Debug for Jwks {
@@ -62,7 +67,59 @@ impl Jwks {
             let Ok(decoding) = DecodingKey::from_jwk(jwk) else { continue };
             insert(keys.entry(kid).or_default(), VerifyKey { alg, decoding });
         }
-        Jwks { keys: Arc::new(keys) }
+        Jwks { keys: Arc::new(keys), unnamed: Arc::default() }
+    }
+
+    /// Parses the public keys a client authenticates with (`private_key_jwt`, RFC 7523
+    /// §2.2): strictly, since the operator wrote it. Every key must be a public key that can
+    /// verify signatures (RFC 7517 §4: `use` `sig`, `key_ops` with `verify`, an algorithm
+    /// known for its type and curve); a private key (one with `d`, `p`, `q`, ...) or a
+    /// symmetric key is refused, as is an empty set. Keys without `kid` are kept.
+    #[cfg(feature = "server")]
+    pub(crate) fn from_client_json(bytes: &[u8]) -> Result<Self, String> {
+        /// Members only a private or symmetric JWK has (RFC 7518 §6.2.2, §6.3.2, §6.4.1).
+        const PRIVATE_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+        let doc: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| format!("not valid JSON: {e}"))?;
+        let Some(list) = doc.get("keys").and_then(serde_json::Value::as_array) else {
+            return Err("not a JWK Set: no `keys` array (RFC 7517 §5)".to_owned());
+        };
+        if list.is_empty() {
+            return Err("the set has no key".to_owned());
+        }
+        let mut by_kid: HashMap<String, Vec<Arc<VerifyKey>>> = HashMap::new();
+        let mut unnamed = Vec::new();
+        for (i, value) in list.iter().enumerate() {
+            if let Some(member) = PRIVATE_MEMBERS.iter().find(|m| value.get(**m).is_some()) {
+                return Err(format!(
+                    "keys[{i}] has the private member `{member}`: publish public keys only, keep private ones \
+                     with the client"
+                ));
+            }
+            let jwk: Jwk = serde_json::from_value(value.clone()).map_err(|e| format!("keys[{i}]: {e}"))?;
+            let Some(alg) = signature_algorithm(&jwk) else {
+                return Err(format!(
+                    "keys[{i}] cannot verify signatures: use `sig`, an EC (P-256, P-384), OKP (Ed25519) or \
+                     RSA key with its `alg`"
+                ));
+            };
+            let decoding = DecodingKey::from_jwk(&jwk).map_err(|e| format!("keys[{i}]: {e}"))?;
+            let key = VerifyKey { alg, decoding };
+            match jwk.common.key_id {
+                Some(kid) => insert(by_kid.entry(kid).or_default(), key),
+                None => unnamed.push(Arc::new(key)),
+            }
+        }
+        Ok(Jwks { keys: Arc::new(by_kid), unnamed: Arc::new(unnamed) })
+    }
+
+    /// The one key of the set that verifies `alg`, named or not; `None` when there is none
+    /// or more than one (an assertion without `kid` must leave no choice).
+    #[cfg(feature = "server")]
+    pub(crate) fn only_of(&self, alg: Algorithm) -> Option<&Arc<VerifyKey>> {
+        let mut of_alg = self.keys.values().flatten().chain(self.unnamed.iter()).filter(|k| k.alg == alg);
+        let first = of_alg.next()?;
+        of_alg.next().is_none().then_some(first)
     }
 
     /// Builds a key set from keys already in hand (the server's own published keys).
@@ -72,7 +129,7 @@ impl Jwks {
         for (kid, alg, decoding) in keys {
             insert(by_kid.entry(kid).or_default(), VerifyKey { alg, decoding });
         }
-        Jwks { keys: Arc::new(by_kid) }
+        Jwks { keys: Arc::new(by_kid), unnamed: Arc::default() }
     }
 
     /// The keys with this `kid` for `alg`, each of which the caller tries (RFC 8725 §3.1:
@@ -91,12 +148,12 @@ impl Jwks {
 
     /// How many usable keys the set holds.
     pub fn len(&self) -> usize {
-        self.keys.values().map(Vec::len).sum()
+        self.keys.values().map(Vec::len).sum::<usize>() + self.unnamed.len()
     }
 
     /// Whether the set holds no usable key.
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        self.keys.is_empty() && self.unnamed.is_empty()
     }
 
     /// Whether a key with this `kid` is present.
@@ -114,7 +171,14 @@ fn insert(same_kid: &mut Vec<Arc<VerifyKey>>, key: VerifyKey) {
 
 /// The one signature algorithm `jwk` may verify, or `None` if it must not verify tokens.
 fn signature_algorithm(jwk: &Jwk) -> Option<Algorithm> {
-    if jwk.common.public_key_use.as_ref().is_some_and(|u| *u != PublicKeyUse::Signature) {
+    // `jwt-svid` is the signing use of a SPIFFE trust bundle (SPIFFE Trust Domain and
+    // Bundle §4.2.2): keys that sign JWT-SVIDs.
+    let signing = |u: &PublicKeyUse| match u {
+        PublicKeyUse::Signature => true,
+        PublicKeyUse::Other(other) => other == "jwt-svid",
+        _ => false,
+    };
+    if jwk.common.public_key_use.as_ref().is_some_and(|u| !signing(u)) {
         return None;
     }
     if jwk.common.key_operations.as_ref().is_some_and(|ops| !ops.contains(&KeyOperations::Verify)) {

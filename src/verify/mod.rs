@@ -42,6 +42,8 @@
 //! Depends on `claims` only; never on the server.
 
 mod error;
+#[cfg(feature = "server")]
+pub(crate) mod foreign;
 mod jwks;
 #[cfg(feature = "jwks-fetch")]
 mod remote;
@@ -285,10 +287,7 @@ impl Checks<'_> {
     }
 
     /// The keys of `keys` with the token's `kid` and algorithm, each tried in turn
-    /// ([`Checks::claims_with`]): the first whose signature verifies decides. A failed
-    /// signature moves on to the next key; any other failure is the token's, whichever key
-    /// is tried (it comes before the signature and depends on the token alone, or after it, so
-    /// that this key signed the token), so the order of the keys never changes the answer.
+    /// ([`first_verifying`]): the first whose signature verifies decides.
     pub(crate) fn claims<T: serde::de::DeserializeOwned>(
         &self,
         token: &str,
@@ -296,14 +295,7 @@ impl Checks<'_> {
         keys: &Jwks,
     ) -> Result<T, VerifyError> {
         let candidates = keys.get(&header.kid, header.alg).ok_or_else(unknown_kid)?;
-        let mut last = None;
-        for key in candidates {
-            match self.claims_with(token, header, key) {
-                Err(e) if e.kind() == ErrorKind::BadSignature => last = Some(e),
-                other => return other,
-            }
-        }
-        Err(last.unwrap_or_else(unknown_kid))
+        first_verifying(candidates, |key| self.claims_with(token, header, key))
     }
 
     /// The key decides the algorithm, then jsonwebtoken checks the signature, `iss` and
@@ -315,32 +307,18 @@ impl Checks<'_> {
         header: &TokenHeader,
         key: &VerifyKey,
     ) -> Result<T, VerifyError> {
-        if header.alg != key.alg {
-            return Err(VerifyError::new(
-                ErrorKind::UnsupportedAlgorithm,
-                "token alg does not match the key's algorithm",
-            ));
-        }
-        if !self.algorithms.contains(&key.alg) {
-            return Err(VerifyError::new(ErrorKind::UnsupportedAlgorithm, "algorithm not allowed"));
-        }
-        let mut v = Validation::new(key.alg);
-        v.validate_exp = false;
-        v.validate_nbf = false;
-        v.leeway = 0;
-        v.required_spec_claims =
-            ["exp", "iat", "iss", "aud", "sub"].iter().map(|s| (*s).to_owned()).collect::<HashSet<_>>();
+        let mut v = signature_only(key.alg, &["exp", "iat", "iss", "aud", "sub"]);
         match self.issuer {
             Some(i) => v.set_issuer(&[i]),
             None => {
                 v.required_spec_claims.remove("iss");
             }
         }
-        match self.audience {
-            Some(a) => v.set_audience(&[a]),
-            None => v.validate_aud = false,
+        if let Some(a) = self.audience {
+            v.set_audience(&[a]);
+            v.validate_aud = true;
         }
-        Ok(jsonwebtoken::decode::<T>(token, &key.decoding, &v).map_err(VerifyError::from_jwt)?.claims)
+        decode_with(token, header.alg, key, self.algorithms, &v)
     }
 
     /// Header, keys by `kid` from `keys`, signature and claims ([`Checks::header`],
@@ -390,6 +368,59 @@ impl Checks<'_> {
         self.times(&claims, now)?;
         Ok(claims)
     }
+}
+
+/// Tries each key of `candidates` with `decode`: the first whose signature verifies
+/// decides. A failed signature moves on to the next key; any other failure is the token's,
+/// whichever key is tried (it comes before the signature and depends on the token alone, or
+/// after it, so that this key signed the token), so the order of the keys never changes the
+/// answer.
+fn first_verifying<T>(
+    candidates: &[std::sync::Arc<VerifyKey>],
+    mut decode: impl FnMut(&VerifyKey) -> Result<T, VerifyError>,
+) -> Result<T, VerifyError> {
+    let mut last = None;
+    for key in candidates {
+        match decode(key) {
+            Err(e) if e.kind() == ErrorKind::BadSignature => last = Some(e),
+            other => return other,
+        }
+    }
+    Err(last.unwrap_or_else(unknown_kid))
+}
+
+/// jsonwebtoken's validation of the signature with `alg` and of the presence of
+/// `required` claims, and nothing else: no time, issuer or audience check (callers check
+/// those against their own `now` and rules).
+fn signature_only(alg: Algorithm, required: &[&str]) -> Validation {
+    let mut v = Validation::new(alg);
+    v.validate_exp = false;
+    v.validate_nbf = false;
+    v.validate_aud = false;
+    v.leeway = 0;
+    v.required_spec_claims = required.iter().map(|s| (*s).to_owned()).collect::<HashSet<_>>();
+    v
+}
+
+/// The key decides the algorithm (RFC 8725 §3.1): the token's `alg` must be the key's, and
+/// allowed; then jsonwebtoken checks the signature and what `v` asks, and decodes the claims.
+fn decode_with<T: serde::de::DeserializeOwned>(
+    token: &str,
+    alg: Algorithm,
+    key: &VerifyKey,
+    algorithms: &[Algorithm],
+    v: &Validation,
+) -> Result<T, VerifyError> {
+    if alg != key.alg {
+        return Err(VerifyError::new(
+            ErrorKind::UnsupportedAlgorithm,
+            "token alg does not match the key's algorithm",
+        ));
+    }
+    if !algorithms.contains(&key.alg) {
+        return Err(VerifyError::new(ErrorKind::UnsupportedAlgorithm, "algorithm not allowed"));
+    }
+    Ok(jsonwebtoken::decode::<T>(token, &key.decoding, v).map_err(VerifyError::from_jwt)?.claims)
 }
 
 /// No key of the set has the token's `kid`.

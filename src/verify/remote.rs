@@ -285,6 +285,21 @@ impl RemoteJwks {
         }
     }
 
+    /// The cached key set, fetched first if it never was (a first fetch that fails is the
+    /// error): for tokens that name no `kid`, which cannot miss.
+    #[cfg(feature = "server")]
+    pub(crate) async fn current(&self) -> Result<Jwks, VerifyError> {
+        let generation = self.state().generation;
+        if generation == 0 {
+            self.refetch_after_miss(0).await?;
+        }
+        let state = self.state();
+        match state.generation {
+            0 => Err(VerifyError::new(ErrorKind::KeysUnavailable, "the JWKS has not been fetched yet")),
+            _ => Ok(state.keys.clone()),
+        }
+    }
+
     async fn refetch_after_miss(&self, seen_generation: u64) -> Result<(), VerifyError> {
         let _guard = self.inner.fetch_lock.lock().await;
         {

@@ -1,0 +1,78 @@
+//! JWTs signed by someone else's key: a client's assertion (`private_key_jwt`, RFC 7523
+//! §2.2) or a workload platform's identity token (a Kubernetes service-account token, a
+//! GitHub Actions OIDC token, a SPIFFE JWT-SVID; RFC 7523 §2.1).
+//!
+//! Only the signature is checked here, the RFC 8725 way: the key decides the algorithm,
+//! which must also be allowed; `none` and HMAC never verify (no key of a [`Jwks`] is
+//! symmetric); a `crit` header is refused; `jku`, `x5u`, `jwk` and `x5c` are ignored. The
+//! claims' meaning (`iss`, `sub`, `aud`, times, `jti`) is the caller's to check: it differs
+//! between assertions and identity tokens.
+
+use jsonwebtoken::Algorithm;
+
+use super::jwks::Jwks;
+use super::{ACCESS_TOKEN_TYPE, ErrorKind, MAX_TOKEN_BYTES, VerifyError};
+
+/// The parts of a foreign JWT's header the checks need.
+#[derive(Debug)]
+pub(crate) struct ForeignHeader {
+    /// `alg`.
+    pub(crate) alg: Algorithm,
+    /// `kid`, which identity tokens always carry and assertions may leave out.
+    pub(crate) kid: Option<String>,
+}
+
+/// Parses and checks the header: size, `crit`, and that the token is not one of our access
+/// tokens (`typ` `at+jwt`, RFC 9068 §4): an access token never stands for an assertion
+/// (RFC 8725 §3.11, explicit typing keeps the kinds of JWT apart).
+pub(crate) fn header(token: &str) -> Result<ForeignHeader, VerifyError> {
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(VerifyError::new(ErrorKind::Malformed, "token is too long"));
+    }
+    let header = jsonwebtoken::decode_header(token).map_err(VerifyError::from_jwt)?;
+    if header.crit.is_some() {
+        return Err(VerifyError::new(
+            ErrorKind::Malformed,
+            "crit header names extensions this verifier does not understand",
+        ));
+    }
+    let access_token = header.typ.as_deref().is_some_and(|t| {
+        let short = t.strip_prefix("application/").unwrap_or(t);
+        short.eq_ignore_ascii_case(ACCESS_TOKEN_TYPE)
+    });
+    if access_token {
+        return Err(VerifyError::new(
+            ErrorKind::WrongType,
+            "an access token (typ at+jwt) is not an assertion",
+        ));
+    }
+    Ok(ForeignHeader { alg: header.alg, kid: header.kid })
+}
+
+/// Verifies the signature with the key of `keys` the header names by `kid` (each of the keys
+/// with that `kid` and algorithm is tried), or, without a `kid`, with the only key of the
+/// token's algorithm; then decodes the claims, which must hold `exp`.
+pub(crate) fn claims<T: serde::de::DeserializeOwned>(
+    token: &str,
+    header: &ForeignHeader,
+    keys: &Jwks,
+    algorithms: &[Algorithm],
+) -> Result<T, VerifyError> {
+    let v = super::signature_only(header.alg, &["exp"]);
+    let decode = |key: &_| super::decode_with(token, header.alg, key, algorithms, &v);
+    match &header.kid {
+        Some(kid) => {
+            let candidates = keys.get(kid, header.alg).ok_or_else(super::unknown_kid)?;
+            super::first_verifying(candidates, decode)
+        }
+        None => {
+            let key = keys.only_of(header.alg).ok_or_else(|| {
+                VerifyError::new(
+                    ErrorKind::UnknownKey,
+                    "the token has no kid, and the key set has no single key of its algorithm",
+                )
+            })?;
+            decode(key)
+        }
+    }
+}
