@@ -49,7 +49,7 @@ pub(crate) fn at_header(kid: &str) -> Header {
     h
 }
 
-fn b64(v: &Value) -> String {
+pub(crate) fn b64(v: &Value) -> String {
     URL_SAFE_NO_PAD.encode(v.to_string())
 }
 

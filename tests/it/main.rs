@@ -10,9 +10,11 @@
 
 mod cli;
 mod derived;
+mod foreign;
 mod forge;
 mod framing;
 mod helpers;
+mod inprocess_assertion;
 mod inprocess_discovery;
 mod inprocess_errors;
 mod inprocess_introspect;
