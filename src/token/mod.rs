@@ -262,7 +262,7 @@ impl Issuer {
             .iter()
             .copied()
             .filter(|g| registry.iter().any(|c| c.allows_grant(*g)))
-            .filter(|g| *g == GrantType::ClientCredentials || !self.users.is_empty())
+            .filter(|g| !matches!(g, GrantType::Password | GrantType::RefreshToken) || !self.users.is_empty())
             .collect()
     }
 

@@ -10,6 +10,7 @@
 
 mod cli;
 mod derived;
+mod federation;
 mod foreign;
 mod forge;
 mod framing;
