@@ -169,6 +169,9 @@ async fn the_jwt_bearer_grant_carries_the_identity_token_rfc7523_2_1() {
     let grant = |client: &'static str, assertion: String| async move {
         app.token_post(&[("grant_type", JWT_BEARER), ("client_id", client), ("assertion", &assertion)]).await
     };
+    // Discovery advertises the grant, since a client may use it (RFC 8414 §2).
+    let meta = app.get("/.well-known/oauth-authorization-server").await.json();
+    assert!(meta["grant_types_supported"].as_array().unwrap().contains(&json!(JWT_BEARER)), "{meta}");
     let reply = grant("deployer", token.clone()).await;
     assert_status(&reply, 200, None, "jwt-bearer");
     assert_eq!(reply.json()["token_type"], "Bearer");
@@ -317,4 +320,61 @@ fn federation_configuration_mistakes_are_reported() {
             Config::from_toml(&format!("issuer = \"https://tokens.test\"\n{toml}")).unwrap_err().to_string();
         assert!(err.contains(says), "{says}: {err}");
     }
+}
+
+/// The audit event of a federated client's token names the external identity that acted as
+/// it, and that of a `private_key_jwt` client its method; neither has a `secret_index`.
+#[tokio::test]
+async fn audit_events_record_the_external_issuer_and_subject() {
+    let (k8s_key, own_key) = (TestKey::es256("k8s-1"), TestKey::es256("own-1"));
+    let k8s = LoopbackIssuer::start(jwks_of(&[&k8s_key])).await;
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        "issuer = \"https://tokens.test\"\n[keys]\ndir = \"keys\"\n\n[[trusted_issuers]]\nissuer = \"{url}\"\njwks_uri = \"{jwks}\"\n\n\
+         [[clients]]\nid = \"reporter\"\naudiences = [\"https://api.one\"]\n\
+         federated_identities = [{{ issuer = \"{url}\", subject = \"{K8S_SUBJECT}\" }}]\n\n\
+         [[clients]]\nid = \"reporting\"\njwks = '{own}'\naudiences = [\"https://api.one\"]\n",
+        url = k8s.url,
+        jwks = k8s.jwks_uri(),
+        own = jwks_of(&[&own_key]),
+    );
+    std::fs::write(dir.path().join("tokenmint.toml"), toml).unwrap();
+    let mut cmd = crate::cli::tokenmint(dir.path());
+    cmd.args(["--config", "tokenmint.toml", "--log-format", "json"]);
+    let served = crate::cli::serve(cmd).await;
+    let http = test_http();
+    let url = format!("http://{}/oauth2/token", served.addr);
+    let identity = k8s_key.sign(&k8s_claims(&k8s.url));
+    let own = own_key.sign(&crate::foreign::assertion_claims("reporting", "https://tokens.test"));
+    for (client, assertion) in [(Some("reporter"), &identity), (None, &own)] {
+        let mut form = vec![
+            ("grant_type", "client_credentials"),
+            ("client_assertion_type", ASSERTION_TYPE),
+            ("client_assertion", assertion.as_str()),
+        ];
+        form.extend(client.map(|c| ("client_id", c)));
+        let res = http.post(&url).form(&form).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    }
+    let (_, log) = served.stop().await;
+    let events: Vec<Value> = log
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["target"] == "tokenmint::audit")
+        .collect();
+    assert_eq!(events.len(), 2, "{log:#?}");
+    let (federated, signed) = (&events[0], &events[1]);
+    assert_eq!(federated["client_id"], "reporter", "{federated}");
+    assert_eq!(federated["auth_method"], "federated_jwt", "{federated}");
+    assert_eq!(federated["federated_iss"], json!(k8s.url), "{federated}");
+    assert_eq!(federated["federated_sub"], K8S_SUBJECT, "{federated}");
+    assert_eq!(signed["client_id"], "reporting", "{signed}");
+    assert_eq!(signed["auth_method"], "private_key_jwt", "{signed}");
+    for event in [federated, signed] {
+        assert!(event.get("secret_index").is_none(), "{event}");
+    }
+    assert!(signed.get("federated_iss").is_none(), "{signed}");
+    // Neither assertion reaches the log.
+    let all = log.join("\n");
+    assert!(!all.contains(&identity) && !all.contains(&own));
 }

@@ -261,3 +261,60 @@ async fn pyjwt_verifies_the_id_token_with_aud_the_client_oidc_core_2() {
     let out = Lang::Python.run_file(script, &[&jwks_uri, ISSUER, "svc-a", id_token]).await.unwrap();
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// `lang`'s `keygen` makes an `alg` key pair; a server trusts its public half for the client
+/// `pkjwt` (plus `extra` TOML); `mode` gets a token with `private_key_jwt` (RFC 7523 §2.2),
+/// unmodified, and verifies it.
+async fn private_key_jwt_gets_a_token(lang: Lang, mode: &str, alg: &str, extra: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join(format!("{alg}.pem"));
+    let key_file = key_file.to_str().unwrap();
+    let out = lang.run(&["keygen", "--key-alg", alg, "--key-file", key_file]).await.unwrap();
+    assert!(out.status.success(), "keygen {alg}: {}", stderr(&out));
+    let jwks_file = dir.path().join(format!("{alg}.jwks.json"));
+    std::fs::write(&jwks_file, &out.stdout).unwrap();
+    let toml = format!(
+        "{extra}\n[[clients]]\nid = \"pkjwt\"\njwks_file = \"{}\"\nscopes = [\"read\"]\naudiences = [\"https://api.one\"]\n",
+        jwks_file.display()
+    );
+    let server = TestApp::spawn_self_issued(&toml).await;
+    let claims = lang
+        .verified_claims(
+            mode,
+            &server.issuer,
+            ("pkjwt", "-"),
+            ("https://api.one", &server.issuer),
+            &["--key-file", key_file, "--key-alg", alg, "--scope", "read"],
+        )
+        .await;
+    assert_claims(&claims, "pkjwt", "https://api.one", &server.issuer, Some("read"));
+}
+
+/// Authlib's PrivateKeyJWT signs assertions valid for an hour (its fixed default), so the
+/// server allows that with `tokens.assertion_max_lifetime` (default five minutes).
+#[tokio::test]
+async fn authlib_private_key_jwt_with_ec_and_rsa_keys_rfc7523_2_2() {
+    if !Lang::Python.deps_ready().await {
+        return;
+    }
+    for alg in ["ES256", "RS256"] {
+        private_key_jwt_gets_a_token(
+            Lang::Python,
+            "authlib-pkjwt",
+            alg,
+            "[tokens]\nassertion_max_lifetime = \"1h\"",
+        )
+        .await;
+    }
+}
+
+/// openid-client's PrivateKeyJwt, after discovery: assertions live 60 s, `aud` the issuer.
+#[tokio::test]
+async fn openid_client_private_key_jwt_with_ec_and_rsa_keys_rfc7523_2_2() {
+    if !Lang::Node.deps_ready().await {
+        return;
+    }
+    for alg in ["ES256", "RS256"] {
+        private_key_jwt_gets_a_token(Lang::Node, "openid-client-pkjwt", alg, "").await;
+    }
+}

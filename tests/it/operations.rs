@@ -228,8 +228,9 @@ async fn invented_client_ids_and_grant_types_never_become_label_values() {
         assert!(configured.iter().any(|id| s.contains(&format!("client_id=\"{id}\""))), "{s}");
     }
     let requests = series(&text, "tokenmint_token_requests_total");
-    // Five grant labels times the fixed outcomes, whatever was sent.
-    assert!(requests.len() <= 5 * 12, "{}", requests.len());
+    // Six grant labels (four grants, `unsupported`, `none`) times the fixed outcomes,
+    // whatever was sent.
+    assert!(requests.len() <= 6 * 12, "{}", requests.len());
     assert_eq!(
         sample(
             &text,

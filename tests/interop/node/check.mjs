@@ -11,11 +11,16 @@
 //   jose            fetch a token (plain fetch, client_secret_basic), verify it with jose
 //   openid-client   discovery() at --issuer (--discovery oidc|oauth2), clientCredentialsGrant()
 //                   with ClientSecretBasic, then verify with jose from the discovered jwks_uri
+//   openid-client-pkjwt  the same with PrivateKeyJwt (RFC 7523 §2.2), signing with the PKCS#8
+//                   key in --key-file (--key-alg ES256|RS256, kid "node-<alg>")
+//   keygen          make a key pair for --key-alg: the private key to --key-file, the public
+//                   JWK Set to stdout
 //   --check-deps    exit 0 when every library imports, 3 otherwise
 //
 // Prints the verified claims as one line of JSON on success. Exit codes: 0 verified,
 // 1 an interop failure (message on stderr), 2 usage, 3 libraries missing.
 
+import { readFile, writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 
 const DEPS_MISSING = 3;
@@ -104,13 +109,31 @@ async function withJose(args) {
   return verify(checkTokenResponse(body, args), `${args.baseUrl}/.well-known/jwks.json`, args);
 }
 
+/** The kid of this script's keys for `alg`. */
+const kidOf = (alg) => `node-${alg.toLowerCase()}`;
+
+/** A fresh key pair: PKCS#8 PEM to --key-file; returns the public JWK Set. */
+async function keygen(args) {
+  const { publicKey, privateKey } = await jose.generateKeyPair(args.keyAlg, { extractable: true });
+  await writeFile(args.keyFile, await jose.exportPKCS8(privateKey));
+  const jwk = { ...(await jose.exportJWK(publicKey)), kid: kidOf(args.keyAlg), alg: args.keyAlg, use: "sig" };
+  return { keys: [jwk] };
+}
+
+/** How openid-client authenticates: ClientSecretBasic, or PrivateKeyJwt with --key-file. */
+async function clientAuth(args) {
+  if (!args.keyFile) return oidc.ClientSecretBasic(args.secret);
+  const key = await jose.importPKCS8(await readFile(args.keyFile, "utf8"), args.keyAlg);
+  return oidc.PrivateKeyJwt({ key, kid: kidOf(args.keyAlg) });
+}
+
 async function withOpenidClient(args) {
   // RFC 8414 §3 (oauth2) or OpenID Connect Discovery (oidc); the issuer must match exactly.
   const config = await oidc.discovery(
     new URL(args.issuer),
     args.clientId,
     undefined,
-    oidc.ClientSecretBasic(args.secret),
+    await clientAuth(args),
     {
       algorithm: args.discovery,
       execute: [oidc.allowInsecureRequests], // the test server speaks plain http
@@ -138,6 +161,8 @@ async function main() {
         scope: { type: "string" },
         alg: { type: "string", default: "ES256" },
         discovery: { type: "string", default: "oidc" },
+        "key-file": { type: "string" },
+        "key-alg": { type: "string", default: "ES256" },
       },
     });
   } catch (e) {
@@ -146,10 +171,15 @@ async function main() {
   const { values, positionals } = parsed;
   if (values["check-deps"]) return 0;
   const mode = positionals[0];
+  if (mode === "keygen") {
+    if (!values["key-file"]) usage("keygen needs --key-file");
+    console.log(JSON.stringify(await keygen({ keyFile: values["key-file"], keyAlg: values["key-alg"] })));
+    return 0;
+  }
   const required = ["base-url", "client-id", "secret", "audience", "issuer"];
-  if (!["jose", "openid-client"].includes(mode) || positionals.length !== 1
+  if (!["jose", "openid-client", "openid-client-pkjwt"].includes(mode) || positionals.length !== 1
     || required.some((k) => !values[k])) {
-    usage("a mode (jose or openid-client) and --" + required.join(", --") + " are required");
+    usage("a mode (jose, openid-client or openid-client-pkjwt) and --" + required.join(", --") + " are required");
   }
   if (!["oidc", "oauth2"].includes(values.discovery)) usage("--discovery is oidc or oauth2");
   const args = {
@@ -161,7 +191,10 @@ async function main() {
     scope: values.scope,
     alg: values.alg,
     discovery: values.discovery,
+    keyFile: mode === "openid-client-pkjwt" ? values["key-file"] : undefined,
+    keyAlg: values["key-alg"],
   };
+  if (mode === "openid-client-pkjwt" && !args.keyFile) usage("openid-client-pkjwt needs --key-file");
   try {
     const claims = mode === "jose" ? await withJose(args) : await withOpenidClient(args);
     console.log(JSON.stringify(claims));

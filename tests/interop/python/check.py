@@ -13,6 +13,10 @@ Modes:
                          verify with authlib.jose; --pre-encode form-encodes id and secret
                          first (RFC 6749 §2.3.1), which Authlib does not do by itself
   authlib-post           the same with client_secret_post
+  authlib-pkjwt          the same with private_key_jwt (Authlib's PrivateKeyJWT, RFC 7523
+                         §2.2), signing with the PKCS#8 key in --key-file (--key-alg)
+  keygen                 make a key pair for --key-alg (ES256 or RS256): the private key
+                         to --key-file, the public JWK Set (kid "py-<alg>") to stdout
   --check-deps           exit 0 when every library imports, 3 otherwise
 
 Prints the verified claims as one line of JSON on success. Exit codes: 0 verified,
@@ -33,6 +37,10 @@ try:
     import requests
 
     from authlib.integrations.requests_client import OAuth2Session
+    from authlib.oauth2.rfc7523 import PrivateKeyJWT
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from joserfc.jwk import ECKey, RSAKey
 
     # authlib.jose is deprecated in favour of joserfc, but it is what Authlib users run today.
     with warnings.catch_warnings():
@@ -115,13 +123,41 @@ def pyjwt(args):
     return verified["payload"]
 
 
+def keygen(args):
+    """A fresh key pair: PKCS#8 PEM to --key-file, the public JWK Set to stdout."""
+    if args.key_alg == "ES256":
+        key = ec.generate_private_key(ec.SECP256R1())
+        public = jwt.algorithms.ECAlgorithm.to_jwk(key.public_key(), as_dict=True)
+    else:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        public = jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key(), as_dict=True)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    with open(args.key_file, "wb") as f:
+        f.write(pem)
+    public.update({"kid": f"py-{args.key_alg.lower()}", "alg": args.key_alg, "use": "sig"})
+    return {"keys": [public]}
+
+
 def authlib(args, auth_method):
     client_id, secret = args.client_id, args.secret
     if args.pre_encode:
         # Authlib sends Basic credentials unencoded (its RFC 6749 §2.3.1 encoding was reverted,
         # authlib/authlib#594); its maintainers advise callers to encode them first.
         client_id, secret = quote_plus(client_id), quote_plus(secret)
-    session = OAuth2Session(client_id, secret, token_endpoint_auth_method=auth_method)
+    if auth_method == "private_key_jwt":
+        # Authlib's documented use: the private key as the client secret, PrivateKeyJWT
+        # registered for the token endpoint (RFC 7523 §2.2). It signs with the key's kid unset
+        # and aud the token endpoint URL; each request gets a fresh jti.
+        with open(args.key_file, "rb") as f:
+            pem = f.read()
+        key_type = ECKey if args.key_alg == "ES256" else RSAKey
+        secret = key_type.import_key(pem)
+        session = OAuth2Session(client_id, secret, token_endpoint_auth_method=auth_method)
+        session.register_client_auth_method(PrivateKeyJWT(f"{args.base_url}/oauth2/token", alg=args.key_alg))
+    else:
+        session = OAuth2Session(client_id, secret, token_endpoint_auth_method=auth_method)
     token = session.fetch_token(
         f"{args.base_url}/oauth2/token",
         grant_type="client_credentials",
@@ -150,7 +186,9 @@ def authlib(args, auth_method):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("mode", nargs="?", choices=["pyjwt", "authlib-basic", "authlib-post"])
+    parser.add_argument(
+        "mode", nargs="?", choices=["pyjwt", "authlib-basic", "authlib-post", "authlib-pkjwt", "keygen"]
+    )
     parser.add_argument("--check-deps", action="store_true")
     parser.add_argument("--base-url")
     parser.add_argument("--client-id")
@@ -162,8 +200,15 @@ def main():
     parser.add_argument(
         "--pre-encode", action="store_true", help="authlib-basic: form-encode id and secret first"
     )
+    parser.add_argument("--key-file", help="authlib-pkjwt and keygen: the PKCS#8 PEM private key")
+    parser.add_argument("--key-alg", default="ES256", choices=["ES256", "RS256"])
     args = parser.parse_args()
     if args.check_deps:
+        return 0
+    if args.mode == "keygen":
+        if not args.key_file:
+            parser.error("keygen needs --key-file")
+        print(json.dumps(keygen(args)))
         return 0
     missing = [a for a in ("base_url", "client_id", "secret", "audience", "issuer") if not getattr(args, a)]
     if args.mode is None or missing:
@@ -175,6 +220,8 @@ def main():
             claims = pyjwt(args)
         elif args.mode == "authlib-basic":
             claims = authlib(args, "client_secret_basic")
+        elif args.mode == "authlib-pkjwt":
+            claims = authlib(args, "private_key_jwt")
         else:
             claims = authlib(args, "client_secret_post")
     except Exception as e:  # any library error is an interop failure, reported plainly
