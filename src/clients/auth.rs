@@ -299,7 +299,7 @@ mod tests {
         let hash = SecretHash::argon2id_of(&Secret::new("correct horse".into())).unwrap();
         let toml = format!("id = \"argon\"\nsecret_hashes = [\"{hash}\"]\naudiences = [\"https://api\"]\n");
         let settings: ClientSettings = toml::from_str(&toml).unwrap();
-        Registry::for_tests(vec![settings.into_client().unwrap()])
+        Registry::for_tests(vec![settings.into_client(&crate::clients::Fetcher::default()).unwrap()])
     }
 
     fn with(secret: &str) -> ClientCredentials {

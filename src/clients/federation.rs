@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::keys::KeySource;
+use super::keys::{Fetcher, KeySource};
 use crate::files;
 use crate::verify::Jwks;
 
@@ -93,8 +93,13 @@ pub(crate) struct TrustedIssuer {
 }
 
 impl TrustedIssuerSettings {
-    /// Validates the settings; `own_issuer` is this service's issuer (the default audience).
-    pub(crate) fn into_trusted(self, own_issuer: &str) -> Result<TrustedIssuer, Vec<IssuerProblem>> {
+    /// Validates the settings; `own_issuer` is this service's issuer (the default audience),
+    /// `fetcher` what fetched keys are fetched with.
+    pub(crate) fn into_trusted(
+        self,
+        own_issuer: &str,
+        fetcher: &Fetcher,
+    ) -> Result<TrustedIssuer, Vec<IssuerProblem>> {
         let mut errors = Vec::new();
         if self.issuer.is_empty() {
             errors.push(IssuerProblem::MissingIssuer);
@@ -110,10 +115,12 @@ impl TrustedIssuerSettings {
         let keys = match (&self.jwks_uri, &self.jwks_file) {
             (Some(_), Some(_)) => Err(IssuerProblem::TwoKeySources),
             (Some(uri), None) => {
-                KeySource::remote(uri).map_err(|e| IssuerProblem::Url(format!("jwks_uri: {e}")))
+                KeySource::remote(uri, fetcher).map_err(|e| IssuerProblem::Url(e.to_string()))
             }
             (None, Some(path)) => read_issuer_keys(path),
-            (None, None) => check_discoverable(&self.issuer).map(|()| KeySource::discovered(&self.issuer)),
+            (None, None) => {
+                KeySource::discovered(&self.issuer, fetcher).map_err(|e| IssuerProblem::Url(e.to_string()))
+            }
         };
         let keys = keys.map_err(|e| errors.push(e)).ok();
         match keys {
@@ -129,14 +136,6 @@ impl TrustedIssuerSettings {
             _ => Err(errors),
         }
     }
-}
-
-/// An issuer found by discovery must be an HTTPS URL (HTTP only on loopback), as
-/// [`crate::verify::RemoteJwks::discover`] will insist; said at load time instead.
-fn check_discoverable(issuer: &str) -> Result<(), IssuerProblem> {
-    KeySource::remote(issuer)
-        .map(drop)
-        .map_err(|e| IssuerProblem::Url(format!("issuer (for discovery): {e}")))
 }
 
 /// A trusted issuer's key file: a JWK Set of which at least one key can verify tokens.

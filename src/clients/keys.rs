@@ -5,7 +5,7 @@
 //! `kid` within a budget, stale keys kept when a fetch fails), or found by discovery at the
 //! issuer on first use.
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::OnceCell;
@@ -17,6 +17,25 @@ use crate::verify::{ErrorKind, Jwks, RemoteJwks, RemoteOptions, VerifyError};
 /// Least time between two discovery attempts at an issuer whose metadata could not be read:
 /// a flood of tokens naming it costs the issuer one request per this long.
 const DISCOVERY_RETRY: Duration = Duration::from_secs(30);
+
+/// The HTTP client every fetched key set of one configuration shares, built when the first
+/// one needs it: building one costs about 2 ms (its TLS roots), which a configuration with
+/// thousands of `jwks_uri`s would otherwise pay thousands of times.
+#[derive(Debug, Default)]
+pub(crate) struct Fetcher {
+    http: OnceLock<reqwest::Client>,
+}
+
+impl Fetcher {
+    /// The shared client.
+    fn http(&self) -> Result<reqwest::Client, VerifyError> {
+        if let Some(http) = self.http.get() {
+            return Ok(http.clone());
+        }
+        let http = RemoteJwks::http_client(&RemoteOptions::default())?;
+        Ok(self.http.get_or_init(|| http).clone())
+    }
+}
 
 /// A key set and how it is kept current.
 #[derive(Debug)]
@@ -35,6 +54,8 @@ pub(crate) enum KeySource {
     Discovered {
         /// The issuer whose metadata names the `jwks_uri`.
         issuer: String,
+        /// What discovery and the key set fetch with.
+        http: reqwest::Client,
         /// The key cache, once discovery succeeded.
         found: OnceCell<RemoteJwks>,
         /// When discovery last failed: the next attempt waits [`DISCOVERY_RETRY`].
@@ -43,18 +64,24 @@ pub(crate) enum KeySource {
 }
 
 impl KeySource {
-    /// Keys fetched from `uri` (checked now: an HTTPS URL, or HTTP on a loopback host).
-    pub(crate) fn remote(uri: &str) -> Result<Self, VerifyError> {
-        Ok(KeySource::Remote { uri: uri.to_owned(), jwks: RemoteJwks::new(uri, RemoteOptions::default())? })
+    /// Keys fetched from `uri` (checked now: an HTTPS URL, or HTTP on a loopback host) with
+    /// `fetcher`'s client.
+    pub(crate) fn remote(uri: &str, fetcher: &Fetcher) -> Result<Self, VerifyError> {
+        RemoteJwks::check_url("jwks_uri", uri, &RemoteOptions::default())?;
+        let jwks = RemoteJwks::with_client(uri, RemoteOptions::default(), fetcher.http()?)?;
+        Ok(KeySource::Remote { uri: uri.to_owned(), jwks })
     }
 
-    /// Keys found at `issuer`'s metadata on first use.
-    pub(crate) fn discovered(issuer: &str) -> Self {
-        KeySource::Discovered {
+    /// Keys found at `issuer`'s metadata on first use (`issuer` checked now, as a `jwks_uri`
+    /// is), with `fetcher`'s client.
+    pub(crate) fn discovered(issuer: &str, fetcher: &Fetcher) -> Result<Self, VerifyError> {
+        RemoteJwks::check_url("issuer (for discovery)", issuer, &RemoteOptions::default())?;
+        Ok(KeySource::Discovered {
             issuer: issuer.to_owned(),
+            http: fetcher.http()?,
             found: OnceCell::new(),
             failed_at: Mutex::new(None),
-        }
+        })
     }
 
     /// This source, or `previous` if it fetches from the same place: a reload keeps the
@@ -64,15 +91,13 @@ impl KeySource {
             (KeySource::Remote { uri, .. }, KeySource::Remote { uri: old_uri, jwks }) if uri == *old_uri => {
                 KeySource::Remote { uri, jwks: jwks.clone() }
             }
-            (KeySource::Discovered { issuer, .. }, KeySource::Discovered { issuer: old, found, .. })
-                if issuer == *old =>
-            {
-                let kept = KeySource::discovered(&issuer);
-                if let (KeySource::Discovered { found: new, .. }, Some(jwks)) = (&kept, found.get()) {
-                    // A fresh cell: setting it cannot fail.
-                    let _ = new.set(jwks.clone());
-                }
-                kept
+            (
+                KeySource::Discovered { issuer, http, .. },
+                KeySource::Discovered { issuer: old, found, .. },
+            ) if issuer == *old => {
+                let kept =
+                    found.get().map_or_else(OnceCell::new, |jwks| OnceCell::new_with(Some(jwks.clone())));
+                KeySource::Discovered { issuer, http, found: kept, failed_at: Mutex::new(None) }
             }
             (this, _) => this,
         }
@@ -85,8 +110,8 @@ impl KeySource {
         let remote = match self {
             KeySource::Static(jwks) => return Ok(jwks.clone()),
             KeySource::Remote { jwks, .. } => jwks,
-            KeySource::Discovered { issuer, found, failed_at } => {
-                found.get_or_try_init(|| discover(issuer, failed_at)).await?
+            KeySource::Discovered { issuer, http, found, failed_at } => {
+                found.get_or_try_init(|| discover(issuer, http, failed_at)).await?
             }
         };
         match &header.kid {
@@ -100,7 +125,11 @@ impl KeySource {
 }
 
 /// Discovery at `issuer`, at most once per [`DISCOVERY_RETRY`] after a failure.
-async fn discover(issuer: &str, failed_at: &Mutex<Option<Instant>>) -> Result<RemoteJwks, VerifyError> {
+async fn discover(
+    issuer: &str,
+    http: &reqwest::Client,
+    failed_at: &Mutex<Option<Instant>>,
+) -> Result<RemoteJwks, VerifyError> {
     let recent = failed_at
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
@@ -111,7 +140,7 @@ async fn discover(issuer: &str, failed_at: &Mutex<Option<Instant>>) -> Result<Re
             "the issuer's metadata could not be read recently; retrying later",
         ));
     }
-    RemoteJwks::discover(issuer, RemoteOptions::default()).await.inspect_err(|e| {
+    RemoteJwks::discover_with_client(issuer, RemoteOptions::default(), http.clone()).await.inspect_err(|e| {
         tracing::warn!(issuer = %issuer.escape_debug(), error = %e, "discovery of a trusted issuer's keys failed");
         *failed_at.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
     })

@@ -22,6 +22,7 @@ mod settings;
 pub(crate) use assertion::{ASSERTION_ALGORITHMS, AssertionPolicy, Claimed};
 pub(crate) use auth::{AuthMethod, Authenticated, ClientCredentials, ClientError, Proof};
 pub(crate) use federation::{IssuerProblem, TrustedIssuer, TrustedIssuerSettings, TrustedIssuers};
+pub(crate) use keys::Fetcher;
 pub(crate) use rate::{Limiter, RateLimit};
 pub(crate) use registry::{Assertions, Registry};
 pub(crate) use replay::ReplayCache;

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::federation::FederatedIdentity;
-use super::keys::KeySource;
+use super::keys::{Fetcher, KeySource};
 use super::rate::{Limiter, RateLimit};
 use super::{AuthMethod, Client};
 use crate::claims::RESERVED_CLAIMS;
@@ -198,8 +198,9 @@ pub(crate) enum ClientProblem {
 }
 
 impl ClientSettings {
-    /// Validates the settings into a client, reporting every problem at once.
-    pub(crate) fn into_client(self) -> Result<Client, Vec<ClientProblem>> {
+    /// Validates the settings into a client, reporting every problem at once; a `jwks_uri`
+    /// fetches with `fetcher`'s client.
+    pub(crate) fn into_client(self, fetcher: &Fetcher) -> Result<Client, Vec<ClientProblem>> {
         let mut errors = Vec::new();
 
         let id = self.id.unwrap_or_default();
@@ -212,7 +213,7 @@ impl ClientSettings {
 
         let mut secret_hashes = Vec::new();
         let hashes = self.secret_hashes.into_vec();
-        let keys = match client_keys(self.jwks_file, self.jwks, self.jwks_uri) {
+        let keys = match client_keys(self.jwks_file, self.jwks, self.jwks_uri, fetcher) {
             Ok(keys) => keys,
             Err(problem) => {
                 errors.push(problem);
@@ -308,6 +309,7 @@ fn client_keys(
     file: Option<PathBuf>,
     inline: Option<InlineJwks>,
     uri: Option<String>,
+    fetcher: &Fetcher,
 ) -> Result<Option<KeySource>, ClientProblem> {
     let problem = |setting: String| move |reason: String| ClientProblem::Keys { setting, reason };
     match (file, inline, uri) {
@@ -328,7 +330,7 @@ fn client_keys(
                 .map_err(problem("jwks".into()))
         }
         (None, None, Some(uri)) => {
-            KeySource::remote(&uri).map(Some).map_err(|e| problem("jwks_uri".into())(e.to_string()))
+            KeySource::remote(&uri, fetcher).map(Some).map_err(|e| problem("jwks_uri".into())(e.to_string()))
         }
         _ => Err(ClientProblem::TwoKeySources),
     }

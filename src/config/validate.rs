@@ -10,7 +10,7 @@ use std::sync::Arc;
 use super::error::{ConfigError, Kind, Problem};
 use super::raw::{GrantSettings, RawConfig, ServerSettings};
 use super::{Config, MAX_DURATION, MAX_LEEWAY};
-use crate::clients::{Client, ClientSettings, Limiter, TrustedIssuer, TrustedIssuerSettings};
+use crate::clients::{Client, ClientSettings, Fetcher, Limiter, TrustedIssuer, TrustedIssuerSettings};
 use crate::keys::settings::{check_settings, retire_after};
 use crate::keys::{KeyPolicy, KeySettings, MasterSecret, SourceKind};
 use crate::oauth::GrantType;
@@ -46,9 +46,11 @@ pub(super) fn validate(raw: RawConfig, mut problems: Vec<Problem>) -> Result<Con
     }
     let enabled_grants = enabled_grants(&grants, &mut found);
 
+    // One HTTP client for every fetched key set of this configuration.
+    let fetcher = Fetcher::default();
     let mut clients: Vec<Client> = entries(
         clients,
-        ClientSettings::into_client,
+        |settings: ClientSettings| settings.into_client(&fetcher),
         |label, problem| Kind::Client { label, problem },
         &mut found,
     );
@@ -64,7 +66,7 @@ pub(super) fn validate(raw: RawConfig, mut problems: Vec<Problem>) -> Result<Con
     let own_issuer = issuer.clone().unwrap_or_default();
     let trusted_issuers: Vec<TrustedIssuer> = entries(
         trusted_issuers,
-        |settings: TrustedIssuerSettings| settings.into_trusted(&own_issuer),
+        |settings: TrustedIssuerSettings| settings.into_trusted(&own_issuer, &fetcher),
         |label, problem| Kind::TrustedIssuer { label, problem },
         &mut found,
     );

@@ -74,6 +74,11 @@ impl VerifyError {
         self.kind
     }
 
+    /// The description, without the kind.
+    pub(crate) fn detail(&self) -> &str {
+        &self.detail
+    }
+
     /// Maps a jsonwebtoken error. The message describes structure, never token contents:
     /// serde's messages can quote a claim's value, so those are replaced.
     pub(crate) fn from_jwt(e: jsonwebtoken::errors::Error) -> Self {

@@ -189,10 +189,19 @@ struct Metadata {
 impl RemoteJwks {
     /// A cache over `jwks_uri`. Nothing is fetched until the first key is needed.
     pub fn new(jwks_uri: &str, options: RemoteOptions) -> Result<Self, VerifyError> {
-        let url = Url::parse(jwks_uri)
-            .map_err(|e| VerifyError::new(ErrorKind::Configuration, format!("jwks_uri: {e}")))?;
-        require_https(&url, &options)?;
         let http = client(&options)?;
+        Self::with_client(jwks_uri, options, http)
+    }
+
+    /// [`RemoteJwks::new`] fetching with `http`, an HTTP client shared with other caches (a
+    /// client costs milliseconds to build: its TLS roots). `http` must not follow redirects
+    /// and should have a timeout ([`RemoteJwks::http_client`] builds such a client).
+    pub(crate) fn with_client(
+        jwks_uri: &str,
+        options: RemoteOptions,
+        http: reqwest::Client,
+    ) -> Result<Self, VerifyError> {
+        let url = parse_url("jwks_uri", jwks_uri, &options)?;
         Ok(RemoteJwks {
             inner: Arc::new(Inner {
                 url,
@@ -205,15 +214,35 @@ impl RemoteJwks {
         })
     }
 
+    /// The HTTP client a cache with `options` fetches with: no redirects, the fetch timeout.
+    #[cfg(feature = "server")]
+    pub(crate) fn http_client(options: &RemoteOptions) -> Result<reqwest::Client, VerifyError> {
+        client(options)
+    }
+
+    /// Whether `url` may be fetched under `options` (an HTTPS URL, or HTTP to a loopback
+    /// host), checked without building anything; `what` names it in the error.
+    #[cfg(feature = "server")]
+    pub(crate) fn check_url(what: &str, url: &str, options: &RemoteOptions) -> Result<(), VerifyError> {
+        parse_url(what, url, options).map(drop)
+    }
+
     /// Finds `jwks_uri` in the issuer's metadata: RFC 8414 authorization server metadata,
     /// falling back to OpenID Connect discovery. The metadata's `issuer` must equal `issuer`
     /// exactly (RFC 8414 §3.3), or the metadata is refused. The issuer and its `jwks_uri`
     /// must both be HTTPS URLs (see [`RemoteOptions::allow_http`]).
     pub async fn discover(issuer: &str, options: RemoteOptions) -> Result<Self, VerifyError> {
         let http = client(&options)?;
-        let base = Url::parse(issuer)
-            .map_err(|e| VerifyError::new(ErrorKind::Configuration, format!("issuer: {e}")))?;
-        require_https(&base, &options)?;
+        Self::discover_with_client(issuer, options, http).await
+    }
+
+    /// [`RemoteJwks::discover`] fetching with `http` (see [`RemoteJwks::with_client`]).
+    pub(crate) async fn discover_with_client(
+        issuer: &str,
+        options: RemoteOptions,
+        http: reqwest::Client,
+    ) -> Result<Self, VerifyError> {
+        let base = parse_url("issuer", issuer, &options)?;
         let mut last_error = None;
         for url in [rfc8414_metadata_url(&base), openid_configuration_url(&base)] {
             match fetch(&http, &url).await {
@@ -234,7 +263,7 @@ impl RemoteJwks {
                             ),
                         ));
                     }
-                    return Self::new(&meta.jwks_uri, options);
+                    return Self::with_client(&meta.jwks_uri, options, http);
                 }
                 Err(e) => last_error = Some(e),
             }
@@ -443,6 +472,15 @@ fn openid_configuration_url(issuer: &Url) -> Url {
 
 /// Refuses plain HTTP except to loopback hosts or with [`RemoteOptions::allow_http`], and
 /// every other scheme.
+/// Parses `url` (named `what` in errors) and requires HTTPS of it ([`require_https`]).
+fn parse_url(what: &str, url: &str, options: &RemoteOptions) -> Result<Url, VerifyError> {
+    let parsed =
+        Url::parse(url).map_err(|e| VerifyError::new(ErrorKind::Configuration, format!("{what}: {e}")))?;
+    require_https(&parsed, options)
+        .map_err(|e| VerifyError::new(e.kind(), format!("{what}: {}", e.detail())))?;
+    Ok(parsed)
+}
+
 fn require_https(url: &Url, options: &RemoteOptions) -> Result<(), VerifyError> {
     let host = url.host_str().unwrap_or("");
     let loopback = host.eq_ignore_ascii_case("localhost")
