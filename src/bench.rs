@@ -72,7 +72,7 @@ impl IssuancePath {
             scope: Some("invoices:read invoices:write"),
             ..TokenRequest::default()
         };
-        let issued = ready(self.issuer.issue(&client, &req, requester(), SystemTime::now()));
+        let issued = ready(self.issuer.issue(&client, &req, &self.registry, requester(), SystemTime::now()));
         issued.expect("issued").access_token
     }
 

@@ -10,7 +10,8 @@ use serde_json::{Map, Value};
 pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
 
 /// Claim names a client's or user's extra claims may not use: the registered JWT claims
-/// (RFC 7519 §4.1), the ones RFC 9068 §2.2 gives a meaning to in access tokens, and the
+/// (RFC 7519 §4.1), the ones RFC 9068 §2.2 and RFC 8693 §4 (`act`, `may_act`: delegation)
+/// give a meaning to in access tokens, and the
 /// members of an introspection response (RFC 7662 §2.2) that the response sets itself,
 /// since introspection answers with the token's claims next to them.
 pub const RESERVED_CLAIMS: &[&str] = &[
@@ -27,6 +28,8 @@ pub const RESERVED_CLAIMS: &[&str] = &[
     "acr",
     "amr",
     "cnf",
+    "act",
+    "may_act",
     "typ",
     "active",
     "token_type",

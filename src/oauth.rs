@@ -19,6 +19,9 @@ pub(crate) enum GrantType {
     /// trusted issuer is the grant, and proves which client asks (workload identity
     /// federation); the token is the client's own, as with client credentials.
     JwtBearer,
+    /// `urn:ietf:params:oauth:grant-type:token-exchange` (RFC 8693): a token the client
+    /// holds, traded for a narrower or delegated one.
+    TokenExchange,
 }
 
 /// `client_assertion_type` of a JWT client assertion (RFC 7523 §2.2).
@@ -26,8 +29,13 @@ pub(crate) const JWT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assert
 
 impl GrantType {
     /// Every grant type this build implements.
-    pub(crate) const ALL: &'static [GrantType] =
-        &[GrantType::ClientCredentials, GrantType::Password, GrantType::RefreshToken, GrantType::JwtBearer];
+    pub(crate) const ALL: &'static [GrantType] = &[
+        GrantType::ClientCredentials,
+        GrantType::Password,
+        GrantType::RefreshToken,
+        GrantType::JwtBearer,
+        GrantType::TokenExchange,
+    ];
 
     /// The wire name, as in `grant_type=` and in discovery metadata.
     pub(crate) fn as_str(self) -> &'static str {
@@ -36,6 +44,7 @@ impl GrantType {
             GrantType::Password => "password",
             GrantType::RefreshToken => "refresh_token",
             GrantType::JwtBearer => "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            GrantType::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
         }
     }
 

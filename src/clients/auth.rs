@@ -228,6 +228,17 @@ impl Registry {
         Ok(authenticated)
     }
 
+    /// The external identity that the identity token `token`, of a trusted issuer, proves
+    /// may act as `client`, as of `now` (token exchange's `jwt` subject tokens).
+    pub(crate) async fn federated_subject(
+        &self,
+        client: &Client,
+        token: &str,
+        now: SystemTime,
+    ) -> Result<FederatedSubject, AssertionError> {
+        self.assertions.federated(client, token, &self.issuers, now).await
+    }
+
     /// A secret against the client's hashes, SHA-256 ones first, then argon2id ones: the
     /// index of the hash that matched.
     async fn check_secret(

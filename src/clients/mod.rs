@@ -52,6 +52,9 @@ pub(crate) struct Client {
     pub(crate) keys: Option<KeySource>,
     /// External identities that may act as this client.
     pub(crate) federated: Vec<FederatedIdentity>,
+    /// The audiences (its own APIs) of other clients' and users' tokens that this client may
+    /// exchange for delegated tokens (RFC 8693).
+    pub(crate) exchange_audiences: Vec<String>,
     /// Grant types this client may use.
     pub(crate) grant_types: Vec<GrantType>,
     /// Scopes this client may be granted.

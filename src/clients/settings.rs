@@ -43,6 +43,9 @@ pub(crate) struct ClientSettings {
     /// External identities that may act as this client (trusted issuers' tokens).
     #[serde(default)]
     pub(crate) federated_identities: Vec<FederatedIdentity>,
+    /// Audiences of the tokens this client may exchange on their subjects' behalf (RFC 8693).
+    #[serde(default)]
+    exchange_audiences: OneOrMany,
     /// Grant types this client may use.
     #[serde(default = "default_grant_types")]
     grant_types: OneOrMany,
@@ -263,6 +266,10 @@ impl ClientSettings {
                 .map(|s| ClientProblem::DefaultScopeNotAllowed(s.clone())),
         );
 
+        let exchange_audiences = self.exchange_audiences.into_vec();
+        if exchange_audiences.iter().any(String::is_empty) {
+            errors.push(ClientProblem::EmptyAudience);
+        }
         let audiences = self.audiences.into_vec();
         if audiences.is_empty() {
             errors.push(ClientProblem::NoAudience);
@@ -291,6 +298,7 @@ impl ClientSettings {
             methods,
             keys,
             federated: self.federated_identities,
+            exchange_audiences,
             grant_types,
             scopes,
             default_scope: default_scopes.join(" "),

@@ -32,6 +32,8 @@ struct TokenResponse<'a> {
     refresh_token: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     id_token: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    issued_token_type: Option<&'static str>,
 }
 
 /// The token endpoint.
@@ -107,7 +109,7 @@ async fn issue(
             false => e.into(),
         }
     })?;
-    let token = live.issuer().issue(&client, &request, requester, now).await?;
+    let token = live.issuer().issue(&client, &request, live.registry(), requester, now).await?;
     Ok(Issued { token, secret_index: client.secret_index, federated: client.federated })
 }
 
@@ -125,6 +127,10 @@ fn token_request<'a>(params: &'a Params<'_>) -> Result<TokenRequest<'a>, OAuthEr
         username: params.get("username"),
         password: params.get("password"),
         refresh_token: params.get("refresh_token"),
+        subject_token: params.get("subject_token"),
+        subject_token_type: params.get("subject_token_type"),
+        requested_token_type: params.get("requested_token_type"),
+        actor_token: params.get("actor_token"),
     })
 }
 
@@ -231,6 +237,7 @@ fn success(issued: &IssuedToken) -> Response {
         scope: &issued.scope,
         refresh_token: issued.refresh_token.as_deref(),
         id_token: issued.id_token.as_deref(),
+        issued_token_type: issued.issued_token_type,
     };
     // Sized for the tokens plus the fixed fields, so the JSON is written without regrowing.
     let tokens = [Some(&issued.access_token), issued.refresh_token.as_ref(), issued.id_token.as_ref()];

@@ -53,11 +53,12 @@ pub(crate) enum GrantLabel {
 
 impl GrantLabel {
     /// Every label value, in table order.
-    const ALL: [GrantLabel; 6] = [
+    const ALL: [GrantLabel; 7] = [
         GrantLabel::Grant(GrantType::ClientCredentials),
         GrantLabel::Grant(GrantType::Password),
         GrantLabel::Grant(GrantType::RefreshToken),
         GrantLabel::Grant(GrantType::JwtBearer),
+        GrantLabel::Grant(GrantType::TokenExchange),
         GrantLabel::Unsupported,
         GrantLabel::None,
     ];

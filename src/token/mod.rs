@@ -11,6 +11,7 @@
 //! - `claims`: the claims as signed; `jti`: their identifiers; `settings`: `[tokens]`.
 
 mod claims;
+mod exchange;
 mod jti;
 mod policy;
 mod reuse;
@@ -56,6 +57,14 @@ pub(crate) struct TokenRequest<'a> {
     pub(crate) password: Option<&'a str>,
     /// `refresh_token`, for the refresh token grant.
     pub(crate) refresh_token: Option<&'a str>,
+    /// `subject_token`, for token exchange (RFC 8693 §2.1).
+    pub(crate) subject_token: Option<&'a str>,
+    /// `subject_token_type`, for token exchange.
+    pub(crate) subject_token_type: Option<&'a str>,
+    /// `requested_token_type`, for token exchange.
+    pub(crate) requested_token_type: Option<&'a str>,
+    /// `actor_token`, for token exchange (refused: the authenticated client is the actor).
+    pub(crate) actor_token: Option<&'a str>,
 }
 
 /// A signed access token and what the response says about it.
@@ -83,6 +92,8 @@ pub(crate) struct IssuedToken {
     pub(crate) id_token: Option<String>,
     /// Handed out again from the reuse window rather than newly signed.
     pub(crate) reused: bool,
+    /// `issued_token_type` of a token exchange's answer (RFC 8693 §2.2.1).
+    pub(crate) issued_token_type: Option<&'static str>,
 }
 
 /// Why a token was refused. Each variant maps to one RFC 6749 §5.2 / RFC 8707 error code.
@@ -228,11 +239,12 @@ impl Issuer {
     /// A client that an external identity token authenticated (workload identity
     /// federation) gets only tokens of its own (client credentials, or the jwt-bearer grant
     /// that carried the identity token), living no longer than that identity token; the
-    /// jwt-bearer grant needs such a token.
+    /// jwt-bearer grant needs such a token. `registry` judges token exchange's subject tokens.
     pub(crate) async fn issue(
         &self,
         authenticated: &Authenticated,
         request: &TokenRequest<'_>,
+        registry: &Registry,
         requester: Requester,
         now: SystemTime,
     ) -> Result<IssuedToken, IssueError> {
@@ -247,9 +259,10 @@ impl Issuer {
             (GrantType::JwtBearer, None) => Err(IssueError::InvalidGrant(
                 "the jwt-bearer grant needs an identity token of a trusted issuer",
             )),
-            (grant @ (GrantType::Password | GrantType::RefreshToken), Some(_)) => {
+            (grant @ (GrantType::Password | GrantType::RefreshToken | GrantType::TokenExchange), Some(_)) => {
                 Err(IssueError::UnauthorizedClient(grant))
             }
+            (GrantType::TokenExchange, None) => self.exchange(authenticated, request, registry, now).await,
             (GrantType::Password, None) => self.password(client, request, requester, now).await,
             (GrantType::RefreshToken, None) => self.refresh(client, request, now),
         }
@@ -309,6 +322,7 @@ impl Issuer {
             refresh_token: None,
             id_token: None,
             reused: false,
+            issued_token_type: None,
         };
         // Checked after authentication and every policy decision: a reused token is one
         // this request would have been granted anyway.
@@ -405,9 +419,12 @@ impl Issuer {
             return Err(Inactive::ClientGone);
         };
         // `sub` is the client for the client credentials grant and the user for the password
-        // and refresh grants (RFC 9068 §2.2). Configuration keeps client ids and usernames
-        // apart, so a `sub` that is not the client is a user.
-        let user = if claims.sub == claims.client_id {
+        // and refresh grants (RFC 9068 §2.2); after a delegating token exchange (`act`), it may
+        // also be another client, still configured and enabled. Configuration keeps client ids
+        // and usernames apart, so any other `sub` is a user.
+        let delegated_by_client = claims.extra.contains_key("act")
+            && registry.get(&claims.sub).is_some_and(|subject| subject.enabled);
+        let user = if claims.sub == claims.client_id || delegated_by_client {
             None
         } else {
             let Some(user) = self.users.get(&claims.sub).filter(|user| user.enabled) else {

@@ -188,6 +188,7 @@ impl Issuer {
             refresh_token,
             id_token,
             reused: false,
+            issued_token_type: None,
         })
     }
 

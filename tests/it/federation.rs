@@ -75,6 +75,13 @@ audiences = ["https://api.one"]
 federated_identities = [{{ issuer = "{k8s}", subject = "{K8S_SUBJECT}" }}]
 
 [[clients]]
+id = "exchanger"
+secret_hashes = ["sha256:8766b9cb08e6040b704f1e3ee1e186efccf2635b1d2634d6525333007e6aeae1"]
+grant_types = ["urn:ietf:params:oauth:grant-type:token-exchange"]
+audiences = ["https://api.one"]
+federated_identities = [{{ issuer = "{k8s}", subject = "{K8S_SUBJECT}" }}]
+
+[[clients]]
 id = "svid-client"
 audiences = ["https://api.one"]
 federated_identities = [{{ issuer = "{spiffe_issuer}", subject = "{SPIFFE_SUBJECT}" }}]
@@ -377,4 +384,38 @@ async fn audit_events_record_the_external_issuer_and_subject() {
     // Neither assertion reaches the log.
     let all = log.join("\n");
     assert!(!all.contains(&identity) && !all.contains(&own));
+}
+
+/// RFC 8693 with a `jwt` subject token: a client with its own credentials exchanges an
+/// identity token that matches one of its federated identities for its own access token.
+#[tokio::test]
+async fn an_identity_token_is_exchanged_by_a_client_it_federates_with_rfc8693_2_1() {
+    let s = setup().await;
+    let mut claims = k8s_claims(&s.k8s.url);
+    claims["exp"] = json!(unix_now() + 100);
+    let exchange = |token: String| {
+        let app = &s.app;
+        async move {
+            app.token_basic(
+                "exchanger",
+                SECRET_A,
+                &[
+                    ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
+                    ("subject_token", &token),
+                    ("subject_token_type", "urn:ietf:params:oauth:token-type:jwt"),
+                ],
+            )
+            .await
+        }
+    };
+    let reply = exchange(s.k8s_key.sign(&claims)).await;
+    assert_status(&reply, 200, None, "identity token exchanged");
+    let body = reply.json();
+    assert_eq!(body["issued_token_type"], "urn:ietf:params:oauth:token-type:access_token");
+    assert!(body["expires_in"].as_u64().unwrap() <= 100, "{body}");
+    let access = s.app.verify(body["access_token"].as_str().unwrap(), "https://api.one").await;
+    assert_eq!(access.sub, "exchanger");
+    // Another subject is no identity of this client: RFC 8693 §2.2.2 `invalid_request`.
+    claims["sub"] = json!("system:serviceaccount:billing:other");
+    assert_status(&exchange(s.k8s_key.sign(&claims)).await, 400, Some("invalid_request"), "wrong subject");
 }

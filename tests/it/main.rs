@@ -18,6 +18,7 @@ mod helpers;
 mod inprocess_assertion;
 mod inprocess_discovery;
 mod inprocess_errors;
+mod inprocess_exchange;
 mod inprocess_introspect;
 mod inprocess_jwks;
 mod inprocess_params;
