@@ -130,7 +130,7 @@ impl Claimed {
     }
 }
 
-/// The claims of a `private_key_jwt` assertion that are checked.
+/// The claims of an assertion or identity token that are checked.
 #[derive(Debug, Deserialize)]
 struct AssertionClaims {
     iss: String,
@@ -148,14 +148,9 @@ struct AssertionClaims {
 /// The claims of an identity token: the checked ones, and the rest for pinned claims.
 #[derive(Debug, Deserialize)]
 struct IdentityClaims {
-    iss: String,
-    sub: String,
-    aud: Audience,
-    exp: u64,
-    #[serde(default)]
-    iat: Option<u64>,
-    #[serde(default)]
-    nbf: Option<u64>,
+    #[serde(flatten)]
+    checked: AssertionClaims,
+    /// Every claim the checked ones leave.
     #[serde(flatten)]
     other: Map<String, Value>,
 }
@@ -220,7 +215,8 @@ impl AssertionPolicy {
         }
         let header: ForeignHeader = foreign::header(token)?;
         let jwks = issuer.keys.keys_for(&header).await?;
-        let claims: IdentityClaims = foreign::claims(token, &header, &jwks, &ASSERTION_ALGORITHMS)?;
+        let IdentityClaims { checked: claims, other } =
+            foreign::claims(token, &header, &jwks, &ASSERTION_ALGORITHMS)?;
         // Verified now: the issuer whose keys signed it is the one it names.
         if claims.iss != issuer.issuer {
             return Err(AssertionError::UntrustedIssuer);
@@ -240,7 +236,7 @@ impl AssertionPolicy {
         if now.saturating_sub(iat) > issuer.max_token_age.as_secs() {
             return Err(AssertionError::TooOld);
         }
-        if !client.federated.iter().any(|f| f.matches(&claims.iss, &claims.sub, &claims.other)) {
+        if !client.federated.iter().any(|f| f.matches(&claims.iss, &claims.sub, &other)) {
             return Err(AssertionError::NoIdentity);
         }
         Ok(FederatedSubject { issuer: claims.iss, subject: claims.sub, expires_at: claims.exp })

@@ -364,11 +364,7 @@ async fn audit_events_record_the_external_issuer_and_subject() {
         assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
     }
     let (_, log) = served.stop().await;
-    let events: Vec<Value> = log
-        .iter()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| v["target"] == "tokenmint::audit")
-        .collect();
+    let events = audit_events(&log);
     assert_eq!(events.len(), 2, "{log:#?}");
     let (federated, signed) = (&events[0], &events[1]);
     assert_eq!(federated["client_id"], "reporter", "{federated}");

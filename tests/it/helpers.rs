@@ -632,3 +632,11 @@ pub(crate) fn skip_unless_required(missing: &str) {
     }
     eprintln!("skipped: {missing}");
 }
+
+/// The audit events (target `tokenmint::audit`) among JSON log lines.
+pub(crate) fn audit_events(log: &[String]) -> Vec<Value> {
+    log.iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["target"] == "tokenmint::audit")
+        .collect()
+}

@@ -584,11 +584,7 @@ async fn audit_events_say_who_got_which_token_with_which_key() {
         .unwrap();
     assert_eq!(res.status(), 401);
     let (_, log) = served.stop().await;
-    let events: Vec<Value> = log
-        .iter()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| v["target"] == "tokenmint::audit")
-        .collect();
+    let events = audit_events(&log);
     assert_eq!(events.len(), 2, "{log:#?}");
     let claims = jsonwebtoken::dangerous::insecure_decode_claims::<Value>(&token).unwrap();
     let kid = jsonwebtoken::decode_header(&token).unwrap().kid.unwrap();
