@@ -75,6 +75,7 @@ impl VerifyError {
     }
 
     /// The description, without the kind.
+    #[cfg(feature = "jwks-fetch")]
     pub(crate) fn detail(&self) -> &str {
         &self.detail
     }

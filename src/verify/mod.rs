@@ -41,6 +41,7 @@
 //!
 //! Depends on `claims` only; never on the server.
 
+mod cache;
 mod error;
 #[cfg(feature = "server")]
 pub(crate) mod foreign;
@@ -58,11 +59,13 @@ pub use jwks::Jwks;
 pub use remote::{MAX_UNKNOWN_KIDS, REFETCH_BUDGET, RemoteJwks, RemoteOptions};
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::Validation;
 
 use crate::claims::{ACCESS_TOKEN_TYPE, AccessClaims};
+use cache::TokenCache;
 use jwks::VerifyKey;
 
 /// Longest token accepted, in bytes. Real tokens are well under 2 KiB; the bound stops a
@@ -104,6 +107,8 @@ pub struct Verifier {
     check_issuer: bool,
     /// The longest `exp - iat` accepted ([`Verifier::with_max_lifetime`]).
     max_lifetime: Duration,
+    /// Tokens already verified ([`Verifier::with_cache`]); clones share it.
+    cache: Option<Arc<TokenCache>>,
 }
 
 impl Verifier {
@@ -148,7 +153,7 @@ impl Verifier {
     }
 
     fn build(requirements: Requirements, keys: Keys, check_issuer: bool) -> Self {
-        Verifier { requirements, keys, check_issuer, max_lifetime: DEFAULT_MAX_LIFETIME }
+        Verifier { requirements, keys, check_issuer, max_lifetime: DEFAULT_MAX_LIFETIME, cache: None }
     }
 
     /// Sets the longest lifetime accepted: a token whose `exp - iat` exceeds `max` is refused
@@ -166,6 +171,32 @@ impl Verifier {
     pub fn with_max_lifetime(mut self, max: Duration) -> Self {
         self.max_lifetime = max;
         self
+    }
+
+    /// Remembers tokens whose signature verified, so that a token seen again costs a hash
+    /// and a lookup instead of its parsing and signature check: at most `capacity` tokens,
+    /// each for at most `max_age` after it verified and never past its `exp`, and only while
+    /// the key that verified it is still in the key set (a rotation or revocation that
+    /// removes the key ends its tokens' entries). `exp`, `nbf`, the lifetime, the issuer and
+    /// the audience are still checked on every call; failures are never remembered. Keyed by
+    /// the SHA-256 of the whole token, so memory is bounded by `capacity` entries of about
+    /// the claims' size. Clones of the verifier share the cache.
+    ///
+    /// ```
+    /// # fn example(verifier: tokenmint::verify::Verifier) -> tokenmint::verify::Verifier {
+    /// use std::time::Duration;
+    /// verifier.with_cache(10_000, Duration::from_secs(300))
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn with_cache(mut self, capacity: usize, max_age: Duration) -> Self {
+        self.cache = Some(Arc::new(TokenCache::new(capacity, max_age)));
+        self
+    }
+
+    /// How many verified tokens the cache holds (0 without [`Verifier::with_cache`]).
+    pub fn cached_tokens(&self) -> usize {
+        self.cache.as_ref().map_or(0, |c| c.len())
     }
 
     /// The requirements this verifier enforces.
@@ -194,18 +225,51 @@ impl Verifier {
             leeway: r.leeway,
             max_lifetime: Some(self.max_lifetime),
         };
-        match &self.keys {
-            Keys::Static(jwks) => checks.access_token(token, jwks, now),
+        let Some(cache) = &self.cache else {
+            return self.verify_uncached(&checks, token, now).await.map(|(claims, _)| claims);
+        };
+        let key = TokenCache::key(token);
+        let now_secs = now.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs();
+        if let Some(hit) = cache.get(&key, now_secs) {
+            if self.has_key(&hit.kid) {
+                checks.issuer_and_audience(&hit.claims)?;
+                checks.times(&hit.claims, now)?;
+                return Ok(hit.claims.clone());
+            }
+            cache.remove(&key);
+        }
+        let (claims, kid) = self.verify_uncached(&checks, token, now).await?;
+        cache.insert(key, &claims, &kid, now_secs);
+        Ok(claims)
+    }
+
+    /// Every check, signature included: the claims and the `kid` that verified them.
+    async fn verify_uncached(
+        &self,
+        checks: &Checks<'_>,
+        token: &str,
+        now: SystemTime,
+    ) -> Result<(AccessClaims, String), VerifyError> {
+        let header = checks.header(token)?;
+        let claims = match &self.keys {
+            Keys::Static(jwks) => checks.claims(token, &header, jwks)?,
             #[cfg(feature = "jwks-fetch")]
             Keys::Remote(remote) => {
-                // The key may have to be fetched first, so the steps of `access_token` run
-                // one by one here.
-                let header = checks.header(token)?;
                 let keys = remote.keys_for(&header.kid).await?.ok_or_else(unknown_kid)?;
-                let claims = checks.claims(token, &header, &keys)?;
-                checks.times(&claims, now)?;
-                Ok(claims)
+                checks.claims(token, &header, &keys)?
             }
+        };
+        checks.times(&claims, now)?;
+        Ok((claims, header.kid))
+    }
+
+    /// Whether the key set still has a key with `kid` (for a remote set: as last fetched;
+    /// nothing is fetched).
+    fn has_key(&self, kid: &str) -> bool {
+        match &self.keys {
+            Keys::Static(jwks) => jwks.contains(kid),
+            #[cfg(feature = "jwks-fetch")]
+            Keys::Remote(remote) => remote.has_kid(kid),
         }
     }
 }
@@ -323,6 +387,7 @@ impl Checks<'_> {
 
     /// Header, keys by `kid` from `keys`, signature and claims ([`Checks::header`],
     /// [`Checks::claims`]), for keys already in memory.
+    #[cfg(feature = "server")]
     pub(crate) fn signed<T: serde::de::DeserializeOwned>(
         &self,
         token: &str,
@@ -330,6 +395,21 @@ impl Checks<'_> {
     ) -> Result<T, VerifyError> {
         let header = self.header(token)?;
         self.claims(token, &header, keys)
+    }
+
+    /// `iss` and `aud` of claims verified earlier, against these checks (what the signature
+    /// check does for a fresh token).
+    fn issuer_and_audience(&self, claims: &AccessClaims) -> Result<(), VerifyError> {
+        if self.issuer.is_some_and(|issuer| claims.iss != issuer) {
+            return Err(VerifyError::new(ErrorKind::WrongIssuer, "iss is not the expected issuer"));
+        }
+        if self.audience.is_some_and(|audience| !claims.aud.contains(audience)) {
+            return Err(VerifyError::new(
+                ErrorKind::WrongAudience,
+                "aud does not contain the expected audience",
+            ));
+        }
+        Ok(())
     }
 
     /// An access token's `exp`, `nbf` and `iat` against `now`, with [`Checks::leeway`], and
@@ -358,6 +438,7 @@ impl Checks<'_> {
 
     /// Every check of an access token whose keys are in memory: [`Checks::signed`], then
     /// [`Checks::times`].
+    #[cfg(feature = "server")]
     pub(crate) fn access_token(
         &self,
         token: &str,

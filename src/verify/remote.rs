@@ -314,6 +314,11 @@ impl RemoteJwks {
         }
     }
 
+    /// Whether the cached key set has a key with `kid` (nothing is fetched).
+    pub(crate) fn has_kid(&self, kid: &str) -> bool {
+        self.state().keys.contains(kid)
+    }
+
     /// The cached key set, fetched first if it never was (a first fetch that fails is the
     /// error): for tokens that name no `kid`, which cannot miss.
     #[cfg(feature = "server")]

@@ -37,6 +37,7 @@ mod reuse;
 mod rotation;
 mod serve;
 mod token_auth;
+mod verify_cache;
 mod verify_jwks;
 mod verify_lib;
 mod verify_remote;
