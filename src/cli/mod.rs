@@ -14,6 +14,7 @@ macro_rules! outln {
 
 mod keys;
 mod verify;
+mod verify_server;
 
 use std::io::Read as _;
 use std::net::SocketAddr;
@@ -93,6 +94,9 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// Print a token's header and claims WITHOUT verifying it.
     Decode(verify::DecodeArgs),
+    /// Serve the verifier to reverse proxies (nginx auth_request, Envoy ext_authz): 200 with
+    /// the token's subject as headers, 401 or 403 otherwise.
+    VerifyServer(verify_server::VerifyServerArgs),
     /// Hash a client secret read from standard input, for `secret_hashes`.
     HashSecret {
         /// Use argon2id (for human-chosen secrets) instead of SHA-256 (for generated ones).
@@ -145,6 +149,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::HashPassword => hash_secret(true),
         Command::Verify(args) => verify::verify(args),
         Command::Decode(args) => verify::decode(args),
+        Command::VerifyServer(args) => verify_server::run(args),
     }
 }
 

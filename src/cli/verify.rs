@@ -140,7 +140,8 @@ pub(super) fn decode(args: DecodeArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn parse_algorithms(names: &[String]) -> Result<Vec<Algorithm>, String> {
+/// The algorithms named on a command line (ES256, EdDSA, RS256); all three when none is.
+pub(super) fn parse_algorithms(names: &[String]) -> Result<Vec<Algorithm>, String> {
     if names.is_empty() {
         return Ok(vec![Algorithm::ES256, Algorithm::EdDSA, Algorithm::RS256]);
     }

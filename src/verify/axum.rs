@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::{ErrorKind, Verifier, VerifyError};
@@ -63,7 +63,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let verifier = Arc::<Verifier>::from_ref(state);
-        let token = bearer_token(parts)?;
+        let token = bearer_token(&parts.headers)?;
         match verifier.verify(token).await {
             Ok(claims) => Ok(Bearer(claims)),
             Err(e) => Err(BearerRejection::from_error(&e)),
@@ -74,10 +74,10 @@ where
 /// The token from `Authorization: Bearer <token>` (the scheme is case-insensitive). More
 /// than one `Authorization` header is a malformed request: a proxy that reads another one
 /// than we do would disagree with us about who the caller is.
-fn bearer_token(parts: &Parts) -> Result<&str, BearerRejection> {
-    let mut values = parts.headers.get_all(header::AUTHORIZATION).iter();
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<&str, BearerRejection> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let (Some(value), None) = (values.next(), values.next()) else {
-        return Err(if parts.headers.contains_key(header::AUTHORIZATION) {
+        return Err(if headers.contains_key(header::AUTHORIZATION) {
             BearerRejection::invalid_request()
         } else {
             BearerRejection::missing()
@@ -125,7 +125,7 @@ impl BearerRejection {
     /// The rejection for a failed verification: `invalid_token` (401) when the token is at
     /// fault; when the verifier cannot judge it (keys unreachable, misconfiguration), a 503
     /// or 500 with no Bearer error, so that clients do not throw away a good token.
-    fn from_error(e: &VerifyError) -> Self {
+    pub(crate) fn from_error(e: &VerifyError) -> Self {
         let status = match e.kind() {
             ErrorKind::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::Configuration => StatusCode::INTERNAL_SERVER_ERROR,
@@ -148,7 +148,7 @@ impl BearerRejection {
         }
     }
 
-    fn insufficient_scope(required: &[&str]) -> Self {
+    pub(crate) fn insufficient_scope(required: &[&str]) -> Self {
         let scope = required.join(" ");
         BearerRejection {
             status: StatusCode::FORBIDDEN,

@@ -33,7 +33,14 @@ pub(crate) struct Served {
 }
 
 pub(crate) async fn serve(mut cmd: Command) -> Served {
-    let mut child = cmd.args(["serve", "--bind", "127.0.0.1:0"]).spawn().unwrap();
+    cmd.args(["serve", "--bind", "127.0.0.1:0"]);
+    start(cmd).await
+}
+
+/// Starts `cmd` (a `tokenmint` command that serves and logs `listening on http://ADDR`) and
+/// reads its address from the log.
+pub(crate) async fn start(mut cmd: Command) -> Served {
+    let mut child = cmd.spawn().unwrap();
     let stderr = child.stderr.take().unwrap();
     let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let (tx, rx) = tokio::sync::oneshot::channel();

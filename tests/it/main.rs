@@ -41,3 +41,4 @@ mod verify_cache;
 mod verify_jwks;
 mod verify_lib;
 mod verify_remote;
+mod verify_server;

@@ -1,0 +1,200 @@
+//! `tokenmint verify-server`: the verifier as a small HTTP service, for reverse proxies in
+//! front of services not written in Rust (nginx `auth_request`, Envoy's HTTP `ext_authz`).
+//!
+//! Any request path is checked: the request's `Authorization: Bearer` token (RFC 6750 §2.1)
+//! is verified against the issuer's keys, found by discovery and cached (the `verify`
+//! module's remote JWKS: a refetch on an unknown `kid` within a budget, stale keys kept when
+//! a fetch fails, HTTPS only but loopback), through a verified-token cache. The answer:
+//! - 200 with `X-Tokenmint-Subject`, `X-Tokenmint-Client-Id`, `X-Tokenmint-Scope` and the
+//!   claims asked for with `--forward-claim CLAIM=HEADER`, for the proxy to forward;
+//! - 401 with `WWW-Authenticate: Bearer error="invalid_token"` (RFC 6750 §3.1), or a bare
+//!   `Bearer` challenge without a token;
+//! - 403 `insufficient_scope` when a required scope is missing;
+//! - 503 while the keys cannot be fetched (the token was not judged).
+//!
+//! A proxy may narrow the check per request: `X-Tokenmint-Audience` picks one of the
+//! configured audiences, `X-Tokenmint-Require-Scope` (space-separated) adds required scopes.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use clap::Args;
+
+use super::verify::parse_algorithms;
+use crate::claims::AccessClaims;
+use crate::server;
+use crate::verify::axum::{BearerRejection, bearer_token};
+use crate::verify::{RemoteJwks, RemoteOptions, Requirements, Verifier};
+
+/// The header a proxy sets to pick one of the configured audiences.
+const AUDIENCE_HEADER: &str = "x-tokenmint-audience";
+/// The header a proxy sets to require more scopes (space-separated).
+const SCOPE_HEADER: &str = "x-tokenmint-require-scope";
+
+/// Arguments of `tokenmint verify-server`.
+#[derive(Debug, Args)]
+pub(super) struct VerifyServerArgs {
+    /// The issuer: `iss` must equal it, and its metadata gives the JWKS.
+    #[arg(long, value_name = "URL")]
+    issuer: String,
+    /// An audience `aud` must contain (repeatable; the first is the default, the others may
+    /// be picked per request with `X-Tokenmint-Audience`).
+    #[arg(long = "audience", value_name = "A", required = true)]
+    audiences: Vec<String>,
+    /// Listen address.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8081")]
+    bind: SocketAddr,
+    /// A scope every token must have (repeatable).
+    #[arg(long = "require-scope", value_name = "S")]
+    require_scopes: Vec<String>,
+    /// A claim to answer as a response header, `CLAIM=HEADER` (repeatable), e.g.
+    /// `tenant=X-Tenant`.
+    #[arg(long = "forward-claim", value_name = "CLAIM=HEADER", value_parser = parse_forward)]
+    forward_claims: Vec<(String, HeaderName)>,
+    /// Accepted algorithm (repeatable) [default: ES256, EdDSA and RS256].
+    #[arg(long = "algorithm", value_name = "ALG")]
+    algorithms: Vec<String>,
+    /// Clock-skew allowance.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    leeway: Duration,
+    /// Longest token lifetime (`exp - iat`) accepted.
+    #[arg(long, value_name = "DURATION", default_value = "1day", value_parser = humantime::parse_duration)]
+    max_lifetime: Duration,
+    /// Most verified tokens remembered (0: no cache).
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    cache_size: usize,
+    /// Longest time a verified token is remembered (never past its `exp`).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
+    cache_max_age: Duration,
+    /// Fetch the issuer's metadata and keys over plain http from a host other than loopback.
+    #[arg(long)]
+    allow_http: bool,
+}
+
+/// `CLAIM=HEADER`.
+fn parse_forward(text: &str) -> Result<(String, HeaderName), String> {
+    let (claim, header) = text.split_once('=').ok_or("expected CLAIM=HEADER")?;
+    let header = HeaderName::try_from(header).map_err(|e| format!("header `{header}`: {e}"))?;
+    Ok((claim.to_owned(), header))
+}
+
+/// What every check shares.
+#[derive(Debug)]
+struct Checker {
+    /// One verifier per audience, the default first; they share the key cache.
+    verifiers: Vec<(String, Verifier)>,
+    require_scopes: Vec<String>,
+    forward_claims: Vec<(String, HeaderName)>,
+}
+
+pub(super) fn run(args: VerifyServerArgs) -> anyhow::Result<ExitCode> {
+    let algorithms = match parse_algorithms(&args.algorithms) {
+        Ok(a) => a,
+        Err(bad) => anyhow::bail!("unsupported algorithm `{bad}` (use ES256, EdDSA or RS256)"),
+    };
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    runtime.block_on(async move {
+        let options = RemoteOptions { allow_http: args.allow_http, ..RemoteOptions::default() };
+        let jwks = RemoteJwks::discover(&args.issuer, options)
+            .await
+            .with_context(|| format!("discovering the keys of {}", args.issuer))?;
+        if let Err(e) = jwks.prefetch().await {
+            tracing::warn!(error = %e, "the issuer's keys could not be fetched yet; retrying on the first token");
+        }
+        let mut verifiers = Vec::with_capacity(args.audiences.len());
+        for audience in &args.audiences {
+            let requirements = Requirements {
+                issuer: args.issuer.clone(),
+                audience: audience.clone(),
+                algorithms: algorithms.clone(),
+                leeway: args.leeway,
+            };
+            let mut verifier = Verifier::remote(requirements, jwks.clone())?.with_max_lifetime(args.max_lifetime);
+            if args.cache_size > 0 {
+                verifier = verifier.with_cache(args.cache_size, args.cache_max_age);
+            }
+            verifiers.push((audience.clone(), verifier));
+        }
+        let checker = Arc::new(Checker {
+            verifiers,
+            require_scopes: args.require_scopes,
+            forward_claims: args.forward_claims,
+        });
+        let app = axum::Router::new().fallback(check).with_state(checker);
+        let listener = tokio::net::TcpListener::bind(args.bind)
+            .await
+            .with_context(|| format!("binding {}", args.bind))?;
+        let addr = listener.local_addr()?;
+        tracing::info!(issuer = %args.issuer, "verify-server listening on http://{addr}");
+        axum::serve(listener, app).with_graceful_shutdown(server::shutdown_signal()).await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Checks one request's bearer token.
+async fn check(State(checker): State<Arc<Checker>>, headers: HeaderMap) -> Response {
+    let Some(verifier) = pick_verifier(&checker, &headers) else {
+        // The proxy asked for an audience this server was not started with: its mistake.
+        return (StatusCode::INTERNAL_SERVER_ERROR, "verify-server: X-Tokenmint-Audience is not configured")
+            .into_response();
+    };
+    let token = match bearer_token(&headers) {
+        Ok(token) => token,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let claims = match verifier.verify(token).await {
+        Ok(claims) => claims,
+        Err(e) => return BearerRejection::from_error(&e).into_response(),
+    };
+    let extra = headers.get(SCOPE_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let required: Vec<&str> = checker
+        .require_scopes
+        .iter()
+        .map(String::as_str)
+        .chain(extra.split(' ').filter(|s| !s.is_empty()))
+        .collect();
+    if !claims.has_scopes(&required) {
+        return BearerRejection::insufficient_scope(&required).into_response();
+    }
+    (StatusCode::OK, answer_headers(&checker, &claims)).into_response()
+}
+
+/// The verifier of the audience the proxy asked for, or of the default one.
+fn pick_verifier<'a>(checker: &'a Checker, headers: &HeaderMap) -> Option<&'a Verifier> {
+    match headers.get(AUDIENCE_HEADER) {
+        None => checker.verifiers.first().map(|(_, v)| v),
+        Some(wanted) => {
+            checker.verifiers.iter().find(|(a, _)| a.as_bytes() == wanted.as_bytes()).map(|(_, v)| v)
+        }
+    }
+}
+
+/// The verified facts a proxy forwards: subject, client, scopes and the chosen claims. A
+/// value that cannot be a header value (a line break, say) is left out rather than mangled.
+fn answer_headers(checker: &Checker, claims: &AccessClaims) -> HeaderMap {
+    let mut out = HeaderMap::new();
+    let mut put = |name: HeaderName, value: &str| {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            out.insert(name, value);
+        }
+    };
+    put(HeaderName::from_static("x-tokenmint-subject"), &claims.sub);
+    put(HeaderName::from_static("x-tokenmint-client-id"), &claims.client_id);
+    put(HeaderName::from_static("x-tokenmint-scope"), claims.scope.as_deref().unwrap_or(""));
+    for (claim, header) in &checker.forward_claims {
+        let value = match claims.extra.get(claim) {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(other @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => other.to_string(),
+            _ => continue,
+        };
+        put(header.clone(), &value);
+    }
+    out
+}
