@@ -167,7 +167,7 @@ impl AssertionPolicy {
         let keys = client.keys.as_ref().ok_or(AssertionError::NoKeys)?;
         let header = foreign::header(token)?;
         let jwks = keys.keys_for(&header).await?;
-        let claims: AssertionClaims = foreign::claims(token, &header, &jwks, &ASSERTION_ALGORITHMS)?;
+        let claims: AssertionClaims = foreign::claims(&header, &jwks, &ASSERTION_ALGORITHMS)?;
         if claims.iss != client.id || claims.sub != client.id {
             return Err(AssertionError::NotSelfIssued);
         }
@@ -213,10 +213,10 @@ impl AssertionPolicy {
         if !client.federated.iter().any(|f| f.issuer == issuer.issuer) {
             return Err(AssertionError::NotFederated);
         }
-        let header: ForeignHeader = foreign::header(token)?;
+        let header: ForeignHeader<'_> = foreign::header(token)?;
         let jwks = issuer.keys.keys_for(&header).await?;
         let IdentityClaims { checked: claims, other } =
-            foreign::claims(token, &header, &jwks, &ASSERTION_ALGORITHMS)?;
+            foreign::claims(&header, &jwks, &ASSERTION_ALGORITHMS)?;
         // Verified now: the issuer whose keys signed it is the one it names.
         if claims.iss != issuer.issuer {
             return Err(AssertionError::UntrustedIssuer);

@@ -106,7 +106,7 @@ impl KeySource {
     /// The keys a token with `header` is verified with: those with its `kid` (refetched
     /// within the budget when the `kid` is unknown), or the whole set for a token without
     /// one.
-    pub(crate) async fn keys_for(&self, header: &ForeignHeader) -> Result<Jwks, VerifyError> {
+    pub(crate) async fn keys_for(&self, header: &ForeignHeader<'_>) -> Result<Jwks, VerifyError> {
         let remote = match self {
             KeySource::Static(jwks) => return Ok(jwks.clone()),
             KeySource::Remote { jwks, .. } => jwks,

@@ -73,3 +73,13 @@ pub(super) struct IdTokenClaims<'a> {
     #[serde(flatten)]
     pub(super) extra: &'a Map<String, Value>,
 }
+
+impl crate::verify::Issued for RefreshClaims {
+    fn issuer(&self) -> &str {
+        &self.iss
+    }
+
+    fn audiences(&self) -> &[String] {
+        std::slice::from_ref(&self.aud)
+    }
+}

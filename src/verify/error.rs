@@ -80,35 +80,18 @@ impl VerifyError {
         &self.detail
     }
 
-    /// Maps a jsonwebtoken error. The message describes structure, never token contents:
-    /// serde's messages can quote a claim's value, so those are replaced.
-    pub(crate) fn from_jwt(e: jsonwebtoken::errors::Error) -> Self {
-        use jsonwebtoken::errors::ErrorKind as K;
-        let kind = match e.kind() {
-            K::InvalidSignature | K::InvalidEcdsaKey | K::InvalidEddsaKey | K::InvalidRsaKey(_) => {
-                ErrorKind::BadSignature
-            }
-            K::InvalidAlgorithm | K::InvalidAlgorithmName | K::UnsupportedAlgorithm | K::MissingAlgorithm => {
-                ErrorKind::UnsupportedAlgorithm
-            }
-            K::ExpiredSignature => ErrorKind::Expired,
-            K::ImmatureSignature => ErrorKind::NotYetValid,
-            K::InvalidIssuer => ErrorKind::WrongIssuer,
-            K::InvalidAudience => ErrorKind::WrongAudience,
-            K::MissingRequiredClaim(_) | K::InvalidClaimFormat(_) => ErrorKind::MissingClaim,
-            _ => ErrorKind::Malformed,
-        };
-        let detail = match e.kind() {
-            // Names one of our fields, nothing of the token's.
-            K::Json(json) if json.to_string().starts_with("missing field") => format!("claims: {json}"),
-            K::Json(json) => format!(
-                "claims: not an access token's claims (a value has the wrong type, or the JSON is malformed near \
-                 column {})",
-                json.column()
-            ),
-            _ => e.to_string(),
-        };
-        VerifyError { kind, detail }
+    /// Maps a failure to decode the claims. serde's messages can quote a claim's value, so
+    /// only a missing field (which names one of our fields) is passed on.
+    pub(crate) fn from_claims_json(json: serde_json::Error) -> Self {
+        if json.to_string().starts_with("missing field") {
+            return VerifyError { kind: ErrorKind::MissingClaim, detail: format!("claims: {json}") };
+        }
+        let detail = format!(
+            "claims: not an access token's claims (a value has the wrong type, or the JSON is malformed near \
+             column {})",
+            json.column()
+        );
+        VerifyError { kind: ErrorKind::Malformed, detail }
     }
 }
 

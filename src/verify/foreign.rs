@@ -10,33 +10,31 @@
 
 use jsonwebtoken::Algorithm;
 
+use super::compact::{self, Compact};
 use super::jwks::Jwks;
-use super::{ACCESS_TOKEN_TYPE, ErrorKind, MAX_TOKEN_BYTES, VerifyError};
+use super::{ACCESS_TOKEN_TYPE, ErrorKind, VerifyError};
 
-/// The parts of a foreign JWT's header the checks need.
+/// A foreign JWT, split, with the parts of its header the checks need.
 #[derive(Debug)]
-pub(crate) struct ForeignHeader {
-    /// `alg`.
-    pub(crate) alg: Algorithm,
+pub(crate) struct ForeignHeader<'a> {
+    /// The token, split.
+    compact: Compact<'a>,
     /// `kid`, which identity tokens always carry and assertions may leave out.
     pub(crate) kid: Option<String>,
 }
 
-/// Parses and checks the header: size, `crit`, and that the token is not one of our access
-/// tokens (`typ` `at+jwt`, RFC 9068 §4): an access token never stands for an assertion
-/// (RFC 8725 §3.11, explicit typing keeps the kinds of JWT apart).
-pub(crate) fn header(token: &str) -> Result<ForeignHeader, VerifyError> {
-    if token.len() > MAX_TOKEN_BYTES {
-        return Err(VerifyError::new(ErrorKind::Malformed, "token is too long"));
-    }
-    let header = jsonwebtoken::decode_header(token).map_err(VerifyError::from_jwt)?;
-    if header.crit.is_some() {
+/// Splits the token and checks its header: size, `crit`, and that the token is not one of
+/// our access tokens (`typ` `at+jwt`, RFC 9068 §4): an access token never stands for an
+/// assertion (RFC 8725 §3.11, explicit typing keeps the kinds of JWT apart).
+pub(crate) fn header(token: &str) -> Result<ForeignHeader<'_>, VerifyError> {
+    let compact = compact::split(token)?;
+    if compact.header.crit.is_some() {
         return Err(VerifyError::new(
             ErrorKind::Malformed,
             "crit header names extensions this verifier does not understand",
         ));
     }
-    let access_token = header.typ.as_deref().is_some_and(|t| {
+    let access_token = compact.header.typ.as_deref().is_some_and(|t| {
         let short = t.strip_prefix("application/").unwrap_or(t);
         short.eq_ignore_ascii_case(ACCESS_TOKEN_TYPE)
     });
@@ -46,33 +44,34 @@ pub(crate) fn header(token: &str) -> Result<ForeignHeader, VerifyError> {
             "an access token (typ at+jwt) is not an assertion",
         ));
     }
-    Ok(ForeignHeader { alg: header.alg, kid: header.kid })
+    let kid = compact.header.kid.clone();
+    Ok(ForeignHeader { compact, kid })
 }
 
 /// Verifies the signature with the key of `keys` the header names by `kid` (each of the keys
 /// with that `kid` and algorithm is tried), or, without a `kid`, with the only key of the
-/// token's algorithm; then decodes the claims, which must hold `exp`.
+/// token's algorithm; then decodes the claims (once, after the signature).
 pub(crate) fn claims<T: serde::de::DeserializeOwned>(
-    token: &str,
-    header: &ForeignHeader,
+    header: &ForeignHeader<'_>,
     keys: &Jwks,
     algorithms: &[Algorithm],
 ) -> Result<T, VerifyError> {
-    let v = super::signature_only(header.alg, &["exp"]);
-    let decode = |key: &_| super::decode_with(token, header.alg, key, algorithms, &v);
+    let alg = header.compact.header.alg;
+    let verify = |key: &_| super::verify_signature(&header.compact, key, algorithms);
     match &header.kid {
         Some(kid) => {
-            let candidates = keys.get(kid, header.alg).ok_or_else(super::unknown_kid)?;
-            super::first_verifying(candidates, decode)
+            let candidates = keys.get(kid, alg).ok_or_else(super::unknown_kid)?;
+            super::first_verifying(candidates, verify)?;
         }
         None => {
-            let key = keys.only_of(header.alg).ok_or_else(|| {
+            let key = keys.only_of(alg).ok_or_else(|| {
                 VerifyError::new(
                     ErrorKind::UnknownKey,
                     "the token has no kid, and the key set has no single key of its algorithm",
                 )
             })?;
-            decode(key)
+            verify(key)?;
         }
     }
+    header.compact.claims()
 }

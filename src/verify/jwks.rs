@@ -4,8 +4,9 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
+use aws_lc_rs::signature::ParsedPublicKey;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyOperations, PublicKeyUse};
-use jsonwebtoken::{Algorithm, DecodingKey};
+use jsonwebtoken::{Algorithm, DecodingKey, DecodingKeyKind};
 
 use super::{ErrorKind, VerifyError};
 
@@ -13,8 +14,43 @@ use super::{ErrorKind, VerifyError};
 pub(crate) struct VerifyKey {
     /// The algorithm this key verifies; a token's `alg` must equal it.
     pub(crate) alg: Algorithm,
-    /// The public key.
-    pub(crate) decoding: DecodingKey,
+    /// The public key, parsed once by aws-lc-rs when the set was built.
+    pub(crate) parsed: ParsedPublicKey,
+}
+
+impl VerifyKey {
+    /// The key for `alg` (as jsonwebtoken read it from a JWK), parsed now; `None` if aws-lc-rs
+    /// refuses it (a point off the curve,
+    /// an RSA modulus below 2048 bits...), since no token could verify with it.
+    fn new(alg: Algorithm, decoding: DecodingKey) -> Option<Self> {
+        use aws_lc_rs::signature as sig;
+        let rsa = |params: &'static sig::RsaParameters| match decoding.kind() {
+            DecodingKeyKind::RsaModulusExponent { n, e } => {
+                sig::RsaPublicKeyComponents { n: n.as_slice(), e: e.as_slice() }
+                    .to_parsed_public_key(params)
+                    .ok()
+            }
+            DecodingKeyKind::SecretOrDer(_) => None,
+        };
+        let raw = |params: &'static dyn sig::VerificationAlgorithm| match decoding.kind() {
+            DecodingKeyKind::SecretOrDer(bytes) => ParsedPublicKey::new(params, bytes).ok(),
+            DecodingKeyKind::RsaModulusExponent { .. } => None,
+        };
+        let parsed = match alg {
+            Algorithm::ES256 => raw(&sig::ECDSA_P256_SHA256_FIXED),
+            Algorithm::ES384 => raw(&sig::ECDSA_P384_SHA384_FIXED),
+            Algorithm::EdDSA => raw(&sig::ED25519),
+            Algorithm::RS256 => rsa(&sig::RSA_PKCS1_2048_8192_SHA256),
+            Algorithm::RS384 => rsa(&sig::RSA_PKCS1_2048_8192_SHA384),
+            Algorithm::RS512 => rsa(&sig::RSA_PKCS1_2048_8192_SHA512),
+            Algorithm::PS256 => rsa(&sig::RSA_PSS_2048_8192_SHA256),
+            Algorithm::PS384 => rsa(&sig::RSA_PSS_2048_8192_SHA384),
+            Algorithm::PS512 => rsa(&sig::RSA_PSS_2048_8192_SHA512),
+            // HMAC and anything newer: never a public verification key here.
+            _ => None,
+        }?;
+        Some(VerifyKey { alg, parsed })
+    }
 }
 
 impl fmt::Debug for VerifyKey {
@@ -64,8 +100,10 @@ impl Jwks {
         for jwk in &set.keys {
             let Some(kid) = jwk.common.key_id.clone() else { continue };
             let Some(alg) = signature_algorithm(jwk) else { continue };
-            let Ok(decoding) = DecodingKey::from_jwk(jwk) else { continue };
-            insert(keys.entry(kid).or_default(), VerifyKey { alg, decoding });
+            let Some(key) = DecodingKey::from_jwk(jwk).ok().and_then(|d| VerifyKey::new(alg, d)) else {
+                continue;
+            };
+            insert(keys.entry(kid).or_default(), key);
         }
         Jwks { keys: Arc::new(keys), unnamed: Arc::default() }
     }
@@ -104,7 +142,8 @@ impl Jwks {
                 ));
             };
             let decoding = DecodingKey::from_jwk(&jwk).map_err(|e| format!("keys[{i}]: {e}"))?;
-            let key = VerifyKey { alg, decoding };
+            let key = VerifyKey::new(alg, decoding)
+                .ok_or_else(|| format!("keys[{i}] is not a valid {alg:?} public key"))?;
             match jwk.common.key_id {
                 Some(kid) => insert(by_kid.entry(kid).or_default(), key),
                 None => unnamed.push(Arc::new(key)),
@@ -127,7 +166,9 @@ impl Jwks {
     pub(crate) fn from_keys(keys: impl IntoIterator<Item = (String, Algorithm, DecodingKey)>) -> Self {
         let mut by_kid: HashMap<String, Vec<Arc<VerifyKey>>> = HashMap::new();
         for (kid, alg, decoding) in keys {
-            insert(by_kid.entry(kid).or_default(), VerifyKey { alg, decoding });
+            if let Some(key) = VerifyKey::new(alg, decoding) {
+                insert(by_kid.entry(kid).or_default(), key);
+            }
         }
         Jwks { keys: Arc::new(by_kid), unnamed: Arc::default() }
     }

@@ -42,6 +42,7 @@
 //! Depends on `claims` only; never on the server.
 
 mod cache;
+mod compact;
 mod error;
 #[cfg(feature = "server")]
 pub(crate) mod foreign;
@@ -58,11 +59,8 @@ pub use jwks::Jwks;
 #[cfg(feature = "jwks-fetch")]
 pub use remote::{MAX_UNKNOWN_KIDS, REFETCH_BUDGET, RemoteJwks, RemoteOptions};
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-use jsonwebtoken::Validation;
 
 use crate::claims::{ACCESS_TOKEN_TYPE, AccessClaims};
 use cache::TokenCache;
@@ -232,7 +230,7 @@ impl Verifier {
         let now_secs = now.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs();
         if let Some(hit) = cache.get(&key, now_secs) {
             if self.has_key(&hit.kid) {
-                checks.issuer_and_audience(&hit.claims)?;
+                checks.issuer_and_audience(&hit.claims.iss, hit.claims.aud.as_slice())?;
                 checks.times(&hit.claims, now)?;
                 return Ok(hit.claims.clone());
             }
@@ -252,11 +250,11 @@ impl Verifier {
     ) -> Result<(AccessClaims, String), VerifyError> {
         let header = checks.header(token)?;
         let claims = match &self.keys {
-            Keys::Static(jwks) => checks.claims(token, &header, jwks)?,
+            Keys::Static(jwks) => checks.claims(&header, jwks)?,
             #[cfg(feature = "jwks-fetch")]
             Keys::Remote(remote) => {
                 let keys = remote.keys_for(&header.kid).await?.ok_or_else(unknown_kid)?;
-                checks.claims(token, &header, &keys)?
+                checks.claims(&header, &keys)?
             }
         };
         checks.times(&claims, now)?;
@@ -292,11 +290,40 @@ fn check_requirements(r: &Requirements, check_issuer: bool) -> Result<(), Verify
     Ok(())
 }
 
-/// The parts of the JOSE header the checks need.
+/// A token split and its header checked ([`Checks::header`]): what [`Checks::claims`]
+/// verifies.
 #[derive(Debug)]
-pub(crate) struct TokenHeader {
-    pub(crate) alg: Algorithm,
+pub(crate) struct TokenHeader<'a> {
+    /// The token, split.
+    compact: compact::Compact<'a>,
+    /// Its `kid`.
     pub(crate) kid: String,
+}
+
+impl TokenHeader<'_> {
+    /// The token's `alg`.
+    fn alg(&self) -> Algorithm {
+        self.compact.header.alg
+    }
+}
+
+/// Claims that name their issuer and audience, which [`Checks::claims`] checks: access
+/// tokens, and the token service's own refresh tokens.
+pub(crate) trait Issued: serde::de::DeserializeOwned {
+    /// `iss`.
+    fn issuer(&self) -> &str;
+    /// `aud`, as a list.
+    fn audiences(&self) -> &[String];
+}
+
+impl Issued for AccessClaims {
+    fn issuer(&self) -> &str {
+        &self.iss
+    }
+
+    fn audiences(&self) -> &[String] {
+        self.aud.as_slice()
+    }
 }
 
 /// Everything a signed token is checked against besides its signature: one struct shared
@@ -321,15 +348,12 @@ pub(crate) struct Checks<'a> {
 }
 
 impl Checks<'_> {
-    /// Parses and checks the header: size, `typ` (case-insensitively, as media types are,
-    /// RFC 7515 §4.1.9; RFC 9068 §4), `crit`, `kid`.
-    pub(crate) fn header(&self, token: &str) -> Result<TokenHeader, VerifyError> {
-        if token.len() > MAX_TOKEN_BYTES {
-            return Err(VerifyError::new(ErrorKind::Malformed, "token is too long"));
-        }
-        let header = jsonwebtoken::decode_header(token).map_err(VerifyError::from_jwt)?;
+    /// Splits the token and checks its header: size, `typ` (case-insensitively, as media
+    /// types are, RFC 7515 §4.1.9; RFC 9068 §4), `crit`, `kid`.
+    pub(crate) fn header<'t>(&self, token: &'t str) -> Result<TokenHeader<'t>, VerifyError> {
+        let compact = compact::split(token)?;
         const PREFIX: &str = "application/";
-        let typ_ok = header.typ.as_deref().is_some_and(|t| {
+        let typ_ok = compact.header.typ.as_deref().is_some_and(|t| {
             let short = match t.get(..PREFIX.len()) {
                 Some(p) if p.eq_ignore_ascii_case(PREFIX) => &t[PREFIX.len()..],
                 _ => t,
@@ -340,70 +364,46 @@ impl Checks<'_> {
             let detail = format!("typ must be {} (RFC 9068 §4)", self.typ);
             return Err(VerifyError::new(ErrorKind::WrongType, detail));
         }
-        if header.crit.is_some() {
+        if compact.header.crit.is_some() {
             return Err(VerifyError::new(
                 ErrorKind::Malformed,
                 "crit header names extensions this verifier does not understand",
             ));
         }
-        let kid = header.kid.ok_or_else(|| VerifyError::new(ErrorKind::UnknownKey, "token has no kid"))?;
-        Ok(TokenHeader { alg: header.alg, kid })
+        let kid = compact
+            .header
+            .kid
+            .clone()
+            .ok_or_else(|| VerifyError::new(ErrorKind::UnknownKey, "token has no kid"))?;
+        Ok(TokenHeader { compact, kid })
     }
 
     /// The keys of `keys` with the token's `kid` and algorithm, each tried in turn
-    /// ([`first_verifying`]): the first whose signature verifies decides.
-    pub(crate) fn claims<T: serde::de::DeserializeOwned>(
-        &self,
-        token: &str,
-        header: &TokenHeader,
-        keys: &Jwks,
-    ) -> Result<T, VerifyError> {
-        let candidates = keys.get(&header.kid, header.alg).ok_or_else(unknown_kid)?;
-        first_verifying(candidates, |key| self.claims_with(token, header, key))
-    }
-
-    /// The key decides the algorithm, then jsonwebtoken checks the signature, `iss` and
-    /// `aud` and decodes the claims. Times are left to the caller ([`Checks::times`]), who
-    /// checks them against its own `now` (jsonwebtoken would read the system clock).
-    fn claims_with<T: serde::de::DeserializeOwned>(
-        &self,
-        token: &str,
-        header: &TokenHeader,
-        key: &VerifyKey,
-    ) -> Result<T, VerifyError> {
-        let mut v = signature_only(key.alg, &["exp", "iat", "iss", "aud", "sub"]);
-        match self.issuer {
-            Some(i) => v.set_issuer(&[i]),
-            None => {
-                v.required_spec_claims.remove("iss");
-            }
-        }
-        if let Some(a) = self.audience {
-            v.set_audience(&[a]);
-            v.validate_aud = true;
-        }
-        decode_with(token, header.alg, key, self.algorithms, &v)
+    /// ([`first_verifying`]): the first whose signature verifies decides; then the claims,
+    /// decoded once, and their `iss` and `aud`. Times are left to the caller
+    /// ([`Checks::times`]), who checks them against its own `now`.
+    pub(crate) fn claims<T: Issued>(&self, header: &TokenHeader<'_>, keys: &Jwks) -> Result<T, VerifyError> {
+        let candidates = keys.get(&header.kid, header.alg()).ok_or_else(unknown_kid)?;
+        first_verifying(candidates, |key| verify_signature(&header.compact, key, self.algorithms))?;
+        let claims: T = header.compact.claims()?;
+        self.issuer_and_audience(claims.issuer(), claims.audiences())?;
+        Ok(claims)
     }
 
     /// Header, keys by `kid` from `keys`, signature and claims ([`Checks::header`],
     /// [`Checks::claims`]), for keys already in memory.
     #[cfg(feature = "server")]
-    pub(crate) fn signed<T: serde::de::DeserializeOwned>(
-        &self,
-        token: &str,
-        keys: &Jwks,
-    ) -> Result<T, VerifyError> {
+    pub(crate) fn signed<T: Issued>(&self, token: &str, keys: &Jwks) -> Result<T, VerifyError> {
         let header = self.header(token)?;
-        self.claims(token, &header, keys)
+        self.claims(&header, keys)
     }
 
-    /// `iss` and `aud` of claims verified earlier, against these checks (what the signature
-    /// check does for a fresh token).
-    fn issuer_and_audience(&self, claims: &AccessClaims) -> Result<(), VerifyError> {
-        if self.issuer.is_some_and(|issuer| claims.iss != issuer) {
+    /// `iss` and `aud` of signed claims, against these checks.
+    fn issuer_and_audience(&self, iss: &str, aud: &[String]) -> Result<(), VerifyError> {
+        if self.issuer.is_some_and(|issuer| iss != issuer) {
             return Err(VerifyError::new(ErrorKind::WrongIssuer, "iss is not the expected issuer"));
         }
-        if self.audience.is_some_and(|audience| !claims.aud.contains(audience)) {
+        if self.audience.is_some_and(|audience| !aud.iter().any(|a| a == audience)) {
             return Err(VerifyError::new(
                 ErrorKind::WrongAudience,
                 "aud does not contain the expected audience",
@@ -470,29 +470,14 @@ fn first_verifying<T>(
     Err(last.unwrap_or_else(unknown_kid))
 }
 
-/// jsonwebtoken's validation of the signature with `alg` and of the presence of
-/// `required` claims, and nothing else: no time, issuer or audience check (callers check
-/// those against their own `now` and rules).
-fn signature_only(alg: Algorithm, required: &[&str]) -> Validation {
-    let mut v = Validation::new(alg);
-    v.validate_exp = false;
-    v.validate_nbf = false;
-    v.validate_aud = false;
-    v.leeway = 0;
-    v.required_spec_claims = required.iter().map(|s| (*s).to_owned()).collect::<HashSet<_>>();
-    v
-}
-
 /// The key decides the algorithm (RFC 8725 §3.1): the token's `alg` must be the key's, and
-/// allowed; then jsonwebtoken checks the signature and what `v` asks, and decodes the claims.
-fn decode_with<T: serde::de::DeserializeOwned>(
-    token: &str,
-    alg: Algorithm,
+/// one of `algorithms`; then the signature, with the key parsed when the set was built.
+fn verify_signature(
+    token: &compact::Compact<'_>,
     key: &VerifyKey,
     algorithms: &[Algorithm],
-    v: &Validation,
-) -> Result<T, VerifyError> {
-    if alg != key.alg {
+) -> Result<(), VerifyError> {
+    if token.header.alg != key.alg {
         return Err(VerifyError::new(
             ErrorKind::UnsupportedAlgorithm,
             "token alg does not match the key's algorithm",
@@ -501,7 +486,9 @@ fn decode_with<T: serde::de::DeserializeOwned>(
     if !algorithms.contains(&key.alg) {
         return Err(VerifyError::new(ErrorKind::UnsupportedAlgorithm, "algorithm not allowed"));
     }
-    Ok(jsonwebtoken::decode::<T>(token, &key.decoding, v).map_err(VerifyError::from_jwt)?.claims)
+    key.parsed
+        .verify_sig(token.signing_input.as_bytes(), &token.signature)
+        .map_err(|_| VerifyError::new(ErrorKind::BadSignature, "the signature does not verify"))
 }
 
 /// No key of the set has the token's `kid`.
