@@ -211,7 +211,7 @@ async fn max_connections_caps_the_connections_served_at_once() {
 
 #[tokio::test]
 async fn shutdown_finishes_the_in_flight_request_and_closes_idle_connections() {
-    let server = Joinable::spawn(CLIENTS).await;
+    let server = Joinable::spawn(&format!("[server]\nshutdown_delay = \"0s\"\n{CLIENTS}")).await;
     let mut idle = Conn::open(server.addr).await;
     idle.send(HEALTHZ).await;
     assert_eq!(idle.expect_response().await.status, 200);
@@ -241,7 +241,10 @@ async fn shutdown_finishes_the_in_flight_request_and_closes_idle_connections() {
 
 #[tokio::test]
 async fn shutdown_is_not_held_up_for_ever_by_a_stalled_connection() {
-    let server = Joinable::spawn(&format!("[server]\nheader_read_timeout = \"500ms\"\n{CLIENTS}")).await;
+    let server = Joinable::spawn(&format!(
+        "[server]\nheader_read_timeout = \"500ms\"\nshutdown_delay = \"0s\"\n{CLIENTS}"
+    ))
+    .await;
     let mut stalled = Conn::open(server.addr).await;
     stalled.send("POST /oauth2/token HTTP/1.1\r\nHost: x\r\n").await;
     // Connections are accepted in the order they came: once a later one has been answered,
@@ -279,4 +282,46 @@ async fn a_stalled_request_gets_408_with_oauth_json() {
     let text = String::from_utf8_lossy(&response);
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
     assert!(text.contains("\"error\":\"invalid_request\""), "{text}");
+}
+
+#[tokio::test]
+async fn after_the_shutdown_signal_readyz_is_503_at_once_while_requests_are_still_served() {
+    // A delay no test waits out: the server is dropped with the test.
+    let server = Joinable::spawn(&format!("[server]\nshutdown_delay = \"1h\"\n{CLIENTS}")).await;
+    let http = test_http();
+    let readyz = format!("http://{}/readyz", server.addr);
+    assert_eq!(http.get(&readyz).send().await.unwrap().status(), 200);
+    let mut kept = Conn::open(server.addr).await;
+    kept.send(HEALTHZ).await;
+    assert_eq!(kept.expect_response().await.status, 200);
+
+    server.stop.send(()).unwrap();
+    // The flag is set by the shutdown future as it resolves: the next /readyz sees it.
+    let draining = eventually(|| async { http.get(&readyz).send().await.unwrap().status() == 503 }).await;
+    assert!(draining, "/readyz still ready after the shutdown signal");
+    let res = http.get(&readyz).send().await.unwrap();
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    assert_eq!(res.json::<Value>().await.unwrap()["reason"], "shutting down");
+    // Tokens are still issued, on new connections and on open ones alike.
+    assert_eq!(basic_token(&http, &server.addr.to_string(), "svc-a", SECRET_A).await.status(), 200);
+    let (head, body) = token_request();
+    kept.send(&format!("{head}{body}")).await;
+    assert_eq!(kept.expect_response().await.status, 200);
+    let mut fresh = Conn::open(server.addr).await;
+    fresh.send(HEALTHZ).await;
+    assert_eq!(fresh.expect_response().await.status, 200);
+    assert!(!server.served.is_finished());
+}
+
+#[tokio::test]
+async fn after_the_shutdown_delay_the_listener_closes_and_the_server_drains() {
+    let server = Joinable::spawn(&format!("[server]\nshutdown_delay = \"200ms\"\n{CLIENTS}")).await;
+    let mut idle = Conn::open(server.addr).await;
+    idle.send(HEALTHZ).await;
+    assert_eq!(idle.expect_response().await.status, 200);
+    server.stop.send(()).unwrap();
+    idle.expect_close().await;
+    let refused = eventually(|| async { TcpStream::connect(server.addr).await.is_err() }).await;
+    assert!(refused, "still accepting {EVENTUALLY:?} after shutdown");
+    tokio::time::timeout(PATIENCE, server.served).await.expect("the server did not stop").unwrap();
 }
