@@ -27,6 +27,7 @@ mod inprocess_token_errors;
 mod inprocess_token_policy;
 mod interop;
 mod interop_libs;
+mod kubernetes;
 mod operations;
 mod password;
 mod resource_server;
