@@ -36,7 +36,12 @@ pub(crate) struct Served {
 }
 
 pub(crate) async fn serve(mut cmd: Command) -> Served {
-    let mut child = cmd.args(["serve", "--bind", "127.0.0.1:0"]).spawn().unwrap();
+    started(cmd.args(["serve", "--bind", "127.0.0.1:0"])).await
+}
+
+/// Starts `cmd`, a `tokenmint serve` that binds port 0, and reads its address from its log.
+pub(crate) async fn started(cmd: &mut Command) -> Served {
+    let mut child = cmd.spawn().unwrap();
     let stderr = child.stderr.take().unwrap();
     let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let (tx, rx) = tokio::sync::oneshot::channel();

@@ -14,6 +14,7 @@ mod forge;
 mod framing;
 mod h2;
 mod helpers;
+mod image;
 mod inprocess_discovery;
 mod inprocess_errors;
 mod inprocess_introspect;
