@@ -174,3 +174,35 @@ async fn an_h2_host_that_differs_from_authority_is_refused_rfc9113_8_3_1() {
         .unwrap();
     assert_eq!(h2_send(&mut client, request).await.0, 200);
 }
+
+#[tokio::test]
+async fn a_burst_of_reset_streams_closes_the_connection_cve_2023_44487() {
+    let app = TestApp::spawn().await;
+    let tcp = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let (client, conn) = h2::client::handshake(tcp).await.unwrap();
+    let conn = tokio::spawn(conn);
+    // The "rapid reset" attack: open streams and cancel them at once, far more than the
+    // server lets a client reset before it has served them.
+    let mut client = client.ready().await.unwrap();
+    for _ in 0..200 {
+        let request =
+            axum::http::Request::post(format!("http://{}/oauth2/token", app.addr)).body(()).unwrap();
+        let Ok((_, mut stream)) = client.send_request(request, false) else { break };
+        stream.send_reset(h2::Reason::CANCEL);
+        match client.clone().ready().await {
+            Ok(ready) => client = ready,
+            Err(_) => break,
+        }
+    }
+    // The server answers with GOAWAY: the connection ends, with ENHANCE_YOUR_CALM.
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(10), conn)
+        .await
+        .expect("the connection stayed open");
+    let error = ended.unwrap().expect_err("the connection ended cleanly");
+    assert_eq!(error.reason(), Some(h2::Reason::ENHANCE_YOUR_CALM), "{error}");
+    // Other connections are served as before.
+    assert_eq!(
+        app.token_basic("svc-a", SECRET_A, &[("grant_type", "client_credentials")]).await.status(),
+        200
+    );
+}
