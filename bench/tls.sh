@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Transport benchmark (issue 19): ES256 issuance over TLS with keep-alive against the same
 # over plain HTTP, full TLS handshakes per second (one token per connection), and HTTP/2
-# with many streams on few connections, over TLS and h2c. Not part of CI.
+# with many streams on few connections, over TLS and h2c; the handshakes against
+# examples/bare_reference with --tls (bare axum + rustls on aws-lc-rs, minting ES256 with no
+# authentication), the reference the issue names. Not part of CI.
 #
 #   bench/tls.sh                      # from the repository root
 #   DURATION=5 RUNS=1 bench/tls.sh    # a quick run
@@ -20,7 +22,9 @@ KEEP_WORKDIR="${KEEP_WORKDIR:-0}"
 HOST=127.0.0.1
 PLAIN_PORT=18180
 TLS_PORT=18181
+BARE_PORT=18182
 TOKENMINT=target/release/tokenmint
+BARE=target/release/examples/bare_reference
 CLIENT_SECRET="bench-secret-0123456789abcdefghijklmnopqrstuvwxyz-ABCDEFGHIJ"
 FORM="grant_type=client_credentials&scope=api:read"
 WORK="$(mktemp -d /tmp/tokenmint-tls-bench.XXXXXX)"
@@ -44,8 +48,9 @@ for tool in wrk h2load; do
     fi
 done
 
-log "building tokenmint (release)"
+log "building tokenmint and bare_reference (release)"
 cargo build --release --bin tokenmint >&2
+cargo build --release --example bare_reference >&2
 
 # A CA and a server certificate for 127.0.0.1 (P-256, as most certificates are).
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=bench-ca \
@@ -70,11 +75,19 @@ write_config "$PLAIN_PORT" >"$WORK/plain.toml"
 write_config "$TLS_PORT" tls >"$WORK/tls.toml"
 printf '%s' "$FORM" >"$WORK/form.txt"
 
-start() { # CONFIG URL
-    RUST_LOG=warn taskset -c 0 "$TOKENMINT" --config "$1" serve >"$WORK/server.log" 2>&1 &
+start() { # CONFIG URL [COMMAND...]: tokenmint with CONFIG, or COMMAND, ready at URL
+    local config=$1 url=$2
+    shift 2
+    if (($#)); then
+        taskset -c 0 "$@" >"$WORK/server.log" 2>&1 &
+    else
+        RUST_LOG=warn taskset -c 0 "$TOKENMINT" --config "$config" serve >"$WORK/server.log" 2>&1 &
+    fi
     PID=$!
+    set -- "$config" "$url"
     for _ in $(seq 100); do
-        curl -sf --cacert "$WORK/ca.crt" "$2/healthz" >/dev/null && return
+        # Any answer (bare_reference has no /healthz: 404) means it listens.
+        curl -s -o /dev/null --cacert "$WORK/ca.crt" "$2/healthz" && return
         sleep 0.1
     done
     echo "tokenmint did not start: $(cat "$WORK/server.log")" >&2
@@ -82,12 +95,14 @@ start() { # CONFIG URL
 }
 stop() { kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""; }
 
-# Requests per second of one wrk run: wrk URL [extra wrk args...]
+# Requests per second of one wrk run: wrk URL [extra wrk args...] (URL/oauth2/token, or the
+# whole URL of PATH when it ends in a path of its own).
 wrk_rps() {
     local url=$1
     shift
+    [[ "$url" == */mint ]] || url="$url/oauth2/token"
     BENCH_FORM="$FORM" BENCH_BASIC="$basic" taskset -c 1 wrk -t1 -c32 -d"${DURATION}s" \
-        -s bench/post_form.lua "$@" "$url/oauth2/token" | awk '/^Requests\/sec/ { print $2 }'
+        -s bench/post_form.lua "$@" "$url" | awk '/^Requests\/sec/ { print $2 }'
 }
 # Requests per second of one h2load run: 4 connections, 32 streams each.
 h2load_rps() {
@@ -112,6 +127,11 @@ round() {
 for r in $(seq "$RUNS"); do
     round "$r/$RUNS, plain HTTP" "$WORK/plain.toml" "http://$HOST:$PLAIN_PORT" plain_keepalive plain_close h2c
     round "$r/$RUNS, TLS" "$WORK/tls.toml" "https://$HOST:$TLS_PORT" tls_keepalive tls_close h2_tls
+    log "round $r/$RUNS, bare_reference over TLS"
+    start "" "https://$HOST:$BARE_PORT" "$BARE" --bind "$HOST:$BARE_PORT" --tls "$WORK/tls.crt" "$WORK/tls.key"
+    wrk_rps "https://$HOST:$BARE_PORT/mint" -H 'Connection: close' >/dev/null # warm-up
+    echo "bare_tls_close $(wrk_rps "https://$HOST:$BARE_PORT/mint" -H 'Connection: close')" >>"$WORK/results"
+    stop
 done
 
 m() { awk -v k="$1" '$1 == k { print $2 }' "$WORK/results" | median; }
@@ -124,8 +144,10 @@ cat <<EOF
 | HTTP/1.1 over TLS, keep-alive, 32 connections | $tls |
 | HTTP/1.1, a new connection per token | $(m plain_close) |
 | HTTP/1.1 over TLS, a new connection (full handshake) per token | $(m tls_close) |
+| bare axum + rustls, a new connection (full handshake) per token | $(m bare_tls_close) |
 | h2c, 4 connections × 32 streams | $(m h2c) |
 | h2 over TLS, 4 connections × 32 streams | $(m h2_tls) |
 
 TLS keep-alive / plain keep-alive: $(awk -v a="$tls" -v b="$plain" 'BEGIN { printf "%.3f", a / b }') (target ≥ 0.85)
+Full handshakes per token, tokenmint / bare axum + rustls: $(awk -v a="$(m tls_close)" -v b="$(m bare_tls_close)" 'BEGIN { printf "%.3f", a / b }')
 EOF
