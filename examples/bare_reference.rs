@@ -21,6 +21,10 @@
 //!   signature with aws-lc-rs against the key of FILE, then mints as `POST /mint`. The ceiling
 //!   for `private_key_jwt` issuance (`examples/assertions.rs` makes the requests).
 //!
+//! With `--tls CERT KEY` (PEM files) it serves the same routes over TLS instead (rustls on
+//! aws-lc-rs, HTTP/1.1, rustls' defaults, as tokenmint's `[server.tls]`): the reference for
+//! full TLS handshakes per second (`bench/tls.sh`).
+//!
 //! ```sh
 //! cargo run --release --example bare_reference -- --bind 127.0.0.1:9090
 //! curl -s -u bench:secret -d grant_type=client_credentials http://127.0.0.1:9090/fixed
@@ -324,28 +328,76 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     Some((id.to_owned(), secret.to_owned()))
 }
 
-/// Reads `--bind ADDR` (else [`DEFAULT_BIND`]) and `--assertion-jwks FILE` from the command
-/// line.
-fn arguments() -> Result<(SocketAddr, Option<String>), Box<dyn std::error::Error>> {
+/// The command line: `--bind ADDR` (else [`DEFAULT_BIND`]), `--tls CERT KEY` and
+/// `--assertion-jwks FILE`.
+struct Args {
+    bind: SocketAddr,
+    /// PEM certificate chain and key files.
+    tls: Option<(String, String)>,
+    /// The JWK Set of `POST /pkjwt`'s client key.
+    jwks: Option<String>,
+}
+
+/// Reads the command line.
+fn args() -> Result<Args, Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let (mut bind, mut jwks) = (DEFAULT_BIND.to_owned(), None);
+    let mut bind = DEFAULT_BIND.to_owned();
+    let (mut tls, mut jwks) = (None, None);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--bind" => bind = args.next().ok_or("--bind needs an address")?,
+            "--tls" => {
+                let cert = args.next().ok_or("--tls needs a certificate file")?;
+                tls = Some((cert, args.next().ok_or("--tls needs a key file")?));
+            }
             "--assertion-jwks" => jwks = Some(args.next().ok_or("--assertion-jwks needs a file")?),
             _ => {
-                let usage = "usage: bare_reference [--bind ADDR] [--assertion-jwks FILE]";
-                return Err(format!("unknown argument {arg:?}; {usage}").into());
+                return Err(format!(
+                    "unknown argument {arg:?}; usage: bare_reference [--bind ADDR] [--tls CERT KEY] [--assertion-jwks FILE]"
+                )
+                .into());
             }
         }
     }
-    Ok((bind.parse()?, jwks))
+    Ok(Args { bind: bind.parse()?, tls, jwks })
+}
+
+/// Serves `app` over TLS on `listener`, one HTTP/1.1 connection per task, until killed.
+async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    (cert, key): (String, String),
+) -> Result<(), Box<dyn std::error::Error>> {
+    use tokio_rustls::rustls::pki_types::pem::PemObject as _;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_slice_iter(&std::fs::read(cert)?).collect::<Result<Vec<_>, _>>()?;
+    let key = PrivateKeyDer::from_pem_slice(&std::fs::read(key)?)?;
+    let provider = Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)?;
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    loop {
+        let (tcp, _) = listener.accept().await?;
+        let (acceptor, app) = (acceptor.clone(), app.clone());
+        tokio::spawn(async move {
+            let Ok(tls) = acceptor.accept(tcp).await else { return };
+            let service =
+                hyper::service::service_fn(move |request: axum::extract::Request<hyper::body::Incoming>| {
+                    let mut app = app.clone();
+                    async move { tower_service::Service::call(&mut app, request).await }
+                });
+            let io = hyper_util::rt::TokioIo::new(tls);
+            let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
+        });
+    }
 }
 
 /// Starts the five routes on one port and serves until killed.
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let (addr, jwks) = arguments()?;
+    let Args { bind: addr, tls, jwks } = args()?;
     let minters = Minters {
         aws_lc: Minter::new(Signer::aws_lc().map_err(|_| "generating the aws-lc-rs ES256 key pair")?),
         ring: Minter::new(Signer::ring().map_err(|_| "generating the ring ES256 key pair")?),
@@ -359,6 +411,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/pkjwt", post(pkjwt))
         .with_state(Arc::new(minters));
     let listener = tokio::net::TcpListener::bind(addr).await?;
+    if let Some(files) = tls {
+        println!("bare_reference listening on https://{}", listener.local_addr()?);
+        return serve_tls(listener, app, files).await;
+    }
     println!("bare_reference listening on http://{}", listener.local_addr()?);
     axum::serve(listener, app).await?;
     Ok(())

@@ -17,6 +17,8 @@ use std::path::Path;
 pub(crate) const MAX_KEY_FILE: u64 = 64 * 1024;
 /// Largest JWKS file (a key set of many keys is tens of KiB).
 pub(crate) const MAX_JWKS_FILE: u64 = 1024 * 1024;
+/// Largest TLS certificate chain or key file (a chain of a few certificates is a few KiB).
+pub(crate) const MAX_TLS_FILE: u64 = 1024 * 1024;
 /// Largest configuration file (100,000 clients take about 15 MiB).
 pub(crate) const MAX_CONFIG_FILE: u64 = 256 * 1024 * 1024;
 

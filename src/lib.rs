@@ -46,9 +46,11 @@
 //!   answers (the only place that picks status codes), `limits`, `forwarded`.
 //! - [`config`]: `layers` (defaults, TOML, `TOKENMINT_*`), `raw`, `validate` (every check,
 //!   once), `error`.
-//! - [`server`]: binds and runs: `accept` (the accept loop), `keys_task` (file-system
-//!   events, polling, SIGHUP, the schedule's instants, automatic rotation), `config_task`
-//!   (configuration reload), `metrics` (the `/metrics` listener's route), `watch`.
+//! - [`server`]: binds and runs: `accept` (the accept loop), `conn` (one connection: TLS
+//!   handshake, HTTP/1.1 or HTTP/2), `tls` (`[server.tls]`: the certificate for new
+//!   handshakes) and `tls_task` (its reload), `keys_task` (file-system events, polling,
+//!   SIGHUP, the schedule's instants, automatic rotation), `config_task` (configuration
+//!   reload), `metrics` (the `/metrics` listener's route), `watch`.
 //! - `metrics`: the Prometheus series, recorded by `http` and `server`, read from the key
 //!   ring (`keys`) and `/proc` (`process`) at scrape.
 //! - [`cli`]: the `tokenmint` command line; `telemetry`: log output.

@@ -141,6 +141,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config(ConfigCommand::Check) => {
             let config = Config::load(cli.config.as_deref())?;
             outln!("configuration OK: {}", config.summary());
+            for warning in config.warnings() {
+                outln!("warning: {warning}");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Clients(ClientsCommand::Add(add)) => add_client(add),
@@ -163,10 +166,14 @@ fn serve(config_path: Option<PathBuf>, bind: Option<SocketAddr>) -> anyhow::Resu
         config.set_bind_addr(addr);
     }
     tracing::info!("{}", config.summary());
+    for warning in config.warnings() {
+        tracing::warn!("{warning}");
+    }
     runtime.block_on(async {
         let server = Server::bind(config).await?;
         let addr = server.local_addr()?;
-        tracing::info!(%addr, "tokenmint listening on http://{addr}");
+        let scheme = if server.is_tls() { "https" } else { "http" };
+        tracing::info!(%addr, "tokenmint listening on {scheme}://{addr}");
         if let Some(metrics) = server.metrics_addr() {
             tracing::info!(addr = %metrics, "metrics on http://{metrics}/metrics");
         }

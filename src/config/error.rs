@@ -168,6 +168,9 @@ pub(crate) enum Kind {
     /// `server.max_connections = 0`.
     #[error("server.max_connections must be at least 1 (leave it out for no limit)")]
     ZeroMaxConnections,
+    /// `server.max_concurrent_streams = 0`.
+    #[error("server.max_concurrent_streams must be at least 1")]
+    ZeroMaxConcurrentStreams,
     /// `metrics.bind` is `server.bind`.
     #[error("metrics.bind must differ from server.bind: metrics are served on a listener of their own")]
     MetricsOnServerPort,

@@ -57,6 +57,16 @@ pub const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 /// reconnect more often and widen the window where a request crosses the server's close.
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Default of `server.max_concurrent_streams`: the value RFC 9113 §6.5.2 recommends as the
+/// least a peer should allow. A token request takes well under a millisecond, so more
+/// streams at once on one connection would only queue.
+pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 100;
+
+/// Default of `server.shutdown_delay`: long enough for a load balancer's health checks
+/// (HAProxy's default interval is 2 s) and for Kubernetes to take the pod out of its
+/// endpoints (typically within 1 to 2 s) before the listener closes.
+pub const DEFAULT_SHUTDOWN_DELAY: Duration = Duration::from_secs(5);
+
 /// A validated configuration.
 #[derive(Debug)]
 pub struct Config {
@@ -115,6 +125,9 @@ impl Fixed {
             ("server.trusted_proxies", s.trusted_proxies != n.trusted_proxies),
             ("server.header_read_timeout", s.header_read_timeout != n.header_read_timeout),
             ("server.max_connections", s.max_connections != n.max_connections),
+            ("server.max_concurrent_streams", s.max_concurrent_streams != n.max_concurrent_streams),
+            ("server.shutdown_delay", s.shutdown_delay != n.shutdown_delay),
+            ("server.tls", s.tls != n.tls),
             ("metrics.bind", self.metrics.bind != new.metrics.bind),
             ("keys.source", k.source != nk.source),
             ("keys.dir", k.dir != nk.dir),
@@ -222,6 +235,22 @@ impl Config {
         KeySource::from_settings(&self.keys, self.tokens.algorithm, &self.issuer)
     }
 
+    /// What is allowed but probably a mistake, one sentence each, for `config check` and the
+    /// startup log: plain HTTP on an address other than loopback (RFC 6749 §3.2: the token
+    /// endpoint MUST use TLS; behind a TLS-terminating proxy that is the expected set-up).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if self.server.tls.is_none() && !self.server.bind.ip().is_loopback() {
+            warnings.push(format!(
+                "server.bind {} is not a loopback address and [server.tls] is not set: tokens and client \
+                 secrets cross the network in plain HTTP unless a TLS-terminating proxy is in front \
+                 (RFC 6749 section 3.2: the token endpoint MUST use TLS)",
+                self.server.bind
+            ));
+        }
+        warnings
+    }
+
     /// A one-paragraph summary for `config check` and the startup log.
     pub fn summary(&self) -> String {
         let reuse = match self.tokens.reuse_window {
@@ -238,9 +267,10 @@ impl Config {
             _ => String::new(),
         };
         format!(
-            "issuer {}, bind {}, algorithm {}{derived}, token ttl {} (max {}){reuse}, {} client(s), grants: {}",
+            "issuer {}, bind {}{}, algorithm {}{derived}, token ttl {} (max {}){reuse}, {} client(s), grants: {}",
             self.issuer,
             self.server.bind,
+            if self.server.tls.is_some() { " (TLS)" } else { "" },
             self.tokens.algorithm,
             humantime::format_duration(self.tokens.ttl),
             humantime::format_duration(self.tokens.max_ttl),

@@ -2,12 +2,13 @@
 //! (`[server]`, `[grants]`) and the raw form of the whole, as the layers produce it.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use ipnet::IpNet;
 use serde::Deserialize;
 
-use super::DEFAULT_HEADER_READ_TIMEOUT;
+use super::{DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONCURRENT_STREAMS, DEFAULT_SHUTDOWN_DELAY};
 use crate::clients::{ClientSettings, TrustedIssuerSettings};
 use crate::keys::KeySettings;
 use crate::token::TokenSettings;
@@ -66,6 +67,38 @@ pub(crate) struct ServerSettings {
     /// Most connections served at once; further ones wait in the listen backlog until one
     /// closes. `None` (the default): no limit.
     pub(crate) max_connections: Option<usize>,
+    /// Most HTTP/2 streams (requests) one connection may have open at once
+    /// (`SETTINGS_MAX_CONCURRENT_STREAMS`, RFC 9113 §6.5.2).
+    pub(crate) max_concurrent_streams: u32,
+    /// After SIGTERM: how long `/readyz` answers 503 while requests are still served, so
+    /// load balancers and Kubernetes endpoints stop sending here before the listener closes.
+    #[serde(with = "humantime_serde")]
+    pub(crate) shutdown_delay: Duration,
+    /// `[server.tls]`: serve TLS on `bind`. `None`: plain HTTP (behind a TLS-terminating proxy).
+    pub(crate) tls: Option<TlsSettings>,
+}
+
+/// `[server.tls]` in configuration: the PEM files of the service's certificate, reloaded
+/// when they change. The names default to those of a Kubernetes TLS Secret's keys.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TlsSettings {
+    /// The certificate chain, leaf first (PEM).
+    #[serde(default = "TlsSettings::default_cert_file")]
+    pub(crate) cert_file: PathBuf,
+    /// The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[serde(default = "TlsSettings::default_key_file")]
+    pub(crate) key_file: PathBuf,
+}
+
+impl TlsSettings {
+    fn default_cert_file() -> PathBuf {
+        PathBuf::from("tls/tls.crt")
+    }
+
+    fn default_key_file() -> PathBuf {
+        PathBuf::from("tls/tls.key")
+    }
 }
 
 /// A list of addresses (`"10.0.0.7"`) and CIDR ranges (`"10.0.0.0/8"`).
@@ -92,6 +125,9 @@ impl Default for ServerSettings {
             trusted_proxies: Vec::new(),
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             max_connections: None,
+            max_concurrent_streams: DEFAULT_MAX_CONCURRENT_STREAMS,
+            shutdown_delay: DEFAULT_SHUTDOWN_DELAY,
+            tls: None,
         }
     }
 }

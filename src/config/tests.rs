@@ -193,3 +193,27 @@ fn introspection_members_are_refused_as_claims_rfc7662_2_2() {
     assert!(text.contains("claim `active` is a registered claim"), "{text}");
     assert!(text.contains("claim `token_type` is a registered claim"), "{text}");
 }
+
+#[test]
+fn plain_http_off_loopback_is_warned_about_and_tls_settings_default_to_a_tls_secret_rfc6749_3_2() {
+    assert!(Config::from_toml("").unwrap().warnings().is_empty());
+    let exposed = Config::from_toml("[server]\nbind = \"0.0.0.0:8080\"").unwrap();
+    let warnings = exposed.warnings();
+    assert_eq!(warnings.len(), 1);
+    assert!(warnings[0].contains("0.0.0.0:8080") && warnings[0].contains("TLS"), "{warnings:?}");
+    let tls = Config::from_toml("[server]\nbind = \"0.0.0.0:8443\"\n[server.tls]\n").unwrap();
+    assert!(tls.warnings().is_empty());
+    let files = tls.server.tls.unwrap();
+    assert_eq!(
+        (files.cert_file.to_str(), files.key_file.to_str()),
+        (Some("tls/tls.crt"), Some("tls/tls.key"))
+    );
+    assert_eq!(tls.server.shutdown_delay, DEFAULT_SHUTDOWN_DELAY);
+    for (toml, needle) in [
+        ("[server]\nmax_concurrent_streams = 0", "max_concurrent_streams"),
+        ("[server.tls]\ncert = \"x\"", "unknown field: found `cert`"),
+    ] {
+        let text = Config::from_toml(toml).unwrap_err().to_string();
+        assert!(text.contains(needle), "{text}");
+    }
+}

@@ -190,6 +190,7 @@ fn check_bounds(t: &TokenSettings, k: &KeySettings, s: &ServerSettings) -> Vec<K
         ("keys.poll_interval", Some(k.poll_interval)),
         ("server.request_timeout", Some(s.request_timeout)),
         ("server.header_read_timeout", Some(s.header_read_timeout)),
+        ("server.shutdown_delay", Some(s.shutdown_delay)),
     ];
     durations
         .into_iter()
@@ -212,6 +213,9 @@ fn check_server(server: &ServerSettings) -> Vec<Kind> {
     }
     if server.max_connections == Some(0) {
         errors.push(Kind::ZeroMaxConnections);
+    }
+    if server.max_concurrent_streams == 0 {
+        errors.push(Kind::ZeroMaxConcurrentStreams);
     }
     errors
 }

@@ -5,6 +5,12 @@
 //!
 //! - An HTTP/1.1 request has exactly one `Host` field, with a valid value (RFC 9112 §3.2,
 //!   a MUST): `host[:port]`, no user information. An HTTP/1.0 request may omit it.
+//! - An HTTP/2 request names its target's authority in `:authority`, which hyper puts in
+//!   the request URI (RFC 9113 §8.3.1), or failing that in one `Host` field: one of them is
+//!   required and valid, as HTTP/1.1's `Host` is, and a `Host` beside `:authority` names
+//!   the same authority (RFC 9113 §8.3.1: a server SHOULD treat a request whose `Host`
+//!   differs as malformed). HTTP/2 has no `Transfer-Encoding` (RFC 9113 §8.2.2, refused by
+//!   h2 itself).
 //! - `Transfer-Encoding` names only `chunked`, once (RFC 9112 §6.1, §7): hyper refuses a
 //!   request whose final coding is not chunked, but passes `gzip, chunked` (a body this
 //!   service cannot decode) and `chunked, chunked` (chunked applied twice, which a sender
@@ -16,15 +22,19 @@
 //! fragment never names another resource, so this reading is not ambiguous.
 
 use axum::http::uri::Authority;
-use axum::http::{HeaderMap, Version, header};
+use axum::http::{HeaderMap, Uri, Version, header};
 use axum::response::{IntoResponse, Response};
 
 use super::error::OAuthError;
 use super::{Repeated, single_header};
 
 /// The answer to a request whose framing is refused, or `None` to route it.
-pub(crate) fn refusal(version: Version, headers: &HeaderMap) -> Option<Response> {
-    let problem = host_problem(version, headers).or_else(|| transfer_coding_problem(headers))?;
+pub(crate) fn refusal(version: Version, uri: &Uri, headers: &HeaderMap) -> Option<Response> {
+    let problem = if version == Version::HTTP_2 {
+        authority_problem(uri, headers)
+    } else {
+        host_problem(version, headers).or_else(|| transfer_coding_problem(headers))
+    }?;
     // What follows on this connection cannot be trusted to start where hyper thinks.
     Some(OAuthError::invalid_request(problem).closing().into_response())
 }
@@ -41,6 +51,29 @@ fn host_problem(version: Version, headers: &HeaderMap) -> Option<&'static str> {
             Some("invalid Host header: expected host or host:port (RFC 9112 section 3.2)")
         }
         Ok(Some(_)) => None,
+    }
+}
+
+/// What is wrong with an HTTP/2 request's `:authority` and `Host` (RFC 9113 §8.3.1).
+fn authority_problem(uri: &Uri, headers: &HeaderMap) -> Option<&'static str> {
+    let host = match single_header(headers, header::HOST) {
+        Ok(host) => host,
+        Err(Repeated) => return Some("more than one Host header (RFC 9113 section 8.3.1)"),
+    };
+    match (uri.authority(), host) {
+        (None, None) => Some("an HTTP/2 request must carry :authority or Host (RFC 9113 section 8.3.1)"),
+        (Some(authority), _) if !is_valid_host(authority.as_str().as_bytes()) => {
+            Some("invalid :authority: expected host or host:port (RFC 9113 section 8.3.1)")
+        }
+        (Some(authority), Some(host))
+            if !authority.as_str().as_bytes().eq_ignore_ascii_case(host.as_bytes()) =>
+        {
+            Some("Host differs from :authority (RFC 9113 section 8.3.1)")
+        }
+        (None, Some(host)) if !is_valid_host(host.as_bytes()) => {
+            Some("invalid Host header: expected host or host:port (RFC 9113 section 8.3.1)")
+        }
+        _ => None,
     }
 }
 
@@ -108,6 +141,21 @@ mod tests {
         ] {
             assert!(transfer_coding_problem(&headers(refused)).is_some(), "{refused:?}");
         }
+    }
+
+    #[test]
+    fn an_http2_request_names_one_valid_authority_rfc9113_8_3_1() {
+        let uri = |u: &str| u.parse::<Uri>().unwrap();
+        let none = HeaderMap::new();
+        assert!(authority_problem(&uri("https://tokens.example/oauth2/token"), &none).is_none());
+        assert!(authority_problem(&uri("/oauth2/token"), &headers(&[("host", "tokens.example")])).is_none());
+        let same = headers(&[("host", "Tokens.Example:8443")]);
+        assert!(authority_problem(&uri("https://tokens.example:8443/x"), &same).is_none());
+        assert!(authority_problem(&uri("/oauth2/token"), &none).is_some());
+        assert!(authority_problem(&uri("https://user@tokens.example/x"), &none).is_some());
+        assert!(authority_problem(&uri("https://a.example/x"), &headers(&[("host", "b.example")])).is_some());
+        let two = headers(&[("host", "a"), ("host", "a")]);
+        assert!(authority_problem(&uri("https://a/x"), &two).is_some());
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod token;
 mod wellknown;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
@@ -83,6 +84,9 @@ struct Inner {
     settings: HttpSettings,
     /// `Cache-Control` for the configured max-age, precomputed.
     jwks_cache_control: HeaderValue,
+    /// Set when shutdown has begun: `/readyz` answers 503 so load balancers stop sending,
+    /// while every endpoint still serves until the listener closes.
+    draining: AtomicBool,
 }
 
 impl AppState {
@@ -96,7 +100,18 @@ impl AppState {
         let keys = Arc::clone(live.issuer.keys());
         let jwks_cache_control = max_age(settings.jwks_max_age);
         let live = ArcSwap::from_pointee(live);
-        AppState(Arc::new(Inner { live, keys, clock, metrics, settings, jwks_cache_control }))
+        let draining = AtomicBool::new(false);
+        AppState(Arc::new(Inner { live, keys, clock, metrics, settings, jwks_cache_control, draining }))
+    }
+
+    /// Shutdown has begun: from now on `/readyz` answers 503.
+    pub(crate) fn start_draining(&self) {
+        self.0.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether shutdown has begun.
+    fn draining(&self) -> bool {
+        self.0.draining.load(Ordering::Relaxed)
     }
 
     /// The configuration now: hold it for the whole request.

@@ -87,22 +87,31 @@ pub(crate) async fn healthz() -> Response {
 }
 
 /// `GET /readyz`: configuration is loaded and a signing key is available. Without one
-/// (every key that could sign was revoked) it answers 503, so load balancers stop sending
-/// token requests here.
+/// (every key that could sign was revoked), and from the moment shutdown begins (SIGTERM,
+/// for `server.shutdown_delay` before the listener closes), it answers 503, so load
+/// balancers stop sending token requests here.
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
+    if state.draining() {
+        return unavailable("shutting down");
+    }
     let keys = state.keys().current_at(state.now());
     match keys.signer() {
         Ok(signer) => {
             axum::Json(json!({"status": "ready", "kid": signer.kid(), "alg": signer.alg().as_str()}))
                 .into_response()
         }
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
-            axum::Json(json!({"status": "unavailable", "reason": e.to_string()})),
-        )
-            .into_response(),
+        Err(e) => unavailable(&e.to_string()),
     }
+}
+
+/// `503` from `/readyz`, with the reason.
+fn unavailable(reason: &str) -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        axum::Json(json!({"status": "unavailable", "reason": reason})),
+    )
+        .into_response()
 }
 
 /// Both discovery documents, serialized once at startup.

@@ -514,16 +514,19 @@ fn earliest(a: Option<SystemTime>, b: Option<SystemTime>) -> Option<SystemTime> 
     }
 }
 
+/// Warns about a key file others may read, or its group write. Group read alone is not
+/// warned about: it is how Kubernetes gives a non-root pod its Secret volume (files root-owned,
+/// group `fsGroup`, mode 0440), and so no one can do otherwise there.
 #[cfg(unix)]
 fn warn_if_shared(path: &Path) {
     use std::os::unix::fs::PermissionsExt as _;
     if let Ok(meta) = fs::metadata(path)
-        && meta.permissions().mode() & 0o077 != 0
+        && meta.permissions().mode() & 0o027 != 0
     {
         tracing::warn!(
             path = %path.display(),
             mode = format_args!("{:o}", meta.permissions().mode() & 0o777),
-            "private key file is readable by group or others; run `chmod 600` on it"
+            "private key file is writable by group or readable by others; run `chmod 600` on it"
         );
     }
 }

@@ -11,7 +11,9 @@
 //! - `tokenmint_introspection_requests_total{active}`, `tokenmint_jwks_requests_total{status}`;
 //! - `tokenmint_signing_key_info{kid, alg, state}` and
 //!   `tokenmint_signing_key_next_change_timestamp_seconds`, read from the key ring at scrape;
-//! - `tokenmint_key_reloads_total{result}`, `tokenmint_config_reloads_total{result}`;
+//! - `tokenmint_key_reloads_total{result}`, `tokenmint_config_reloads_total{result}`,
+//!   `tokenmint_tls_reloads_total{result}` (a changed certificate or key file loaded, or
+//!   refused);
 //! - `tokenmint_throttled_total{kind}` (`password`, `client_secret`, `rate_limit`);
 //! - `tokenmint_build_info{version}` and the process metrics ([`process`]).
 //!
@@ -206,6 +208,7 @@ pub(crate) struct Metrics {
     jwks: [Counter; 2],
     key_reloads: Results,
     config_reloads: Results,
+    tls_reloads: Results,
     /// `tokenmint_throttled_total`, by [`Throttled::ALL`] order.
     throttled: Vec<Counter>,
 }
@@ -273,6 +276,11 @@ impl Metrics {
             Results::register(registry, "key_reloads", "Re-reads of the signing keys by result");
         let config_reloads =
             Results::register(registry, "config_reloads", "Reloads of the configuration by result");
+        let tls_reloads = Results::register(
+            registry,
+            "tls_reloads",
+            "Reloads of a changed TLS certificate or key file by result",
+        );
         let throttled_family = Family::<KindLabel, Counter>::default();
         registry.register(
             "throttled",
@@ -299,6 +307,7 @@ impl Metrics {
             jwks,
             key_reloads,
             config_reloads,
+            tls_reloads,
             throttled,
         };
         metrics.track_clients(clients);
@@ -359,6 +368,11 @@ impl Metrics {
     /// One configuration reload.
     pub(crate) fn config_reload(&self, ok: bool) {
         self.config_reloads.count(ok);
+    }
+
+    /// One reload of changed TLS certificate files: loaded, or refused (the old pair stays).
+    pub(crate) fn tls_reload(&self, ok: bool) {
+        self.tls_reloads.count(ok);
     }
 
     /// One request held back.

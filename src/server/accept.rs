@@ -1,23 +1,17 @@
-//! The accept loop: serves the router on a TCP listener, one hyper HTTP/1.1 connection per
-//! task, until a shutdown future resolves.
+//! The accept loop: serves the router on a TCP listener, one connection per task (HTTP/1.1
+//! or HTTP/2, over TLS or not: see `conn`), until a shutdown future resolves.
 //!
 //! `axum::serve` has no timeouts: a connection that sent half a request head, or an idle
-//! keep-alive connection, stays open for ever. Here every connection has hyper's
-//! `header_read_timeout` ([`ConnectionSettings::header_read_timeout`]), at most
+//! keep-alive connection, stays open for ever. Here every connection has a deadline for its
+//! first bytes (and its TLS handshake) and hyper's `header_read_timeout`
+//! ([`ConnectionSettings::header_read_timeout`]), at most
 //! [`ConnectionSettings::max_connections`] are served at once, and shutdown stops accepting
 //! and lets every in-flight request finish.
-//!
-//! HTTP/1.1 only (axum is built without `http2`), so hyper's http1 builder is used directly
-//! rather than hyper-util's `auto` builder, which first reads the opening bytes of every
-//! connection to look for the HTTP/2 preface.
 //!
 //! The per-request path is what `axum::serve` does, less its `AddExtension` and `Oneshot`
 //! layers: hyper calls [`PeerService`], which refuses a request whose framing is ambiguous
 //! ([`framing`]), inserts the peer address and calls the router, and the router boxes the
 //! `Incoming` body into an axum `Body` once.
-//!
-//! A client that half-closes its side after sending a request still gets the response
-//! (RFC 9112 §9.6): hyper's `half_close`.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -34,12 +28,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::future::RouteFuture;
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
+use tokio_rustls::rustls::ServerConfig;
 
+use super::conn::Protocols;
 use crate::http::framing;
 
 /// Connection-level limits, from `[server]` in configuration.
@@ -47,28 +41,31 @@ use crate::http::framing;
 pub(crate) struct ConnectionSettings {
     /// Time a connection has to send a request's head, counted from when it was accepted
     /// and, on a keep-alive connection, from each response (so it is also the idle
-    /// timeout). The connection is closed when it passes.
+    /// timeout). The connection is closed when it passes. It also bounds the TLS handshake.
     pub(crate) header_read_timeout: Duration,
     /// Most connections served at once; `None`: no limit. At the limit the loop stops
     /// accepting, and new connections wait in the kernel's listen backlog.
     pub(crate) max_connections: Option<NonZeroUsize>,
+    /// Most HTTP/2 streams open at once on one connection.
+    pub(crate) max_concurrent_streams: u32,
+    /// `server.max_header_bytes`: HTTP/2's header list bound is derived from it.
+    pub(crate) max_header_bytes: usize,
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves; then stops accepting, closes
-/// idle connections, and returns once every in-flight request has been answered.
+/// Serves `router` on `listener` (with TLS when `tls` is set) until `shutdown` resolves;
+/// then stops accepting, closes idle connections, and returns once every in-flight request
+/// has been answered.
 ///
 /// Accept errors never end the loop: connection-level ones (the peer gave up) are skipped,
 /// others (out of file descriptors, of memory) are logged and retried after a pause.
 pub(crate) async fn serve(
     listener: TcpListener,
+    tls: Option<Arc<ServerConfig>>,
     router: Router,
     settings: ConnectionSettings,
     shutdown: impl Future<Output = ()>,
 ) {
-    let mut http = http1::Builder::new();
-    // hyper's timer runs for every request head still to come: from accept, and on a
-    // keep-alive connection from each response on, so it is also the idle timeout.
-    http.timer(TokioTimer::new()).header_read_timeout(settings.header_read_timeout).half_close(true);
+    let protocols = Arc::new(Protocols::new(&settings, tls));
     let graceful = GracefulShutdown::new();
     let slots = settings.max_connections.map(|n| Arc::new(Semaphore::new(n.get())));
     let mut shutdown = pin!(shutdown);
@@ -111,24 +108,15 @@ pub(crate) async fn serve(
             }
         };
         let service = PeerService { router: router.clone(), peer: ConnectInfo(peer) };
-        let conn = http.serve_connection(TokioIo::new(nodelay(stream)), service);
-        tokio::spawn(run_connection(graceful.watch(conn), peer, slot));
+        let (protocols, watcher) = (Arc::clone(&protocols), graceful.watcher());
+        tokio::spawn(async move {
+            protocols.serve(nodelay(stream), peer, service, watcher).await;
+            // The slot is free once the connection is closed.
+            drop(slot);
+        });
     }
     drop(listener);
     graceful.shutdown().await;
-}
-
-/// Drives one connection to its end (hyper closes it when a request head is overdue), then
-/// frees its slot.
-async fn run_connection(
-    conn: impl Future<Output = Result<(), hyper::Error>>,
-    peer: SocketAddr,
-    _slot: Option<OwnedSemaphorePermit>,
-) {
-    if let Err(e) = conn.await {
-        // Malformed requests, resets, overdue heads: the client's doing, not ours.
-        tracing::debug!(%peer, error = %e, "connection closed with an error");
-    }
 }
 
 /// Sets `TCP_NODELAY`: a response never waits for the ACK of the previous segment.
@@ -180,7 +168,7 @@ impl Backoff {
 /// peer address as `ConnectInfo<SocketAddr>` (the brute-force throttles' per-address counts
 /// read it), then goes to the router.
 #[derive(Debug, Clone)]
-struct PeerService {
+pub(super) struct PeerService {
     router: Router,
     peer: ConnectInfo<SocketAddr>,
 }
@@ -191,7 +179,7 @@ impl hyper::service::Service<Request<Incoming>> for PeerService {
     type Future = Answer;
 
     fn call(&self, mut request: Request<Incoming>) -> Self::Future {
-        if let Some(refused) = framing::refusal(request.version(), request.headers()) {
+        if let Some(refused) = framing::refusal(request.version(), request.uri(), request.headers()) {
             return Answer::Refused(Some(refused));
         }
         request.extensions_mut().insert(self.peer);
@@ -202,7 +190,7 @@ impl hyper::service::Service<Request<Incoming>> for PeerService {
 }
 
 /// The response to one request: the router's, or the framing check's refusal.
-enum Answer {
+pub(super) enum Answer {
     Routed(RouteFuture<Infallible>),
     /// Taken when polled.
     Refused(Option<Response>),

@@ -3,7 +3,10 @@
 //! `run` takes the shutdown future as an argument (mini-redis, axum's graceful-shutdown
 //! example): the binary passes SIGINT/SIGTERM, tests pass a channel.
 //!
-//! - `accept`: the accept loop, one HTTP/1.1 connection per task, with its limits;
+//! - `accept`: the accept loop, one connection per task, with its limits;
+//! - `conn`: one connection: the TLS handshake, HTTP/1.1 or HTTP/2, hyper serving it;
+//! - `tls`: `[server.tls]`, the certificate and key loaded and swapped for new handshakes;
+//! - `tls_task`: reloads them when their files change;
 //! - `keys_task`: keeps the key ring current (file-system events, polling, SIGHUP, the
 //!   schedule's instants, automatic rotation);
 //! - `config_task`: reloads the configuration (SIGHUP, changes to its file);
@@ -12,8 +15,11 @@
 
 mod accept;
 mod config_task;
+mod conn;
 mod keys_task;
 mod metrics;
+mod tls;
+mod tls_task;
 mod watch;
 
 use std::future::Future;
@@ -22,9 +28,11 @@ use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use tokio::net::TcpListener;
+use tokio_rustls::rustls::ServerConfig;
 
 use crate::clients::{AssertionPolicy, Assertions, Registry, TrustedIssuer};
 use crate::clock::{Clock, SystemClock};
@@ -37,6 +45,7 @@ use crate::users::Users;
 use accept::ConnectionSettings;
 use config_task::Reloader;
 use keys_task::{Maintenance, maintain};
+use tls::{Certificates, TlsError};
 
 /// Why the server could not start. Its message says what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +72,9 @@ pub(crate) enum StartError {
     /// The system random generator failed.
     #[error("the system random number generator failed")]
     Random,
+    /// `[server.tls]`: the certificate or key could not be loaded.
+    #[error("[server.tls]: {0}")]
+    Tls(#[from] TlsError),
 }
 
 impl From<KeyError> for ServerError {
@@ -82,6 +94,13 @@ impl From<tokio::task::JoinError> for ServerError {
 pub struct Server {
     listener: TcpListener,
     router: Router,
+    /// The application state behind `router`: shutdown marks it draining.
+    state: AppState,
+    /// `[server.tls]`: the acceptor, and the certificates it takes, which a task reloads
+    /// (counting each reload in the metrics).
+    tls: Option<(Arc<ServerConfig>, Arc<Certificates>, Arc<Metrics>)>,
+    /// `server.shutdown_delay`.
+    shutdown_delay: Duration,
     /// `[metrics] bind` and its router, when metrics are served.
     metrics: Option<(TcpListener, Router)>,
     /// Header-read timeout and connection cap of the accept loops.
@@ -111,7 +130,19 @@ impl Server {
         let connections = ConnectionSettings {
             header_read_timeout: config.server.header_read_timeout,
             max_connections: config.server.max_connections.and_then(NonZeroUsize::new),
+            max_concurrent_streams: config.server.max_concurrent_streams,
+            max_header_bytes: config.server.max_header_bytes,
         };
+        let tls = match &config.server.tls {
+            Some(files) => {
+                let certs = Arc::new(
+                    Certificates::load(&files.cert_file, &files.key_file).map_err(StartError::from)?,
+                );
+                Some((certs.server_config().map_err(StartError::from)?, certs))
+            }
+            None => None,
+        };
+        let shutdown_delay = config.server.shutdown_delay;
         let metrics_listener = match config.metrics.bind {
             Some(addr) => Some(bind(addr).await?),
             None => None,
@@ -119,10 +150,14 @@ impl Server {
         let (poll_interval, auto_rotate) = (config.keys.poll_interval, config.keys.auto_rotate);
         let (state, ring, metrics, reloader) = assemble(config, Arc::clone(&clock)).await?;
         let maintenance = Maintenance::new(poll_interval, auto_rotate, Arc::clone(&metrics));
+        let tls = tls.map(|(acceptor, certs)| (acceptor, certs, Arc::clone(&metrics)));
         let metrics = metrics_listener.map(|l| (l, metrics::router(metrics)));
         Ok(Server {
             listener,
-            router: http::router(state),
+            router: http::router(state.clone()),
+            state,
+            tls,
+            shutdown_delay,
             metrics,
             connections,
             ring,
@@ -137,14 +172,21 @@ impl Server {
         self.listener.local_addr()
     }
 
+    /// Whether the service's port speaks TLS (`[server.tls]`).
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
     /// The address `GET /metrics` is served on, when `[metrics] bind` is set.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics.as_ref().and_then(|(l, _)| l.local_addr().ok())
     }
 
-    /// Serves until `shutdown` resolves, then stops accepting, closes idle connections and
-    /// lets in-flight requests finish. Meanwhile the key ring follows the key directory and
-    /// the schedule, and the configuration its file.
+    /// Serves until `shutdown` resolves; then `/readyz` answers 503 at once while every
+    /// endpoint is served for `server.shutdown_delay` more (so load balancers stop sending
+    /// here first), and then it stops accepting, closes idle connections and lets in-flight
+    /// requests finish. Meanwhile the key ring follows the key directory and the schedule,
+    /// the configuration its file, and the TLS certificate its files.
     ///
     /// Nothing here fails: accept errors (such as running out of file descriptors) are
     /// logged and retried, and a failed key or configuration reload keeps the last good one.
@@ -162,9 +204,28 @@ impl Server {
             tasks.spawn(reloader.run(stopping()));
         }
         if let Some((listener, router)) = self.metrics {
-            tasks.spawn(accept::serve(listener, router, self.connections, stopping()));
+            tasks.spawn(accept::serve(listener, None, router, self.connections, stopping()));
         }
-        accept::serve(self.listener, self.router, self.connections, shutdown).await;
+        let acceptor = match self.tls {
+            Some((acceptor, certs, metrics)) => {
+                tasks.spawn(tls_task::maintain(certs, metrics, stopping()));
+                Some(acceptor)
+            }
+            None => None,
+        };
+        let (state, delay) = (self.state, self.shutdown_delay);
+        let shutdown = async move {
+            shutdown.await;
+            state.start_draining();
+            if !delay.is_zero() {
+                tracing::info!(
+                    delay_ms = delay.as_millis() as u64,
+                    "shutting down: /readyz answers 503; serving on for server.shutdown_delay, then closing the listener"
+                );
+                tokio::time::sleep(delay).await;
+            }
+        };
+        accept::serve(self.listener, acceptor, self.router, self.connections, shutdown).await;
         let _ = stop.send(true);
         while tasks.join_next().await.is_some() {}
     }

@@ -17,6 +17,9 @@ const BIN: &str = env!("CARGO_BIN_EXE_tokenmint");
 pub(crate) fn tokenmint(dir: &Path) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.current_dir(dir).env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    // A configuration setting like any other: SIGTERM ends these servers at once instead of
+    // after the default delay for load balancers (tests/it/serve.rs tests the delay).
+    cmd.env("TOKENMINT_SERVER__SHUTDOWN_DELAY", "0s");
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
     cmd
 }
@@ -33,13 +36,11 @@ pub(crate) struct Served {
 }
 
 pub(crate) async fn serve(mut cmd: Command) -> Served {
-    cmd.args(["serve", "--bind", "127.0.0.1:0"]);
-    start(cmd).await
+    started(cmd.args(["serve", "--bind", "127.0.0.1:0"])).await
 }
 
-/// Starts `cmd` (a `tokenmint` command that serves and logs `listening on http://ADDR`) and
-/// reads its address from the log.
-pub(crate) async fn start(mut cmd: Command) -> Served {
+/// Starts `cmd`, a `tokenmint serve` that binds port 0, and reads its address from its log.
+pub(crate) async fn started(cmd: &mut Command) -> Served {
     let mut child = cmd.spawn().unwrap();
     let stderr = child.stderr.take().unwrap();
     let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -218,6 +219,18 @@ async fn config_check_accepts_a_good_config() {
     let (code, out, _) = run(dir.path(), &["config", "check", "--config", "good.toml"], None).await;
     assert_eq!(code, 0);
     assert!(out.contains("configuration OK") && out.contains("8 client(s)"), "{out}");
+    assert!(!out.contains("warning"), "{out}");
+}
+
+#[tokio::test]
+async fn config_check_warns_about_plain_http_off_loopback_rfc6749_3_2() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("exposed.toml"), format!("[server]\nbind = \"0.0.0.0:8080\"\n{CLIENTS}"))
+        .unwrap();
+    let (code, out, _) = run(dir.path(), &["config", "check", "--config", "exposed.toml"], None).await;
+    // Allowed (a TLS-terminating proxy in front is the expected set-up), but said.
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("warning: server.bind 0.0.0.0:8080") && out.contains("[server.tls]"), "{out}");
 }
 
 #[tokio::test]

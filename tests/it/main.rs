@@ -9,12 +9,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cli;
+mod cluster;
 mod derived;
 mod federation;
 mod foreign;
 mod forge;
 mod framing;
+mod h2;
 mod helpers;
+mod image;
 mod inprocess_assertion;
 mod inprocess_discovery;
 mod inprocess_errors;
@@ -30,12 +33,14 @@ mod inprocess_token_errors;
 mod inprocess_token_policy;
 mod interop;
 mod interop_libs;
+mod kubernetes;
 mod operations;
 mod password;
 mod resource_server;
 mod reuse;
 mod rotation;
 mod serve;
+mod tls;
 mod token_auth;
 mod verify_cache;
 mod verify_jwks;

@@ -55,6 +55,14 @@ impl Conn {
         Conn { stream: TcpStream::connect(addr).await.unwrap(), buf: Vec::new() }
     }
 
+    /// A connection whose `GET /healthz` was answered 200: accepted, and idle now.
+    pub(crate) async fn answered(addr: std::net::SocketAddr) -> Conn {
+        let mut conn = Conn::open(addr).await;
+        conn.send(HEALTHZ).await;
+        assert_eq!(conn.expect_response().await.status, 200);
+        conn
+    }
+
     pub(crate) async fn send(&mut self, bytes: &str) {
         self.stream.write_all(bytes.as_bytes()).await.unwrap();
     }
@@ -127,9 +135,7 @@ async fn a_connection_that_stalls_in_its_request_head_is_closed_after_header_rea
 #[tokio::test]
 async fn an_idle_keep_alive_connection_is_closed_after_header_read_timeout() {
     let app = TestApp::spawn_with("[server]\nheader_read_timeout = \"500ms\"").await;
-    let mut conn = Conn::open(app.addr).await;
-    conn.send(HEALTHZ).await;
-    assert_eq!(conn.expect_response().await.status, 200);
+    let mut conn = Conn::answered(app.addr).await;
     let took = conn.expect_close().await;
     assert!(took >= Duration::from_millis(400) && took < Duration::from_secs(5), "{took:?}");
 }
@@ -211,10 +217,8 @@ async fn max_connections_caps_the_connections_served_at_once() {
 
 #[tokio::test]
 async fn shutdown_finishes_the_in_flight_request_and_closes_idle_connections() {
-    let server = Joinable::spawn(CLIENTS).await;
-    let mut idle = Conn::open(server.addr).await;
-    idle.send(HEALTHZ).await;
-    assert_eq!(idle.expect_response().await.status, 200);
+    let server = Joinable::spawn(&format!("[server]\nshutdown_delay = \"0s\"\n{CLIENTS}")).await;
+    let mut idle = Conn::answered(server.addr).await;
     // A token request whose body is still on its way when the shutdown starts.
     let (head, body) = token_request();
     let mut busy = Conn::open(server.addr).await;
@@ -241,14 +245,15 @@ async fn shutdown_finishes_the_in_flight_request_and_closes_idle_connections() {
 
 #[tokio::test]
 async fn shutdown_is_not_held_up_for_ever_by_a_stalled_connection() {
-    let server = Joinable::spawn(&format!("[server]\nheader_read_timeout = \"500ms\"\n{CLIENTS}")).await;
+    let server = Joinable::spawn(&format!(
+        "[server]\nheader_read_timeout = \"500ms\"\nshutdown_delay = \"0s\"\n{CLIENTS}"
+    ))
+    .await;
     let mut stalled = Conn::open(server.addr).await;
     stalled.send("POST /oauth2/token HTTP/1.1\r\nHost: x\r\n").await;
     // Connections are accepted in the order they came: once a later one has been answered,
     // the stalled one is the server's too when the shutdown starts.
-    let mut later = Conn::open(server.addr).await;
-    later.send(HEALTHZ).await;
-    assert_eq!(later.expect_response().await.status, 200);
+    let later = Conn::answered(server.addr).await;
     drop(later);
     server.stop.send(()).unwrap();
     tokio::time::timeout(PATIENCE, server.served).await.expect("the server did not stop").unwrap();
@@ -279,4 +284,41 @@ async fn a_stalled_request_gets_408_with_oauth_json() {
     let text = String::from_utf8_lossy(&response);
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
     assert!(text.contains("\"error\":\"invalid_request\""), "{text}");
+}
+
+#[tokio::test]
+async fn after_the_shutdown_signal_readyz_is_503_at_once_while_requests_are_still_served() {
+    // A delay no test waits out: the server is dropped with the test.
+    let server = Joinable::spawn(&format!("[server]\nshutdown_delay = \"1h\"\n{CLIENTS}")).await;
+    let http = test_http();
+    let readyz = format!("http://{}/readyz", server.addr);
+    assert_eq!(http.get(&readyz).send().await.unwrap().status(), 200);
+    let mut kept = Conn::answered(server.addr).await;
+
+    server.stop.send(()).unwrap();
+    // The flag is set by the shutdown future as it resolves: the next /readyz sees it.
+    let draining = eventually(|| async { http.get(&readyz).send().await.unwrap().status() == 503 }).await;
+    assert!(draining, "/readyz still ready after the shutdown signal");
+    let res = http.get(&readyz).send().await.unwrap();
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    assert_eq!(res.json::<Value>().await.unwrap()["reason"], "shutting down");
+    // Tokens are still issued, on new connections and on open ones alike.
+    assert_eq!(basic_token(&http, &server.addr.to_string(), "svc-a", SECRET_A).await.status(), 200);
+    let (head, body) = token_request();
+    kept.send(&format!("{head}{body}")).await;
+    assert_eq!(kept.expect_response().await.status, 200);
+    // A connection made during the delay is served too.
+    Conn::answered(server.addr).await;
+    assert!(!server.served.is_finished());
+}
+
+#[tokio::test]
+async fn after_the_shutdown_delay_the_listener_closes_and_the_server_drains() {
+    let server = Joinable::spawn(&format!("[server]\nshutdown_delay = \"200ms\"\n{CLIENTS}")).await;
+    let mut idle = Conn::answered(server.addr).await;
+    server.stop.send(()).unwrap();
+    idle.expect_close().await;
+    let refused = eventually(|| async { TcpStream::connect(server.addr).await.is_err() }).await;
+    assert!(refused, "still accepting {EVENTUALLY:?} after shutdown");
+    tokio::time::timeout(PATIENCE, server.served).await.expect("the server did not stop").unwrap();
 }

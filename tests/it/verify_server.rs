@@ -11,7 +11,7 @@ use std::time::Duration;
 use axum::http::HeaderMap;
 use serde_json::{Value, json};
 
-use crate::cli::{start, tokenmint};
+use crate::cli::{started, tokenmint};
 use crate::forge::{at_header, key_in, sign};
 use crate::helpers::*;
 
@@ -86,7 +86,7 @@ async fn nginx_auth_request_lets_genuine_tokens_through_and_stops_the_rest_rfc67
         "127.0.0.1:0",
     ]);
     cmd.args(["--require-scope", "read", "--forward-claim", "tenant=X-Tenant"]);
-    let verifier = start(cmd).await;
+    let verifier = started(&mut cmd).await;
     let upstream = upstream().await;
     let port = free_port();
     std::fs::write(dir.path().join("nginx.conf"), nginx_conf(dir.path(), port, &verifier.addr, &upstream))
