@@ -10,6 +10,7 @@
 //!
 //! ```text
 //! cli → server → http → token → {keys, clients, users, verify} → {credentials, oauth, claims, clock}
+//! clients → verify (foreign JWTs, remote JWKS)
 //! server → config → the settings types of {clients, users, keys, token}
 //! {server, http} → metrics → keys
 //! ```
@@ -26,7 +27,10 @@
 //! The domain (no HTTP, no figment):
 //! - `clients`: a client (`mod.rs`), its settings and their checks (`settings`), the registry
 //!   (`registry`), client authentication (`auth`: every authentication method is a `Proof`
-//!   checked there), and per-client rate limits (`rate`).
+//!   checked there; `assertion`: what `private_key_jwt` assertions and federated identity
+//!   tokens must say; `replay`: their single-use rule; `keys`: where their public keys come
+//!   from), workload identity federation (`federation`: trusted issuers, federated
+//!   identities), and per-client rate limits (`rate`).
 //! - `users`: the password grant's users (`mod.rs`: registry and password checks) and their
 //!   settings (`settings`).
 //! - `keys`: signing keys. `schedule` (pure: dates, the rotation policy, which key signs,
@@ -35,10 +39,13 @@
 //!   `store` (every file access), `settings` (`[keys]` and the rotation invariants),
 //!   `derive`, `signing`, `jwks`, `admin` (the `tokenmint keys` operations).
 //! - `token`: the issuing policy. `Issuer::issue` dispatches every grant (client credentials
-//!   in `mod.rs`, password and refresh in `user`); `policy` (scopes and audiences), `reuse`,
+//!   in `mod.rs`, password and refresh in `user`, token exchange in `exchange`); `policy`
+//!   (scopes and audiences), `reuse`,
 //!   `claims`, `jti`, `settings` (`[tokens]`); introspection's answer.
 //! - [`verify`]: offline verification for resource servers (a library; no server inside).
-//!   Its `Checks` is what both resource servers and `token` check signed tokens with.
+//!   Its `Checks` is what both resource servers and `token` check signed tokens with;
+//!   `compact` (a token split once, keys parsed once), `cache` (the verified-token cache),
+//!   `foreign` (JWTs of other signers: client assertions, identity tokens).
 //!
 //! The edges:
 //! - `http`: the thin axum edge. `credentials` and `params` read a request, one handler per
@@ -53,7 +60,8 @@
 //!   reload), `metrics` (the `/metrics` listener's route), `watch`.
 //! - `metrics`: the Prometheus series, recorded by `http` and `server`, read from the key
 //!   ring (`keys`) and `/proc` (`process`) at scrape.
-//! - [`cli`]: the `tokenmint` command line; `telemetry`: log output.
+//! - [`cli`]: the `tokenmint` command line (`verify_server`: the verifier for reverse
+//!   proxies); `telemetry`: log output.
 //!
 //! # Crypto backend
 //!
