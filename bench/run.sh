@@ -191,6 +191,10 @@ write_config_header() {
     cat <<EOF
 issuer = "http://$HOST:$TM_PORT"
 
+[server]
+# Restarts between head-to-head rounds need no drain time for load balancers (there are none).
+shutdown_delay = "0s"
+
 [tokens]
 ttl = "5m"
 algorithm = "ES256"
