@@ -156,5 +156,42 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// The token and key of `bench/verify-peers.sh` (`VERIFY_PEERS_DIR`), so that the Rust
+/// verifiers are measured on the very token PyJWT and jose verify.
+fn peers(c: &mut Criterion) {
+    let Some(dir) = std::env::var_os("VERIFY_PEERS_DIR") else { return };
+    let dir = std::path::PathBuf::from(dir);
+    let token = std::fs::read_to_string(dir.join("token.txt")).expect("token.txt").trim().to_owned();
+    let set: JwkSet =
+        serde_json::from_slice(&std::fs::read(dir.join("jwks.json")).expect("jwks.json")).expect("JWKS");
+    let requirements = Requirements {
+        issuer: ISSUER.into(),
+        audience: AUDIENCE.into(),
+        algorithms: vec![Algorithm::ES256],
+        leeway: Duration::from_secs(30),
+    };
+    let verifier = Verifier::new(requirements, Jwks::from_set(&set)).expect("verifier");
+    ready(verifier.verify(&token)).expect("the peers' token verifies");
+    let mut group = c.benchmark_group("verify/peers");
+    group.measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1)).sample_size(30);
+    group.bench_function("tokenmint_verify", |b| {
+        b.iter(|| ready(verifier.verify(black_box(&token))).expect("valid"))
+    });
+    let cached = verifier.clone().with_cache(1024, Duration::from_secs(3600));
+    group.bench_function("tokenmint_verify_cached_hit", |b| {
+        b.iter(|| ready(cached.verify(black_box(&token))).expect("valid"))
+    });
+    let decoding = DecodingKey::from_jwk(&set.keys[0]).expect("decoding key");
+    let mut validation = Validation::new(Algorithm::ES256);
+    validation.set_issuer(&[ISSUER]);
+    validation.set_audience(&[AUDIENCE]);
+    group.bench_function("jsonwebtoken_decode", |b| {
+        b.iter(|| {
+            jsonwebtoken::decode::<AccessClaims>(black_box(&token), &decoding, &validation).expect("valid")
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench, peers);
 criterion_main!(benches);
