@@ -178,10 +178,12 @@ async fn automatic_rotation_publishes_each_key_ahead_of_signing() {
     let (first_published, first_signing, order) =
         (first_published.into_inner(), first_signing.into_inner(), order.into_inner());
     assert!(third, "expected at least 3 keys in 20 s with rotate_every = 4s: {order:?}");
-    // Every key after the first was in the JWKS at least ~publish_ahead before it signed.
+    // Every key after the first was in the JWKS well before it signed: publish_ahead (3 s)
+    // less the sampling's lag, which on a loaded 2-core CI machine reached 0.5 s (a key that
+    // signed unpublished would show about 0 s here).
     for kid in &order[1..] {
         let ahead = first_signing[kid].duration_since(first_published[kid]);
-        assert!(ahead >= Duration::from_millis(2500), "{kid} published only {ahead:?} before signing");
+        assert!(ahead >= Duration::from_millis(2000), "{kid} published only {ahead:?} before signing");
     }
     // Retired keys leave the JWKS once max_ttl + leeway (2 s) has passed.
     assert!(app.jwks().await.keys.len() <= 3);
