@@ -88,7 +88,7 @@ fn parse_forward(text: &str) -> Result<(String, HeaderName), String> {
 #[derive(Debug)]
 struct Checker {
     /// One verifier per audience, the default first; they share the key cache.
-    verifiers: Vec<(String, Verifier)>,
+    verifiers: Vec<Verifier>,
     require_scopes: Vec<String>,
     forward_claims: Vec<(String, HeaderName)>,
 }
@@ -120,7 +120,7 @@ pub(super) fn run(args: VerifyServerArgs) -> anyhow::Result<ExitCode> {
             if args.cache_size > 0 {
                 verifier = verifier.with_cache(args.cache_size, args.cache_max_age);
             }
-            verifiers.push((audience.clone(), verifier));
+            verifiers.push(verifier);
         }
         let checker = Arc::new(Checker {
             verifiers,
@@ -169,9 +169,9 @@ async fn check(State(checker): State<Arc<Checker>>, headers: HeaderMap) -> Respo
 /// The verifier of the audience the proxy asked for, or of the default one.
 fn pick_verifier<'a>(checker: &'a Checker, headers: &HeaderMap) -> Option<&'a Verifier> {
     match headers.get(AUDIENCE_HEADER) {
-        None => checker.verifiers.first().map(|(_, v)| v),
+        None => checker.verifiers.first(),
         Some(wanted) => {
-            checker.verifiers.iter().find(|(a, _)| a.as_bytes() == wanted.as_bytes()).map(|(_, v)| v)
+            checker.verifiers.iter().find(|v| v.requirements().audience.as_bytes() == wanted.as_bytes())
         }
     }
 }

@@ -191,12 +191,12 @@ impl TrustedIssuers {
     /// These issuers, keeping the key caches of `previous` where an issuer's keys come from
     /// the same place.
     pub(crate) fn succeeding(issuers: Vec<TrustedIssuer>, previous: &TrustedIssuers) -> Self {
-        let kept = issuers.into_iter().map(|mut issuer| {
-            if let Some(old) = previous.get(&issuer.issuer) {
-                let placeholder = KeySource::Static(Jwks::default());
-                issuer.keys = std::mem::replace(&mut issuer.keys, placeholder).keep_cache(&old.keys);
-            }
-            issuer
+        let kept = issuers.into_iter().map(|TrustedIssuer { issuer, keys, audiences, max_token_age }| {
+            let keys = match previous.get(&issuer) {
+                Some(old) => keys.keep_cache(&old.keys),
+                None => keys,
+            };
+            TrustedIssuer { issuer, keys, audiences, max_token_age }
         });
         Self::new(kept.collect())
     }

@@ -122,20 +122,11 @@ impl Issuer {
         let signer = keys.signer()?;
         let grant =
             Grant { sub: &subject.sub, client, scope: &scope, audiences: &audiences, ttl, extra: &extra };
-        let signed = self.access_token(&grant, signer, now)?;
+        let issued = self.fresh_token(&grant, signer, now)?;
         Ok(IssuedToken {
-            access_token: signed.token,
-            expires_in: ttl,
-            scope,
-            kid: signer.shared_kid(),
-            jti: signed.jti,
-            expires_at: now_secs + ttl,
-            audience: audiences.join(" "),
             user: (subject.sub != client.id).then(|| subject.sub.clone()),
-            refresh_token: None,
-            id_token: None,
-            reused: false,
             issued_token_type: Some(ACCESS_TOKEN_TYPE_URI),
+            ..issued
         })
     }
 }

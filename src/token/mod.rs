@@ -365,6 +365,31 @@ impl Issuer {
         Ok(issued(signed.token, signed.jti, expires_at, scope))
     }
 
+    /// Signs `grant` as a fresh token, with what the response says of it: no refresh or ID
+    /// token and no user, which the user grants and token exchange add.
+    fn fresh_token(
+        &self,
+        grant: &Grant<'_>,
+        signer: &SigningKey,
+        now: SystemTime,
+    ) -> Result<IssuedToken, KeyError> {
+        let signed = self.access_token(grant, signer, now)?;
+        Ok(IssuedToken {
+            access_token: signed.token,
+            expires_in: grant.ttl,
+            scope: grant.scope.to_owned(),
+            kid: signer.shared_kid(),
+            jti: signed.jti,
+            expires_at: unix_seconds(now) + grant.ttl,
+            audience: grant.audiences.join(" "),
+            user: None,
+            refresh_token: None,
+            id_token: None,
+            reused: false,
+            issued_token_type: None,
+        })
+    }
+
     /// Signs an RFC 9068 access token for `grant`.
     fn access_token(
         &self,

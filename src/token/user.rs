@@ -145,7 +145,7 @@ impl Issuer {
         let mut extra: Map<String, Value> = client.claims.clone();
         extra.extend(user.claims.iter().map(|(k, v)| (k.clone(), v.clone())));
         let grant = Grant { sub: &user.username, client, scope, audiences: &audiences, ttl, extra: &extra };
-        let signed = self.access_token(&grant, signer, now)?;
+        let issued = self.fresh_token(&grant, signer, now)?;
         let refresh_token = if client.allows_grant(GrantType::RefreshToken) {
             let claims = RefreshClaims {
                 iss: self.issuer.clone(),
@@ -176,20 +176,7 @@ impl Issuer {
         } else {
             None
         };
-        Ok(IssuedToken {
-            access_token: signed.token,
-            expires_in: ttl,
-            scope: scope.to_owned(),
-            kid: signer.shared_kid(),
-            jti: signed.jti,
-            expires_at: iat + ttl,
-            audience: audiences.join(" "),
-            user: Some(user.username.clone()),
-            refresh_token,
-            id_token,
-            reused: false,
-            issued_token_type: None,
-        })
+        Ok(IssuedToken { user: Some(user.username.clone()), refresh_token, id_token, ..issued })
     }
 
     /// Verifies a refresh token: `typ` rt+jwt, a key that may have signed one, signature,

@@ -33,7 +33,22 @@ pub(super) struct RawHeader {
     pub(super) kid: Option<String>,
     /// `crit`: present at all means an extension this verifier does not understand.
     #[serde(default)]
-    pub(super) crit: Option<serde::de::IgnoredAny>,
+    crit: Option<serde::de::IgnoredAny>,
+}
+
+impl RawHeader {
+    /// Whether `typ` is `expected`, or its `application/` form, in any case (media types
+    /// are case-insensitive, RFC 7515 §4.1.9).
+    pub(super) fn typ_is(&self, expected: &str) -> bool {
+        const PREFIX: &str = "application/";
+        self.typ.as_deref().is_some_and(|t| {
+            let short = match t.get(..PREFIX.len()) {
+                Some(p) if p.eq_ignore_ascii_case(PREFIX) => &t[PREFIX.len()..],
+                _ => t,
+            };
+            short.eq_ignore_ascii_case(expected)
+        })
+    }
 }
 
 /// A compact JWS, split and its header decoded.
@@ -53,7 +68,8 @@ fn malformed(detail: &'static str) -> VerifyError {
     VerifyError::new(ErrorKind::Malformed, detail)
 }
 
-/// Splits `token` into its three segments and decodes the header and the signature.
+/// Splits `token` into its three segments and decodes the header and the signature; a
+/// header with `crit` is refused (no extension is understood, RFC 7515 §4.1.11).
 pub(super) fn split(token: &str) -> Result<Compact<'_>, VerifyError> {
     if token.len() > MAX_TOKEN_BYTES {
         return Err(malformed("token is too long"));
@@ -68,6 +84,9 @@ pub(super) fn split(token: &str) -> Result<Compact<'_>, VerifyError> {
     let header_json = URL_SAFE_NO_PAD.decode(header).map_err(|_| malformed("header is not base64url"))?;
     let header: RawHeader = serde_json::from_slice(&header_json)
         .map_err(|_| malformed("header is not a JWS header with a known `alg`"))?;
+    if header.crit.is_some() {
+        return Err(malformed("crit header names extensions this verifier does not understand"));
+    }
     let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| malformed("signature is not base64url"))?;
     Ok(Compact { signing_input, payload, signature, header })
 }

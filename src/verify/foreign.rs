@@ -23,22 +23,12 @@ pub(crate) struct ForeignHeader<'a> {
     pub(crate) kid: Option<String>,
 }
 
-/// Splits the token and checks its header: size, `crit`, and that the token is not one of
-/// our access tokens (`typ` `at+jwt`, RFC 9068 §4): an access token never stands for an
+/// Splits the token and checks its header ([`compact::split`]: size, `crit`), and that the
+/// token is not one of our access tokens (`typ` `at+jwt`, RFC 9068 §4): an access token never stands for an
 /// assertion (RFC 8725 §3.11, explicit typing keeps the kinds of JWT apart).
 pub(crate) fn header(token: &str) -> Result<ForeignHeader<'_>, VerifyError> {
     let compact = compact::split(token)?;
-    if compact.header.crit.is_some() {
-        return Err(VerifyError::new(
-            ErrorKind::Malformed,
-            "crit header names extensions this verifier does not understand",
-        ));
-    }
-    let access_token = compact.header.typ.as_deref().is_some_and(|t| {
-        let short = t.strip_prefix("application/").unwrap_or(t);
-        short.eq_ignore_ascii_case(ACCESS_TOKEN_TYPE)
-    });
-    if access_token {
+    if compact.header.typ_is(ACCESS_TOKEN_TYPE) {
         return Err(VerifyError::new(
             ErrorKind::WrongType,
             "an access token (typ at+jwt) is not an assertion",

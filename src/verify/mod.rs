@@ -352,23 +352,9 @@ impl Checks<'_> {
     /// types are, RFC 7515 §4.1.9; RFC 9068 §4), `crit`, `kid`.
     pub(crate) fn header<'t>(&self, token: &'t str) -> Result<TokenHeader<'t>, VerifyError> {
         let compact = compact::split(token)?;
-        const PREFIX: &str = "application/";
-        let typ_ok = compact.header.typ.as_deref().is_some_and(|t| {
-            let short = match t.get(..PREFIX.len()) {
-                Some(p) if p.eq_ignore_ascii_case(PREFIX) => &t[PREFIX.len()..],
-                _ => t,
-            };
-            short.eq_ignore_ascii_case(self.typ)
-        });
-        if !typ_ok {
+        if !compact.header.typ_is(self.typ) {
             let detail = format!("typ must be {} (RFC 9068 §4)", self.typ);
             return Err(VerifyError::new(ErrorKind::WrongType, detail));
-        }
-        if compact.header.crit.is_some() {
-            return Err(VerifyError::new(
-                ErrorKind::Malformed,
-                "crit header names extensions this verifier does not understand",
-            ));
         }
         let kid = compact
             .header
@@ -451,18 +437,17 @@ impl Checks<'_> {
     }
 }
 
-/// Tries each key of `candidates` with `decode`: the first whose signature verifies
+/// Tries each key of `candidates` with `verify`: the first whose signature verifies
 /// decides. A failed signature moves on to the next key; any other failure is the token's,
-/// whichever key is tried (it comes before the signature and depends on the token alone, or
-/// after it, so that this key signed the token), so the order of the keys never changes the
-/// answer.
-fn first_verifying<T>(
-    candidates: &[std::sync::Arc<VerifyKey>],
-    mut decode: impl FnMut(&VerifyKey) -> Result<T, VerifyError>,
-) -> Result<T, VerifyError> {
+/// whichever key is tried (it depends on the token alone), so the order of the keys never
+/// changes the answer.
+fn first_verifying(
+    candidates: &[Arc<VerifyKey>],
+    mut verify: impl FnMut(&VerifyKey) -> Result<(), VerifyError>,
+) -> Result<(), VerifyError> {
     let mut last = None;
     for key in candidates {
-        match decode(key) {
+        match verify(key) {
             Err(e) if e.kind() == ErrorKind::BadSignature => last = Some(e),
             other => return other,
         }
