@@ -15,7 +15,20 @@ const BIN: &str = env!("CARGO_BIN_EXE_tokenmint");
 
 /// `tokenmint` run in `dir` (so no config/tokenmint.toml is found) with a clean environment.
 pub(crate) fn tokenmint(dir: &Path) -> Command {
-    let mut cmd = Command::new(BIN);
+    tokenmint_under(dir, &[])
+}
+
+/// [`tokenmint`] started through `wrapper` (a program and its arguments, which then run the
+/// binary), for example `setpriv` to drop capabilities; no wrapper if it is empty.
+pub(crate) fn tokenmint_under(dir: &Path, wrapper: &[&str]) -> Command {
+    let mut cmd = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut cmd = Command::new(program);
+            cmd.args(args).arg(BIN);
+            cmd
+        }
+        None => Command::new(BIN),
+    };
     cmd.current_dir(dir).env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default());
     // A configuration setting like any other: SIGTERM ends these servers at once instead of
     // after the default delay for load balancers (tests/it/serve.rs tests the delay).

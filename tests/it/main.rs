@@ -11,6 +11,7 @@
 mod cli;
 mod cluster;
 mod derived;
+mod faults;
 mod federation;
 mod foreign;
 mod forge;
