@@ -27,6 +27,9 @@ pub(crate) struct KeyRing {
     current: ArcSwap<KeySet>,
     /// Guarded by a std mutex: held only by the maintenance task and never across an await.
     loaded: Mutex<Loaded>,
+    /// The problem last logged by [`KeyRing::refresh`], so that a fault lasting many polls
+    /// is logged once (again when it changes); cleared by a refresh that succeeds.
+    reported: Mutex<Option<String>>,
 }
 
 impl KeyRing {
@@ -35,8 +38,13 @@ impl KeyRing {
     pub(crate) fn open(source: KeySource, policy: KeyPolicy, now: SystemTime) -> Result<Self, KeyError> {
         let loaded = source.open(&policy, now)?;
         let set = KeySet::build(&loaded.keys, &policy, now)?;
-        let ring =
-            KeyRing { source, policy, current: ArcSwap::from_pointee(set), loaded: Mutex::new(loaded) };
+        let ring = KeyRing {
+            source,
+            policy,
+            current: ArcSwap::from_pointee(set),
+            loaded: Mutex::new(loaded),
+            reported: Mutex::new(None),
+        };
         let set = ring.current();
         if let Ok(signer) = set.signer() {
             tracing::info!(kid = signer.kid(), alg = %signer.alg(), published = set.published.len(), "signing key selected");
@@ -87,7 +95,12 @@ impl KeyRing {
     /// (which may leave it without a signing key), and the error is returned.
     pub(crate) fn refresh(&self, now: SystemTime, force: bool) -> Result<(), KeyError> {
         let mut loaded = self.loaded.lock().unwrap_or_else(PoisonError::into_inner);
-        self.source.reload(&mut loaded, &self.policy, now, force)?;
+        if let Err(e) = self.source.reload(&mut loaded, &self.policy, now, force) {
+            if self.first_report(&e) {
+                tracing::error!(error = %e, "cannot read the key directory; the current keys go on signing");
+            }
+            return Err(e);
+        }
         let old = self.current();
         let set = match KeySet::build(&loaded.keys, &self.policy, now) {
             Ok(set) => set,
@@ -96,6 +109,7 @@ impl KeyRing {
                 return Err(e);
             }
         };
+        *self.reported.lock().unwrap_or_else(PoisonError::into_inner) = None;
         match (&old.signing, &set.signing) {
             (Some(from), Some(to)) if from.kid() != to.kid() => {
                 tracing::info!(from = from.kid(), to = to.kid(), "signing key changed");
@@ -128,9 +142,23 @@ impl KeyRing {
             None if old.signing.is_none() => {
                 tracing::error!(error = %why, "still no usable signing key: refusing to issue tokens");
             }
-            None => tracing::error!(error = %why, "keeping the previous key set: no usable signing key"),
+            None if self.first_report(why) => {
+                tracing::error!(error = %why, "keeping the previous key set: no usable signing key");
+            }
+            None => {}
         }
         Ok(())
+    }
+
+    /// Whether `problem` differs from the one last logged (and records it).
+    fn first_report(&self, problem: &KeyError) -> bool {
+        let text = problem.to_string();
+        let mut reported = self.reported.lock().unwrap_or_else(PoisonError::into_inner);
+        if reported.as_deref() == Some(text.as_str()) {
+            return false;
+        }
+        *reported = Some(text);
+        true
     }
 
     /// Creates the next key when automatic rotation calls for it

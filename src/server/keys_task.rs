@@ -51,6 +51,11 @@ pub(crate) async fn maintain(
     let _watcher = ring.key_dir().and_then(|dir| watch(dir, "key directory", |_| true, events_tx));
     let mut settings = settings;
     let mut hangups = settings.hangups.take();
+    // A failed rotation is logged once and retried no sooner than `poll_interval`: each
+    // attempt's own temporary file wakes the watch, which would otherwise retry (and log) in
+    // a loop for as long as the disk stays full.
+    let rotation_failing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut retry_rotation_at = tokio::time::Instant::now();
     tokio::pin!(shutdown);
     loop {
         let now = clock.now();
@@ -74,19 +79,30 @@ pub(crate) async fn maintain(
                 forced = true;
             }
         }
-        let (ring, clock, auto) = (Arc::clone(&ring), Arc::clone(&clock), settings.auto_rotate);
+        let rotate = settings.auto_rotate && tokio::time::Instant::now() >= retry_rotation_at;
+        let (ring, clock, failing) = (Arc::clone(&ring), Arc::clone(&clock), Arc::clone(&rotation_failing));
         let metrics = Arc::clone(&settings.metrics);
         // File reads and key generation stay off the async workers.
         let step = tokio::task::spawn_blocking(move || {
             let now = clock.now();
-            if auto && let Err(e) = ring.rotate_if_due(now) {
-                tracing::error!(error = %e, "automatic rotation failed; will retry");
+            if rotate {
+                match ring.rotate_if_due(now) {
+                    Err(e) => {
+                        if !failing.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                            tracing::error!(error = %e, "automatic rotation failed; the current keys go on signing, retrying every keys.poll_interval");
+                        }
+                    }
+                    Ok(_) => failing.store(false, std::sync::atomic::Ordering::Relaxed),
+                }
             }
             // A failed refresh keeps the previous set and has logged why.
             metrics.key_reload(ring.refresh(now, forced).is_ok());
         });
         if let Err(e) = step.await {
             tracing::error!(error = %e, "key maintenance step failed");
+        }
+        if rotate && rotation_failing.load(std::sync::atomic::Ordering::Relaxed) {
+            retry_rotation_at = tokio::time::Instant::now() + settings.poll_interval;
         }
     }
 }
