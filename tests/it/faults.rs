@@ -148,9 +148,11 @@ async fn keys_cli(keys: &Path, args: &[&str]) -> (i32, String, String) {
     run(dir.path(), &all, None).await
 }
 
-/// Generates a key in `keys` that signs at once; its kid.
-async fn generate_now(keys: &Path) -> String {
-    let (code, out, err) = keys_cli(keys, &["generate", "--activate-in", "0s"]).await;
+/// Generates a key in `keys` that signs after `activate_in`; its kid. Activation times are
+/// whole seconds and ties go to the greater kid, so a key meant to take over from one made
+/// earlier in the same second activates a second later.
+async fn generate(keys: &Path, activate_in: &str) -> String {
+    let (code, out, err) = keys_cli(keys, &["generate", "--activate-in", activate_in]).await;
     assert_eq!(code, 0, "{err}");
     out.split_whitespace().nth(1).unwrap_or_else(|| panic!("no kid in: {out}")).to_owned()
 }
@@ -191,9 +193,9 @@ async fn a_key_file_truncated_mid_write_fails_no_request_and_loads_once_complete
     let served = serve_in(dir.path(), "[keys]\ndir = \"keys\"\npoll_interval = \"200ms\"\n", &[]).await;
     let (http, keys) = (test_http(), dir.path().join("keys"));
     let old = signing_kid(&http, &served.addr).await;
-    // The complete file, made elsewhere: a key that signs as soon as it loads.
+    // The complete file, made elsewhere: a key that signs a second from now.
     let scratch = tempfile::tempdir().unwrap();
-    let new = generate_now(scratch.path()).await;
+    let new = generate(scratch.path(), "1s").await;
     let made = std::fs::read_dir(scratch.path()).unwrap().map(|e| e.unwrap().path());
     let made: Vec<PathBuf> = made.filter(|p| p.extension().is_some_and(|x| x == "pem")).collect();
     let text = std::fs::read(&made[0]).unwrap();
@@ -211,7 +213,8 @@ async fn a_key_file_truncated_mid_write_fails_no_request_and_loads_once_complete
     write_private(&keys.join("incoming.pem"), rest, true);
     assert!(
         eventually(|| async { signing_kid(&http, &served.addr).await == new }).await,
-        "the completed key never signed"
+        "the completed key never signed: {:#?}",
+        served.log_lines("tokenmint::keys")
     );
     load.through(20).await;
     let tally = load.finish().await;
@@ -288,7 +291,7 @@ async fn an_unreadable_then_removed_key_directory_fails_no_request_and_recovers_
     // Restored, readable again: a key added now reaches the running server.
     set_mode(&away, 0o700);
     std::fs::rename(&away, &keys).unwrap();
-    let new = generate_now(&keys).await;
+    let new = generate(&keys, "1s").await;
     assert!(
         eventually(|| async { signing_kid(&http, &served.addr).await == new }).await,
         "the restored directory's new key never signed"
@@ -355,7 +358,7 @@ async fn a_full_disk_when_rotation_writes_a_key_fails_no_request_and_the_next_ke
     let Some(_tmpfs) = Tmpfs::mount(&keys, "256k") else { return };
     // The first key, then a full disk: rotation comes due 1 s after that key starts signing
     // (rotate_every 4 s less publish_ahead 3 s) and finds no space to write the next one.
-    let first = generate_now(&keys).await;
+    let first = generate(&keys, "0s").await;
     fill(&keys);
     let fast = "[tokens]\nttl = \"2s\"\nmax_ttl = \"2s\"\nleeway = \"0s\"\n[keys]\ndir = \"keys\"\njwks_max_age = \"1s\"\npublish_ahead = \"3s\"\npoll_interval = \"500ms\"\nrotate_every = \"4s\"\nauto_rotate = true\n";
     let served = serve_in(dir.path(), fast, &[]).await;
