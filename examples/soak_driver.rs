@@ -379,7 +379,7 @@ impl Ctx {
             Op::GarbageBody => {
                 let n = self.seq.fetch_add(1, Ordering::Relaxed);
                 let req = self.http.post(self.token_endpoint()).basic_auth(CC_CLIENT, Some(&self.secret));
-                let req = if n % 2 == 0 {
+                let req = if n.is_multiple_of(2) {
                     let bytes: Vec<u8> = (0..fastrand::usize(1..2048)).map(|_| fastrand::u8(..)).collect();
                     req.header("content-type", "application/x-www-form-urlencoded").body(bytes)
                 } else {
@@ -507,7 +507,7 @@ fn forge(token: &str, n: u64) -> String {
     let mut parts = token.splitn(3, '.');
     let (header, claims, signature) =
         (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         let mut sig: Vec<char> = signature.chars().collect();
         if let Some(c) = sig.get_mut(10) {
             *c = if *c == 'A' { 'B' } else { 'A' };
