@@ -54,7 +54,7 @@ pub(crate) async fn maintain(
     // A failed rotation is logged once and retried no sooner than `poll_interval`: each
     // attempt's own temporary file wakes the watch, which would otherwise retry (and log) in
     // a loop for as long as the disk stays full.
-    let rotation_failing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut rotation_failing = false;
     let mut retry_rotation_at = tokio::time::Instant::now();
     tokio::pin!(shutdown);
     loop {
@@ -80,29 +80,27 @@ pub(crate) async fn maintain(
             }
         }
         let rotate = settings.auto_rotate && tokio::time::Instant::now() >= retry_rotation_at;
-        let (ring, clock, failing) = (Arc::clone(&ring), Arc::clone(&clock), Arc::clone(&rotation_failing));
+        let (ring, clock) = (Arc::clone(&ring), Arc::clone(&clock));
         let metrics = Arc::clone(&settings.metrics);
         // File reads and key generation stay off the async workers.
         let step = tokio::task::spawn_blocking(move || {
             let now = clock.now();
-            if rotate {
-                match ring.rotate_if_due(now) {
-                    Err(e) => {
-                        if !failing.swap(true, std::sync::atomic::Ordering::Relaxed) {
-                            tracing::error!(error = %e, "automatic rotation failed; the current keys go on signing, retrying every keys.poll_interval");
-                        }
-                    }
-                    Ok(_) => failing.store(false, std::sync::atomic::Ordering::Relaxed),
-                }
-            }
+            let rotation = rotate.then(|| ring.rotate_if_due(now));
             // A failed refresh keeps the previous set and has logged why.
             metrics.key_reload(ring.refresh(now, forced).is_ok());
+            rotation
         });
-        if let Err(e) = step.await {
-            tracing::error!(error = %e, "key maintenance step failed");
-        }
-        if rotate && rotation_failing.load(std::sync::atomic::Ordering::Relaxed) {
-            retry_rotation_at = tokio::time::Instant::now() + settings.poll_interval;
+        match step.await {
+            Ok(Some(Err(e))) => {
+                if !rotation_failing {
+                    tracing::error!(error = %e, "automatic rotation failed; the current keys go on signing, retrying every keys.poll_interval");
+                }
+                rotation_failing = true;
+                retry_rotation_at = tokio::time::Instant::now() + settings.poll_interval;
+            }
+            Ok(Some(Ok(_))) => rotation_failing = false,
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, "key maintenance step failed"),
         }
     }
 }

@@ -18,7 +18,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokenmint::verify::{Algorithm, Jwks, Requirements, Verifier};
 
-use crate::cli::{Served, run, serve, tokenmint_under};
+use crate::cli::{Served, serve, tokenmint_under};
 use crate::helpers::*;
 use crate::rotation::signing_kid;
 
@@ -138,21 +138,12 @@ async fn serve_in(dir: &Path, keys: &str, wrapper: &[&str]) -> Served {
     serve(cmd).await
 }
 
-/// Runs `tokenmint keys ARGS` on the key directory `keys`: exit code, stdout, stderr.
-async fn keys_cli(keys: &Path, args: &[&str]) -> (i32, String, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let config = format!("[keys]\ndir = \"{}\"\npublish_ahead = \"1h\"\n", keys.display());
-    std::fs::write(dir.path().join("c.toml"), config).unwrap();
-    let mut all = vec!["--config", "c.toml", "keys"];
-    all.extend_from_slice(args);
-    run(dir.path(), &all, None).await
-}
-
 /// Generates a key in `keys` that signs after `activate_in`; its kid. Activation times are
 /// whole seconds and ties go to the greater kid, so a key meant to take over from one made
 /// earlier in the same second activates a second later.
 async fn generate(keys: &Path, activate_in: &str) -> String {
-    let (code, out, err) = keys_cli(keys, &["generate", "--activate-in", activate_in]).await;
+    let (code, out, err) =
+        crate::rotation::keys_cli_in(keys, &["generate", "--activate-in", activate_in]).await;
     assert_eq!(code, 0, "{err}");
     out.split_whitespace().nth(1).unwrap_or_else(|| panic!("no kid in: {out}")).to_owned()
 }

@@ -289,7 +289,7 @@ pub(crate) async fn keys_cli(app: &TestApp, args: &[&str]) -> (i32, String, Stri
 }
 
 /// Runs `tokenmint keys ...` against the key directory `keys`.
-async fn keys_cli_in(keys: &Path, args: &[&str]) -> (i32, String, String) {
+pub(crate) async fn keys_cli_in(keys: &Path, args: &[&str]) -> (i32, String, String) {
     let dir = tempfile::tempdir().unwrap();
     let config = format!("[keys]\ndir = \"{}\"\npublish_ahead = \"1h\"\n", keys.display());
     std::fs::write(dir.path().join("c.toml"), config).unwrap();
