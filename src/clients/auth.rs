@@ -9,7 +9,6 @@
 //! core at a time; a success is remembered so the cost is paid once per secret, not once per
 //! request.
 
-use std::cell::Cell;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -18,7 +17,7 @@ use aws_lc_rs::hmac;
 use super::assertion::AssertionError;
 use super::{Client, FederatedSubject, Registry};
 use crate::credentials::{
-    self, Argon2Pool, Attempt, Requester, Secret, SecretHash, SecretHashError, Throttle,
+    self, Admitted, Argon2Pool, Attempt, Requester, Secret, SecretHash, SecretHashError, Throttle,
 };
 
 /// How many remembered argon2 successes the cache holds. Bounds memory whatever clients
@@ -275,16 +274,13 @@ impl Registry {
             .collect();
         // A remembered secret is answered only when a fresh check would be admitted, so a
         // blocked guesser cannot use the cache to test guesses without paying for them.
-        let remembered = Cell::new(None);
-        let known_good = || {
-            remembered
-                .set(candidates.iter().find(|(_, _, key)| checks.remembered.get(key).is_some()).map(|c| c.0));
-            remembered.get().is_some()
-        };
-        let admitted = checks.throttle.begin_unless(&client.id, requester.address, requester.at, known_good);
+        let known_good =
+            || candidates.iter().find(|(_, _, key)| checks.remembered.get(key).is_some()).map(|c| c.0);
+        let admitted =
+            checks.throttle.begin_unless(&client.id, requester.address, requester.at, known_good).await;
         let attempt: Attempt<'_> = match admitted {
-            Ok(Some(attempt)) => attempt,
-            Ok(None) => return remembered.get().ok_or(ClientError::BadSecret),
+            Ok(Admitted::Attempt(attempt)) => attempt,
+            Ok(Admitted::KnownGood(index)) => return Ok(index),
             Err(retry_after) => return Err(ClientError::Throttled { retry_after }),
         };
         for (index, phc, key) in &candidates {

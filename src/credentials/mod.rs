@@ -8,7 +8,7 @@ pub(crate) mod throttle;
 
 pub(crate) use argon2::Argon2Pool;
 pub(crate) use secret::{Secret, SecretHash, SecretHashError, matching_sha256, sha256, sha256_digest};
-pub(crate) use throttle::{Attempt, Throttle};
+pub(crate) use throttle::{Admitted, Attempt, Throttle};
 
 use std::net::IpAddr;
 use std::time::Instant;

@@ -8,10 +8,17 @@
 //! can be running or done for a name or an address before the backoff; after each backoff,
 //! one at a time.
 //!
-//! Pure: takes `now` (an attempt dropped unsettled counts as failed when it began), no
-//! tokio, no I/O, no HTTP. Its owners (`users`, `clients`) read the monotonic clock (`Instant`),
-//! not the injected wall clock: a backoff is a duration, and tests move time by passing
-//! instants here. Each replica keeps its own counters; nothing is shared. An attacker
+//! Only failures refuse. An attempt that finds its slots taken by checks still running
+//! waits for one of them to settle and then asks again: a busy client, or a backend logging
+//! many users in from one address, is slowed to the pace of its own checks, never answered
+//! `429` for guesses nobody made. Guesses sent all at once still get no more checks than the
+//! free attempts: the waiting ones find the block their predecessors' failures set.
+//!
+//! No I/O, no HTTP, no clock: it takes `now` (an attempt dropped unsettled counts as failed
+//! when it began). The one async piece is a [`Notify`] that wakes waiting attempts when one
+//! settles. Its owners (`users`, `clients`) read the monotonic clock (`Instant`), not the
+//! injected wall clock: a backoff is a duration, and tests move time by passing instants
+//! here. Each replica keeps its own counters; nothing is shared. An attacker
 //! spreading guesses over N replicas gets N times the budget, which stays tiny next to an
 //! argon2 hash's cost.
 
@@ -20,6 +27,8 @@ use std::fmt;
 use std::net::IpAddr;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
 
 use super::sha256;
 
@@ -79,19 +88,14 @@ impl Entry {
         self.blocked_until.and_then(|until| until.checked_duration_since(now)).filter(|w| !w.is_zero())
     }
 
-    /// `Err(wait)` unless a new attempt may start now: not blocked, and either within the
-    /// free attempts (counting those in flight) or, past them, none in flight.
-    fn admits(&self, now: Instant) -> Result<(), Duration> {
+    /// Whether a new attempt may start now: not blocked, and either within the free
+    /// attempts (counting those in flight) or, past them, none in flight.
+    fn admits(&self, now: Instant) -> Result<(), Refusal> {
         if let Some(wait) = self.blocked_for(now) {
-            return Err(wait);
+            return Err(Refusal::Blocked(wait));
         }
         let pending = self.failures.saturating_add(self.in_flight);
-        if pending < FREE_ATTEMPTS || self.in_flight == 0 {
-            Ok(())
-        } else {
-            // If the attempts in flight fail, this is the block that follows.
-            Err(delay_after(pending))
-        }
+        if pending < FREE_ATTEMPTS || self.in_flight == 0 { Ok(()) } else { Err(Refusal::Busy) }
     }
 
     fn record_failure(&mut self, now: Instant) {
@@ -102,6 +106,24 @@ impl Entry {
             self.blocked_until = Some(self.blocked_until.map_or(until, |u| u.max(until)));
         }
     }
+}
+
+/// What [`Throttle::begin_unless`] lets through.
+#[derive(Debug)]
+pub(crate) enum Admitted<'a, T> {
+    /// A counted attempt: the check must run.
+    Attempt(Attempt<'a>),
+    /// What `known_good` answered: nothing was reserved.
+    KnownGood(T),
+}
+
+/// Why an attempt may not start now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// Backing off after failures, for this long.
+    Blocked(Duration),
+    /// Every slot is held by a check still running: ask again when one settles.
+    Busy,
 }
 
 /// The block after `failures` failures (at least [`FREE_ATTEMPTS`]): doubling, capped.
@@ -115,6 +137,8 @@ fn delay_after(failures: u32) -> Duration {
 pub(crate) struct Throttle {
     /// A `std` mutex: it is held for a few hash-map operations and never across an await.
     entries: Mutex<HashMap<Key, Entry>>,
+    /// Wakes the attempts waiting for a slot whenever one settles.
+    settled: Notify,
     /// [`MAX_ENTRIES`], smaller in tests.
     capacity: usize,
 }
@@ -172,7 +196,7 @@ impl Drop for Attempt<'_> {
 
 impl Throttle {
     fn with_capacity(capacity: usize) -> Self {
-        Throttle { entries: Mutex::new(HashMap::new()), capacity }
+        Throttle { entries: Mutex::new(HashMap::new()), settled: Notify::new(), capacity }
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<Key, Entry>> {
@@ -181,64 +205,94 @@ impl Throttle {
     }
 
     /// Admits an attempt for `name` from `address`, or `Err(wait)` while either is backing
-    /// off or already has as many attempts in flight as it may.
-    pub(crate) fn begin(
+    /// off. While either has as many attempts in flight as it may, waits for one to settle
+    /// (a caller bounds the wait with its request timeout; dropped, it reserves nothing).
+    pub(crate) async fn begin(
         &self,
         name: &str,
         address: Option<IpAddr>,
         now: Instant,
     ) -> Result<Attempt<'_>, Duration> {
         let (name, address) = (Key::name(name), address.map(Key::Address));
-        self.admit(name, address, now, || false)?;
+        self.reserve(name, address, now, || None::<()>).await?;
         Ok(Attempt { throttle: self, name, address, begun: now, settled: false })
     }
 
     /// Like [`begin`](Self::begin), but once admitted, asks `known_good` (under the lock)
-    /// whether the credential is already known to be right; if so, clears the name's
-    /// counter and returns `Ok(None)` without reserving anything. A known-good credential
-    /// is refused exactly when a new one would be, so the answer never tells a guesser
-    /// more than a counted attempt would.
-    pub(crate) fn begin_unless(
+    /// whether the credential is already known to be right; if it answers `Some`, clears the
+    /// name's counter and returns that answer without reserving anything. A known-good
+    /// credential is refused exactly when a new one would be, so the answer never tells a
+    /// guesser more than a counted attempt would.
+    pub(crate) async fn begin_unless<T>(
         &self,
         name: &str,
         address: Option<IpAddr>,
         now: Instant,
-        known_good: impl FnOnce() -> bool,
-    ) -> Result<Option<Attempt<'_>>, Duration> {
+        known_good: impl FnMut() -> Option<T>,
+    ) -> Result<Admitted<'_, T>, Duration> {
         let (name, address) = (Key::name(name), address.map(Key::Address));
-        let reserved = self.admit(name, address, now, known_good)?;
-        // Lazily: an `Attempt` built and dropped would count as a failure.
-        Ok(reserved.then(|| Attempt { throttle: self, name, address, begun: now, settled: false }))
+        Ok(match self.reserve(name, address, now, known_good).await? {
+            Some(good) => Admitted::KnownGood(good),
+            None => Admitted::Attempt(Attempt { throttle: self, name, address, begun: now, settled: false }),
+        })
     }
 
-    /// Under one lock: refuses while a counter says wait; else, unless `known_good`,
-    /// reserves an attempt on both counters. `Ok(true)` when reserved.
-    fn admit(
+    /// [`admit`](Self::admit), again each time an attempt settles while it answers busy.
+    async fn reserve<T>(
         &self,
         name: Key,
         address: Option<Key>,
         now: Instant,
-        known_good: impl FnOnce() -> bool,
-    ) -> Result<bool, Duration> {
+        mut known_good: impl FnMut() -> Option<T>,
+    ) -> Result<Option<T>, Duration> {
+        loop {
+            // Registered before asking, so a settle between the answer and the wait wakes it.
+            let settled = self.settled.notified();
+            let mut settled = std::pin::pin!(settled);
+            settled.as_mut().enable();
+            match self.admit(name, address, now, &mut known_good) {
+                Ok(good) => return Ok(good),
+                Err(Refusal::Blocked(wait)) => return Err(wait),
+                Err(Refusal::Busy) => settled.await,
+            }
+        }
+    }
+
+    /// Under one lock: refuses while a counter says wait or is busy; else, unless
+    /// `known_good` answers `Some` (returned), reserves an attempt on both counters
+    /// (`Ok(None)`).
+    fn admit<T>(
+        &self,
+        name: Key,
+        address: Option<Key>,
+        now: Instant,
+        known_good: impl FnOnce() -> Option<T>,
+    ) -> Result<Option<T>, Refusal> {
         let keys = [Some(name), address];
         let mut entries = self.lock();
-        let mut wait: Option<Duration> = None;
+        let (mut wait, mut busy) = (None::<Duration>, false);
         for key in keys.iter().flatten() {
             if let Some(e) = entries.get_mut(key) {
                 if e.is_forgotten(now) {
                     *e = Entry::new(now);
                 }
-                if let Err(w) = e.admits(now) {
-                    wait = wait.max(Some(w));
+                match e.admits(now) {
+                    Ok(()) => {}
+                    Err(Refusal::Blocked(w)) => wait = wait.max(Some(w)),
+                    Err(Refusal::Busy) => busy = true,
                 }
             }
         }
+        // A block outranks a wait for a slot: waiting would end in the same refusal.
         if let Some(wait) = wait {
-            return Err(wait);
+            return Err(Refusal::Blocked(wait));
         }
-        if known_good() {
+        if busy {
+            return Err(Refusal::Busy);
+        }
+        if let Some(good) = known_good() {
             clear(&mut entries, name);
-            return Ok(false);
+            return Ok(Some(good));
         }
         let adding = keys.iter().flatten().filter(|k| !entries.contains_key(k)).count();
         make_room(&mut entries, adding, self.capacity, now);
@@ -247,7 +301,7 @@ impl Throttle {
             e.in_flight = e.in_flight.saturating_add(1);
             e.last = now;
         }
-        Ok(true)
+        Ok(None)
     }
 
     /// Ends an attempt begun by [`begin`](Self::begin) or [`begin_unless`](Self::begin_unless).
@@ -264,6 +318,8 @@ impl Throttle {
         if success {
             clear(&mut entries, name);
         }
+        drop(entries);
+        self.settled.notify_waiters();
     }
 }
 
@@ -316,8 +372,20 @@ mod tests {
         Some(s.parse().unwrap())
     }
 
+    /// [`Throttle::begin`] without the wait: the refusal itself.
+    fn try_begin<'a>(
+        t: &'a Throttle,
+        name: &str,
+        address: Option<IpAddr>,
+        now: Instant,
+    ) -> Result<Attempt<'a>, Refusal> {
+        let (name, address) = (Key::name(name), address.map(Key::Address));
+        t.admit(name, address, now, || None::<()>)?;
+        Ok(Attempt { throttle: t, name, address, begun: now, settled: false })
+    }
+
     fn fail(t: &Throttle, name: &str, address: Option<IpAddr>, now: Instant) {
-        t.begin(name, address, now).unwrap().failed(now);
+        try_begin(t, name, address, now).unwrap().failed(now);
     }
 
     #[test]
@@ -329,54 +397,105 @@ mod tests {
             fail(&t, "alice", addr, now);
         }
         fail(&t, "alice", addr, now);
-        assert_eq!(t.begin("alice", None, now).unwrap_err(), BASE_DELAY);
+        assert_eq!(try_begin(&t, "alice", None, now).unwrap_err(), Refusal::Blocked(BASE_DELAY));
         let later = now + BASE_DELAY;
         fail(&t, "alice", addr, later);
-        assert_eq!(t.begin("alice", None, later).unwrap_err(), BASE_DELAY * 2);
+        assert_eq!(try_begin(&t, "alice", None, later).unwrap_err(), Refusal::Blocked(BASE_DELAY * 2));
         // The address is blocked for other usernames too.
-        assert!(t.begin("bob", addr, later).is_err());
+        assert!(try_begin(&t, "bob", addr, later).is_err());
         // After the block, one attempt; a success clears the name but not the address.
-        t.begin("alice", None, later + BASE_DELAY * 2).unwrap().succeeded(later + BASE_DELAY * 2);
-        assert!(t.begin("alice", None, later).is_ok());
-        assert!(t.begin("bob", addr, later).is_err());
+        try_begin(&t, "alice", None, later + BASE_DELAY * 2).unwrap().succeeded(later + BASE_DELAY * 2);
+        assert!(try_begin(&t, "alice", None, later).is_ok());
+        assert!(try_begin(&t, "bob", addr, later).is_err());
     }
 
     #[test]
     fn attempts_in_flight_count_toward_the_limit() {
         let t = Throttle::default();
         let now = Instant::now();
-        let running: Vec<_> = (0..FREE_ATTEMPTS).map(|_| t.begin("alice", None, now).unwrap()).collect();
-        assert_eq!(t.begin("alice", None, now).unwrap_err(), BASE_DELAY, "no sixth check while five run");
-        assert!(t.begin("bob", None, now).is_ok(), "other names are not affected");
+        let running: Vec<_> =
+            (0..FREE_ATTEMPTS).map(|_| try_begin(&t, "alice", None, now).unwrap()).collect();
+        assert_eq!(
+            try_begin(&t, "alice", None, now).unwrap_err(),
+            Refusal::Busy,
+            "no sixth check while five run"
+        );
+        assert!(try_begin(&t, "bob", None, now).is_ok(), "other names are not affected");
         // Dropped unsettled (a cancelled request), they count as failures.
         drop(running);
-        assert!(t.begin("alice", None, now).is_err());
+        assert!(try_begin(&t, "alice", None, now).is_err());
         // Past the free attempts, one attempt at a time after each block.
         let after = now + MAX_DELAY;
-        let one = t.begin("alice", None, after).unwrap();
-        assert!(t.begin("alice", None, after).is_err());
+        let one = try_begin(&t, "alice", None, after).unwrap();
+        assert_eq!(try_begin(&t, "alice", None, after).unwrap_err(), Refusal::Busy);
         one.failed(after);
-        assert_eq!(t.begin("alice", None, after).unwrap_err(), BASE_DELAY * 2);
+        assert_eq!(try_begin(&t, "alice", None, after).unwrap_err(), Refusal::Blocked(BASE_DELAY * 2));
     }
 
-    #[test]
-    fn known_good_credentials_skip_the_count_but_never_the_block() {
+    #[tokio::test]
+    async fn known_good_credentials_skip_the_count_but_never_the_block() {
         let t = Throttle::default();
         let now = Instant::now();
         for _ in 0..3 {
-            assert!(t.begin_unless("svc", None, now, || true).unwrap().is_none());
+            assert!(matches!(
+                t.begin_unless("svc", None, now, || Some(())).await,
+                Ok(Admitted::KnownGood(()))
+            ));
         }
-        let running: Vec<_> = (0..FREE_ATTEMPTS).map(|_| t.begin("svc", None, now).unwrap()).collect();
+        for _ in 0..FREE_ATTEMPTS {
+            fail(&t, "svc", None, now);
+        }
         let mut asked = false;
-        assert!(
-            t.begin_unless("svc", None, now, || {
+        let refused = t
+            .begin_unless("svc", None, now, || {
                 asked = true;
-                true
+                Some(())
             })
-            .is_err()
-        );
+            .await;
+        assert_eq!(refused.map(|_| ()).unwrap_err(), BASE_DELAY);
         assert!(!asked, "a refused attempt learns nothing about the credential");
+    }
+
+    /// Five checks running and none failed: the sixth waits for one to settle instead of
+    /// being refused, and a success lets it run.
+    #[tokio::test]
+    async fn a_busy_name_waits_for_a_slot_instead_of_being_refused() {
+        let t = Throttle::default();
+        let now = Instant::now();
+        let mut running: Vec<_> =
+            (0..FREE_ATTEMPTS).map(|_| try_begin(&t, "svc", ip("10.0.0.1"), now).unwrap()).collect();
+        let sixth = t.begin("svc", ip("10.0.0.1"), now);
+        let mut sixth = std::pin::pin!(sixth);
+        assert!(futures_poll(sixth.as_mut()).is_none(), "waits while five run");
+        running.pop().unwrap().succeeded(now);
+        let admitted = futures_poll(sixth.as_mut()).expect("a settle wakes it");
+        admitted.unwrap().succeeded(now);
         drop(running);
+    }
+
+    /// Guesses that find the slots taken wait, then meet the block the running ones set.
+    #[tokio::test]
+    async fn waiting_attempts_are_refused_once_the_running_ones_fail() {
+        let t = Throttle::default();
+        let now = Instant::now();
+        let running: Vec<_> =
+            (0..FREE_ATTEMPTS).map(|_| try_begin(&t, "alice", None, now).unwrap()).collect();
+        let waiting = t.begin("alice", None, now);
+        let mut waiting = std::pin::pin!(waiting);
+        assert!(futures_poll(waiting.as_mut()).is_none());
+        for attempt in running {
+            attempt.failed(now);
+        }
+        assert_eq!(futures_poll(waiting.as_mut()).expect("woken").unwrap_err(), BASE_DELAY);
+    }
+
+    /// Polls `f` once with a no-op waker: `Some` when it is ready.
+    fn futures_poll<F: std::future::Future>(f: std::pin::Pin<&mut F>) -> Option<F::Output> {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match f.poll(&mut cx) {
+            std::task::Poll::Ready(out) => Some(out),
+            std::task::Poll::Pending => None,
+        }
     }
 
     #[test]
@@ -391,7 +510,7 @@ mod tests {
             fail(&t, &format!("filler-{i}"), None, start + Duration::from_millis(u64::from(i)));
             assert!(t.lock().len() <= 16);
         }
-        assert!(t.begin("victim", None, start).is_err(), "the block survives eviction");
+        assert!(try_begin(&t, "victim", None, start).is_err(), "the block survives eviction");
         // The newest filler is still counted; the oldest is gone.
         assert!(t.lock().contains_key(&Key::name("filler-99")));
         assert!(!t.lock().contains_key(&Key::name("filler-0")));

@@ -129,6 +129,7 @@ impl Users {
         let attempt = self
             .throttle
             .begin(username, requester.address, requester.at)
+            .await
             .map_err(|retry_after| UserError::Throttled { retry_after })?;
         let user = self.users.get(username).cloned();
         let hash = match &user {

@@ -303,3 +303,21 @@ async fn a_user_token_turns_inactive_once_the_user_is_disabled_or_removed_rfc766
         assert_eq!(introspect_at(&replica, &client_token).await["active"], true);
     }
 }
+
+/// RFC 6749 §4.3.2: the throttle counts failures, not concurrency. The right password sent
+/// many times at once waits for the checks already running and is never refused.
+#[tokio::test]
+async fn the_right_password_many_times_at_once_always_succeeds_rfc6749_4_3_2() {
+    let app = spawn().await;
+    let form = [("grant_type", "password"), ("username", "alice"), ("password", "wonderland")];
+    let answers = app
+        .all_at_once(24, || {
+            InProcess::token_req()
+                .header("authorization", basic_header("app", SECRET_A))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form_body(&form).into())
+                .unwrap()
+        })
+        .await;
+    assert!(answers.iter().all(|a| a.status == 200), "{answers:?}");
+}

@@ -237,3 +237,14 @@ async fn a_remembered_argon2_secret_serves_concurrent_requests() {
         app.all_at_once(40, || with_authorization(&basic_header("argon", ARGON_SECRET), &[CC])).await;
     assert!(answers.iter().all(|a| a.status == 200), "{answers:?}");
 }
+
+/// RFC 6749 §2.3.1: a client starting many workers at once sends its right argon2id secret
+/// on many requests before any check has finished. They wait for the first checks instead of
+/// being throttled, and the first success serves the rest.
+#[tokio::test]
+async fn a_new_argon2_clients_first_requests_at_once_all_succeed_rfc6749_2_3_1() {
+    let app = InProcess::spawn().await;
+    let answers =
+        app.all_at_once(40, || with_authorization(&basic_header("argon", ARGON_SECRET), &[CC])).await;
+    assert!(answers.iter().all(|a| a.status == 200), "{answers:?}");
+}

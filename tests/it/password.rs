@@ -105,3 +105,33 @@ async fn without_trusted_proxies_x_forwarded_for_is_ignored() {
     }
     assert_eq!(failed_login_via(&app, "nobody-5", "203.0.113.99").await, 429);
 }
+
+/// RFC 6749 §4.3.2 asks for protection against brute force, not a cap on honest
+/// concurrency: logins sent all at once from one address for one user (a backend signing
+/// its users in, a job using a service account) wait behind the checks already running and
+/// all succeed, while another address guessing another user's password is backed off alone.
+#[tokio::test]
+async fn many_right_logins_at_once_from_one_address_all_succeed_rfc6749_4_3_2() {
+    let app = spawn().await;
+    let guesser =
+        reqwest::Client::builder().local_address(std::net::IpAddr::from([127, 0, 0, 2])).build().unwrap();
+    let right = [("grant_type", "password"), ("username", "alice"), ("password", "wonderland")];
+    let wrong = [("grant_type", "password"), ("username", "nobody"), ("password", "guess")];
+    let mut logins = tokio::task::JoinSet::new();
+    for _ in 0..24 {
+        logins.spawn(send(app.token_req().basic_auth("app", Some(SECRET_A)).form(&right)));
+    }
+    let mut guesses = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        let req = guesser.post(app.url("/oauth2/token")).basic_auth("app", Some(SECRET_A)).form(&wrong);
+        guesses.spawn(send(req));
+    }
+    let statuses =
+        |answers: Vec<reqwest::Response>| answers.iter().map(|r| r.status().as_u16()).collect::<Vec<_>>();
+    let logged_in = statuses(logins.join_all().await);
+    assert!(logged_in.iter().all(|s| *s == 200), "{logged_in:?}");
+    let guessed = statuses(guesses.join_all().await);
+    assert!(guessed.iter().filter(|s| **s == 400).count() <= 5, "{guessed:?}");
+    assert!(guessed.iter().all(|s| [400, 429].contains(s)), "{guessed:?}");
+    assert!(guessed.contains(&429), "the guessing address backs off: {guessed:?}");
+}
