@@ -12,7 +12,10 @@
 //! waits for one of them to settle and then asks again: a busy client, or a backend logging
 //! many users in from one address, is slowed to the pace of its own checks, never answered
 //! `429` for guesses nobody made. Guesses sent all at once still get no more checks than the
-//! free attempts: the waiting ones find the block their predecessors' failures set.
+//! free attempts: the waiting ones find the block their predecessors' failures set. Waiting
+//! attempts are admitted first come, first served (each holds a ticket in the queue of its
+//! name and of its address, and newcomers line up behind them), so under a load its checks
+//! cannot keep up with, each waits its turn and none starves.
 //!
 //! No I/O, no HTTP, no clock: it takes `now` (an attempt dropped unsettled counts as failed
 //! when it began). The one async piece is a [`Notify`] that wakes waiting attempts when one
@@ -22,9 +25,10 @@
 //! spreading guesses over N replicas gets N times the budget, which stays tiny next to an
 //! argon2 hash's cost.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -61,12 +65,14 @@ impl Key {
 }
 
 /// One counter.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Entry {
     /// Failed attempts since the counter was last cleared or forgotten.
     failures: u32,
     /// Attempts admitted whose outcome is not known yet.
     in_flight: u32,
+    /// Tickets of the attempts waiting for a slot, oldest (smallest) first.
+    queue: BTreeSet<u64>,
     /// The last attempt's start or end.
     last: Instant,
     /// No attempt is admitted before this.
@@ -75,12 +81,17 @@ struct Entry {
 
 impl Entry {
     fn new(now: Instant) -> Self {
-        Entry { failures: 0, in_flight: 0, last: now, blocked_until: None }
+        Entry { failures: 0, in_flight: 0, queue: BTreeSet::new(), last: now, blocked_until: None }
+    }
+
+    /// Whether no attempt is running or waiting on this counter.
+    fn is_idle(&self) -> bool {
+        self.in_flight == 0 && self.queue.is_empty()
     }
 
     /// Whether nothing about this counter matters any more.
     fn is_forgotten(&self, now: Instant) -> bool {
-        self.in_flight == 0 && now.saturating_duration_since(self.last) >= FORGET_AFTER
+        self.is_idle() && now.saturating_duration_since(self.last) >= FORGET_AFTER
     }
 
     /// How long until the block ends, if it is blocking at `now`.
@@ -88,11 +99,15 @@ impl Entry {
         self.blocked_until.and_then(|until| until.checked_duration_since(now)).filter(|w| !w.is_zero())
     }
 
-    /// Whether a new attempt may start now: not blocked, and either within the free
-    /// attempts (counting those in flight) or, past them, none in flight.
-    fn admits(&self, now: Instant) -> Result<(), Refusal> {
+    /// Whether the attempt holding `ticket` (none for a newcomer) may start now: not
+    /// blocked, no attempt waiting ahead of it, and either within the free attempts
+    /// (counting those in flight) or, past them, none in flight.
+    fn admits(&self, now: Instant, ticket: Option<u64>) -> Result<(), Refusal> {
         if let Some(wait) = self.blocked_for(now) {
             return Err(Refusal::Blocked(wait));
+        }
+        if self.queue.first().is_some_and(|first| Some(*first) != ticket) {
+            return Err(Refusal::Busy);
         }
         let pending = self.failures.saturating_add(self.in_flight);
         if pending < FREE_ATTEMPTS || self.in_flight == 0 { Ok(()) } else { Err(Refusal::Busy) }
@@ -137,8 +152,10 @@ fn delay_after(failures: u32) -> Duration {
 pub(crate) struct Throttle {
     /// A `std` mutex: it is held for a few hash-map operations and never across an await.
     entries: Mutex<HashMap<Key, Entry>>,
-    /// Wakes the attempts waiting for a slot whenever one settles.
+    /// Wakes the attempts waiting for a slot whenever one settles or leaves the queue.
     settled: Notify,
+    /// The next waiting attempt's ticket: tickets grow, so their order is arrival order.
+    next_ticket: AtomicU64,
     /// [`MAX_ENTRIES`], smaller in tests.
     capacity: usize,
 }
@@ -194,9 +211,31 @@ impl Drop for Attempt<'_> {
     }
 }
 
+/// A waiting attempt's place in the queues: its ticket, once it has one. Dropped while it
+/// holds one (the attempt was refused, or its request dropped), it leaves the queues.
+struct Place<'a> {
+    throttle: &'a Throttle,
+    name: Key,
+    address: Option<Key>,
+    ticket: Option<u64>,
+}
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        if let Some(ticket) = self.ticket {
+            self.throttle.leave(self.name, self.address, ticket);
+        }
+    }
+}
+
 impl Throttle {
     fn with_capacity(capacity: usize) -> Self {
-        Throttle { entries: Mutex::new(HashMap::new()), settled: Notify::new(), capacity }
+        Throttle {
+            entries: Mutex::new(HashMap::new()),
+            settled: Notify::new(),
+            next_ticket: AtomicU64::new(0),
+            capacity,
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<Key, Entry>> {
@@ -237,7 +276,8 @@ impl Throttle {
         })
     }
 
-    /// [`admit`](Self::admit), again each time an attempt settles while it answers busy.
+    /// [`admit`](Self::admit), again each time an attempt settles while it answers busy,
+    /// holding a place in the queue from the first busy answer on.
     async fn reserve<T>(
         &self,
         name: Key,
@@ -245,27 +285,36 @@ impl Throttle {
         now: Instant,
         mut known_good: impl FnMut() -> Option<T>,
     ) -> Result<Option<T>, Duration> {
+        let mut place = Place { throttle: self, name, address, ticket: None };
         loop {
             // Registered before asking, so a settle between the answer and the wait wakes it.
             let settled = self.settled.notified();
             let mut settled = std::pin::pin!(settled);
             settled.as_mut().enable();
-            match self.admit(name, address, now, &mut known_good) {
-                Ok(good) => return Ok(good),
+            match self.admit(name, address, now, &mut place.ticket, &mut known_good) {
+                Ok(good) => {
+                    if place.ticket.take().is_some() {
+                        // The next in line may fit too.
+                        self.settled.notify_waiters();
+                    }
+                    return Ok(good);
+                }
                 Err(Refusal::Blocked(wait)) => return Err(wait),
                 Err(Refusal::Busy) => settled.await,
             }
         }
     }
 
-    /// Under one lock: refuses while a counter says wait or is busy; else, unless
-    /// `known_good` answers `Some` (returned), reserves an attempt on both counters
-    /// (`Ok(None)`).
+    /// Under one lock: refuses while a counter says wait or is busy (then, the first time,
+    /// gives the attempt a `ticket` in both counters' queues); else takes the attempt out
+    /// of the queues and, unless `known_good` answers `Some` (returned), reserves it on both
+    /// counters (`Ok(None)`).
     fn admit<T>(
         &self,
         name: Key,
         address: Option<Key>,
         now: Instant,
+        ticket: &mut Option<u64>,
         known_good: impl FnOnce() -> Option<T>,
     ) -> Result<Option<T>, Refusal> {
         let keys = [Some(name), address];
@@ -276,7 +325,7 @@ impl Throttle {
                 if e.is_forgotten(now) {
                     *e = Entry::new(now);
                 }
-                match e.admits(now) {
+                match e.admits(now, *ticket) {
                     Ok(()) => {}
                     Err(Refusal::Blocked(w)) => wait = wait.max(Some(w)),
                     Err(Refusal::Busy) => busy = true,
@@ -288,20 +337,55 @@ impl Throttle {
             return Err(Refusal::Blocked(wait));
         }
         if busy {
+            if ticket.is_none() {
+                let t = self.next_ticket.fetch_add(1, Ordering::Relaxed);
+                self.counters(&mut entries, keys, now, |e| {
+                    e.queue.insert(t);
+                });
+                *ticket = Some(t);
+            }
             return Err(Refusal::Busy);
+        }
+        if let Some(t) = *ticket {
+            for key in keys.iter().flatten() {
+                entries.get_mut(key).map(|e| e.queue.remove(&t));
+            }
         }
         if let Some(good) = known_good() {
             clear(&mut entries, name);
             return Ok(Some(good));
         }
-        let adding = keys.iter().flatten().filter(|k| !entries.contains_key(k)).count();
-        make_room(&mut entries, adding, self.capacity, now);
-        for key in keys.into_iter().flatten() {
-            let e = entries.entry(key).or_insert_with(|| Entry::new(now));
+        self.counters(&mut entries, keys, now, |e| {
             e.in_flight = e.in_flight.saturating_add(1);
             e.last = now;
-        }
+        });
         Ok(None)
+    }
+
+    /// Applies `update` to the counters of `keys`, creating those missing (after making room).
+    fn counters(
+        &self,
+        entries: &mut HashMap<Key, Entry>,
+        keys: [Option<Key>; 2],
+        now: Instant,
+        mut update: impl FnMut(&mut Entry),
+    ) {
+        let adding = keys.iter().flatten().filter(|k| !entries.contains_key(k)).count();
+        make_room(entries, adding, self.capacity, now);
+        for key in keys.into_iter().flatten() {
+            update(entries.entry(key).or_insert_with(|| Entry::new(now)));
+        }
+    }
+
+    /// Takes `ticket` out of the queues of `name` and `address`: its attempt stopped
+    /// waiting (refused, or its request dropped).
+    fn leave(&self, name: Key, address: Option<Key>, ticket: u64) {
+        let mut entries = self.lock();
+        for key in std::iter::once(name).chain(address) {
+            entries.get_mut(&key).map(|e| e.queue.remove(&ticket));
+        }
+        drop(entries);
+        self.settled.notify_waiters();
     }
 
     /// Ends an attempt begun by [`begin`](Self::begin) or [`begin_unless`](Self::begin_unless).
@@ -323,10 +407,10 @@ impl Throttle {
     }
 }
 
-/// Clears a counter's failures and block; drops it unless attempts are in flight.
+/// Clears a counter's failures and block; drops it unless attempts are in flight or waiting.
 fn clear(entries: &mut HashMap<Key, Entry>, key: Key) {
     if let Some(e) = entries.get_mut(&key) {
-        if e.in_flight == 0 {
+        if e.is_idle() {
             entries.remove(&key);
         } else {
             e.failures = 0;
@@ -337,8 +421,8 @@ fn clear(entries: &mut HashMap<Key, Entry>, key: Key) {
 
 /// Makes room for `adding` new counters within `capacity`: drops forgotten counters, then
 /// (down to 7/8 of the capacity, so this runs rarely) the oldest that block nothing, then
-/// the oldest blocking ones. Counters with attempts in flight are never dropped, so the
-/// bound can be exceeded by at most the number of requests being checked at once.
+/// the oldest blocking ones. Counters with attempts in flight or waiting are never dropped,
+/// so the bound can be exceeded by at most the number of requests being checked or waiting.
 fn make_room(entries: &mut HashMap<Key, Entry>, adding: usize, capacity: usize, now: Instant) {
     if adding == 0 || entries.len() + adding <= capacity {
         return;
@@ -350,7 +434,7 @@ fn make_room(entries: &mut HashMap<Key, Entry>, adding: usize, capacity: usize, 
     let target = capacity - capacity / 8;
     let mut candidates: Vec<(bool, Instant, Key)> = entries
         .iter()
-        .filter(|(_, e)| e.in_flight == 0)
+        .filter(|(_, e)| e.is_idle())
         .map(|(k, e)| (e.blocked_for(now).is_some(), e.last, *k))
         .collect();
     let excess = (entries.len() + adding).saturating_sub(target).min(candidates.len());
@@ -380,7 +464,12 @@ mod tests {
         now: Instant,
     ) -> Result<Attempt<'a>, Refusal> {
         let (name, address) = (Key::name(name), address.map(Key::Address));
-        t.admit(name, address, now, || None::<()>)?;
+        let mut ticket = None;
+        let admitted = t.admit(name, address, now, &mut ticket, || None::<()>);
+        if let Some(ticket) = ticket {
+            t.leave(name, address, ticket);
+        }
+        admitted?;
         Ok(Attempt { throttle: t, name, address, begun: now, settled: false })
     }
 
@@ -471,6 +560,38 @@ mod tests {
         let admitted = futures_poll(sixth.as_mut()).expect("a settle wakes it");
         admitted.unwrap().succeeded(now);
         drop(running);
+    }
+
+    /// Waiting attempts get the freed slots in arrival order, newcomers line up behind them,
+    /// and one that gives up waiting leaves its place.
+    #[tokio::test]
+    async fn waiting_attempts_are_served_first_come_first_served() {
+        let t = Throttle::default();
+        let now = Instant::now();
+        let mut running: Vec<_> =
+            (0..FREE_ATTEMPTS).map(|_| try_begin(&t, "svc", ip("10.0.0.1"), now).unwrap()).collect();
+        let (first, second) = (t.begin("svc", ip("10.0.0.1"), now), t.begin("other", ip("10.0.0.1"), now));
+        let (mut first, mut second) = (std::pin::pin!(first), std::pin::pin!(second));
+        // Boxed, so that dropping it drops the waiting attempt.
+        let mut third = Box::pin(t.begin("svc", None, now));
+        assert!(futures_poll(first.as_mut()).is_none());
+        assert!(futures_poll(second.as_mut()).is_none());
+        assert!(futures_poll(third.as_mut()).is_none());
+        running.pop().unwrap().succeeded(now);
+        // The later arrivals are polled first, yet the slot goes to the first.
+        assert!(futures_poll(third.as_mut()).is_none());
+        assert!(futures_poll(second.as_mut()).is_none());
+        assert_eq!(try_begin(&t, "new", ip("10.0.0.1"), now).unwrap_err(), Refusal::Busy, "no barging");
+        running.push(futures_poll(first.as_mut()).expect("first in line").unwrap());
+        running.pop().unwrap().succeeded(now);
+        running.push(futures_poll(second.as_mut()).expect("second in line").unwrap());
+        drop(third);
+        running.pop().unwrap().succeeded(now);
+        for attempt in running {
+            attempt.succeeded(now);
+        }
+        assert!(t.lock().values().all(Entry::is_idle), "nothing left queued or running");
+        assert!(try_begin(&t, "new", ip("10.0.0.1"), now).is_ok());
     }
 
     /// Guesses that find the slots taken wait, then meet the block the running ones set.

@@ -10,7 +10,7 @@ use std::time::SystemTime;
 
 use super::schedule::{DatedKey, KeyPolicy, NextKey};
 use super::settings::{KeySettings, SourceKind};
-use super::store::{Created, FileStamp};
+use super::store::{Created, FileStamp, StoredKey};
 use super::{Algorithm, Deriver, KeyError, KeyStore};
 use crate::clock::later;
 
@@ -31,6 +31,8 @@ pub(crate) struct Loaded {
     pub(crate) keys: Vec<DatedKey>,
     /// The directory's file stamps when `keys` were read.
     stamps: Vec<FileStamp>,
+    /// The keys as read from the directory's files, for the next read to fall back on.
+    stored: Vec<StoredKey>,
 }
 
 impl KeySource {
@@ -165,15 +167,17 @@ fn bootstrap(
 }
 
 /// Reads every key file into `loaded` (taken at `stamps`) and logs the files that cannot
-/// be used. Temporary files an interrupted write left behind are deleted first, when
-/// stale at `now`.
+/// be used; one that held a key at the previous read keeps that key
+/// ([`KeyStore::load_keeping`]). Temporary files an interrupted write left behind are
+/// deleted first, when stale at `now`.
 fn read_dir_into(store: &KeyStore, loaded: &mut Loaded, stamps: Vec<FileStamp>, now: SystemTime) {
     store.remove_stale_temps(now);
-    let (keys, errors) = store.load();
+    let (keys, errors) = store.load_keeping(&loaded.stored);
     for e in &errors {
-        tracing::error!(error = %e, "skipping unusable key file");
+        tracing::error!(error = %e, "unusable key file");
     }
     loaded.keys = keys.iter().map(|k| k.dated()).collect();
+    loaded.stored = keys;
     loaded.stamps = stamps;
 }
 

@@ -221,6 +221,16 @@ impl KeyStore {
     /// it, so a revocation recorded in one copy is never undone by another. Each extra copy
     /// is reported in the second list.
     pub(crate) fn load(&self) -> (Vec<StoredKey>, Vec<KeyError>) {
+        self.load_keeping(&[])
+    }
+
+    /// [`Self::load`], except that a file which is still there but can no longer be used
+    /// (truncated or rewritten in place, replaced by something that is not a key file) keeps
+    /// the key it held in `last`, the keys of the previous load, and the error says so. A
+    /// key whose file is edited badly therefore neither leaves the JWKS while its tokens
+    /// live nor hands signing back to an older key; only deleting the file (or revoking the
+    /// key) takes it out.
+    pub(crate) fn load_keeping(&self, last: &[StoredKey]) -> (Vec<StoredKey>, Vec<KeyError>) {
         let mut keys: Vec<StoredKey> = Vec::new();
         let mut errors = Vec::new();
         let paths = match self.key_files() {
@@ -228,7 +238,8 @@ impl KeyStore {
             Err(e) => return (keys, vec![e]),
         };
         for path in paths {
-            match load_file(&path).map(|k| self.apply_tombstone(k, &mut errors)) {
+            let read = load_file(&path).or_else(|e| kept_from(last, &path, e, &mut errors));
+            match read.map(|k| self.apply_tombstone(k, &mut errors)) {
                 Ok(k) => match keys.iter_mut().find(|o| o.key.kid() == k.key.kid()) {
                     Some(first) => {
                         errors.push(KeyError::BadKeyFile {
@@ -437,6 +448,32 @@ impl KeyStore {
 /// Moves the temporary file `tmp` over `path` atomically; on failure, `tmp` is deleted.
 fn replace(tmp: NamedTempFile, path: &Path) -> Result<(), KeyError> {
     tmp.persist(path).map(drop).map_err(|e| KeyError::Io { path: path.to_path_buf(), source: e.error })
+}
+
+/// The key `path` held in `last`, when `path` still exists but failed to load with
+/// `error`; the error is recorded with a note that the key is kept. Otherwise `error`.
+fn kept_from(
+    last: &[StoredKey],
+    path: &Path,
+    error: KeyError,
+    errors: &mut Vec<KeyError>,
+) -> Result<StoredKey, KeyError> {
+    let held = last.iter().find_map(|k| k.files.iter().find(|(p, _)| p == path).map(|(_, d)| (k, *d)));
+    let Some((key, dates)) = held.filter(|_| fs::symlink_metadata(path).is_ok()) else { return Err(error) };
+    errors.push(KeyError::BadKeyFile {
+        path: path.to_path_buf(),
+        reason: format!(
+            "{error}; keeping key {} as last read from this file (delete the file to drop the key, or \
+             `tokenmint keys revoke` it)",
+            key.key.kid()
+        ),
+    });
+    Ok(StoredKey {
+        key: Arc::clone(&key.key),
+        dates,
+        path: path.to_path_buf(),
+        files: vec![(path.to_path_buf(), dates)],
+    })
 }
 
 fn load_file(path: &Path) -> Result<StoredKey, KeyError> {
@@ -708,6 +745,25 @@ mod tests {
         store.remove_stale_temps(SystemTime::now() + Duration::from_secs(660));
         assert!(!tmp.exists());
         assert!(other.exists() && k.path.exists());
+    }
+
+    #[test]
+    fn a_file_that_stops_loading_keeps_its_last_key_until_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = KeyStore::new(dir.path());
+        let k = created(store.create(Algorithm::ES256, at(10), at(10)).unwrap());
+        let (last, _) = store.load();
+        fs::write(&k.path, "-----BEGIN PRIVATE KEY-----\nAAAA").unwrap();
+        let (keys, errors) = store.load_keeping(&last);
+        assert_eq!(keys.len(), 1);
+        assert_eq!((keys[0].key.kid(), keys[0].dates), (k.key.kid(), k.dates));
+        assert!(errors[0].to_string().contains(&format!("keeping key {}", k.key.kid())), "{}", errors[0]);
+        // Without a previous load there is nothing to keep.
+        assert!(store.load().0.is_empty());
+        // A deleted file takes its key with it.
+        fs::remove_file(&k.path).unwrap();
+        let (keys, errors) = store.load_keeping(&last);
+        assert!(keys.is_empty() && errors.is_empty());
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Faults injected under load: a key file truncated mid-write, the key directory made
+//! Faults injected under load: a key file truncated mid-write, the signing key's file
+//! truncated in place, the key directory made
 //! unreadable, removed and restored, a full disk when automatic rotation writes a key, and
 //! an invalid configuration reload. Each test runs `tokenmint serve`, keeps a few tasks
 //! issuing client credentials tokens and verifying them with `tokenmint::verify` against the
@@ -214,6 +215,46 @@ async fn a_key_file_truncated_mid_write_fails_no_request_and_loads_once_complete
     let (_, log) = served.stop().await;
     let named: Vec<&String> = log.iter().filter(|l| l.contains("incoming.pem")).collect();
     assert_eq!(named.len(), 1, "one line names the partial file: {:#?}", quiet(&log));
+}
+
+#[tokio::test]
+async fn the_signing_keys_file_truncated_in_place_keeps_that_key_signing_and_published() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve_in(dir.path(), "[keys]\ndir = \"keys\"\npoll_interval = \"200ms\"\n", &[]).await;
+    let (http, keys) = (test_http(), dir.path().join("keys"));
+    let old = signing_kid(&http, &served.addr).await;
+    let new = generate(&keys, "1s").await;
+    assert!(
+        eventually(|| async { signing_kid(&http, &served.addr).await == new }).await,
+        "{new} never signed"
+    );
+    let file = std::fs::read_dir(&keys).unwrap().map(|e| e.unwrap().path());
+    let file = file.filter(|p| std::fs::read_to_string(p).is_ok_and(|t| t.contains(&new))).next().unwrap();
+    let text = std::fs::read(&file).unwrap();
+    let load = Load::start(&served.addr);
+    load.through(20).await;
+
+    // An editor (or a botched copy) truncates the file where it is: same inode, half the key.
+    write_private(&file, &text[..text.len() / 2], false);
+    let name = file.file_name().unwrap().to_str().unwrap().to_owned();
+    assert!(served.wait_for_log(&format!("{name}: ")).await, "the server never read the truncated file");
+    load.through(50).await;
+    assert_eq!(signing_kid(&http, &served.addr).await, new, "the older key signed again");
+    let jwks = send(http.get(format!("http://{}/.well-known/jwks.json", served.addr))).await;
+    let jwks: Value = jwks.json().await.unwrap();
+    let published: Vec<&str> =
+        jwks["keys"].as_array().unwrap().iter().filter_map(|k| k["kid"].as_str()).collect();
+    assert!(published.contains(&new.as_str()), "the key left the JWKS while its tokens live: {published:?}");
+
+    // The file restored: nothing changes, and nothing more is logged.
+    write_private(&file, &text, false);
+    load.through(50).await;
+    let tally = load.finish().await;
+    tally.assert_no_failure();
+    assert!(!tally.kids.contains(&old), "the older key signed during the fault: {:?}", tally.kids);
+    let (_, log) = served.stop().await;
+    let named: Vec<&String> = log.iter().filter(|l| l.contains(&name) && l.contains("keeping key")).collect();
+    assert_eq!(named.len(), 1, "one line names the truncated file and the kept key: {:#?}", quiet(&log));
 }
 
 /// How to start a server that file permissions bind: as is when not root; as root through
