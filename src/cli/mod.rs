@@ -152,7 +152,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::HashPassword => hash_secret(true),
         Command::Verify(args) => verify::verify(args),
         Command::Decode(args) => verify::decode(args),
-        Command::VerifyServer(args) => verify_server::run(args),
+        Command::VerifyServer(args) => verify_server::run(cli.config.as_deref(), args),
     }
 }
 

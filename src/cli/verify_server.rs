@@ -14,8 +14,13 @@
 //!
 //! A proxy may narrow the check per request: `X-Tokenmint-Audience` picks one of the
 //! configured audiences, `X-Tokenmint-Require-Scope` (space-separated) adds required scopes.
+//!
+//! Settings come from `[verify_server]` in the configuration file, then
+//! `TOKENMINT_VERIFY_SERVER__*` variables, then the flags; each given flag overrides its
+//! setting (a repeatable flag given at all replaces the whole list).
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +33,7 @@ use clap::Args;
 
 use super::verify::parse_algorithms;
 use crate::claims::AccessClaims;
+use crate::config::{Config, VerifyServerSettings};
 use crate::server;
 use crate::verify::axum::{BearerRejection, bearer_token};
 use crate::verify::{RemoteJwks, RemoteOptions, Requirements, Verifier};
@@ -37,19 +43,32 @@ const AUDIENCE_HEADER: &str = "x-tokenmint-audience";
 /// The header a proxy sets to require more scopes (space-separated).
 const SCOPE_HEADER: &str = "x-tokenmint-require-scope";
 
-/// Arguments of `tokenmint verify-server`.
+/// Where `verify-server` listens unless told otherwise.
+const DEFAULT_BIND: &str = "127.0.0.1:8081";
+/// Default clock-skew allowance.
+const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
+/// Default longest token lifetime accepted.
+const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+/// Default bound on remembered verified tokens.
+const DEFAULT_CACHE_SIZE: usize = 100_000;
+/// Default longest time a verified token is remembered.
+const DEFAULT_CACHE_MAX_AGE: Duration = Duration::from_secs(300);
+
+/// Arguments of `tokenmint verify-server`. Each overrides its `[verify_server]` setting.
 #[derive(Debug, Args)]
 pub(super) struct VerifyServerArgs {
-    /// The issuer: `iss` must equal it, and its metadata gives the JWKS.
+    /// The issuer: `iss` must equal it, and its metadata gives the JWKS
+    /// [setting: verify_server.issuer; one of the two is required].
     #[arg(long, value_name = "URL")]
-    issuer: String,
+    issuer: Option<String>,
     /// An audience `aud` must contain (repeatable; the first is the default, the others may
-    /// be picked per request with `X-Tokenmint-Audience`).
-    #[arg(long = "audience", value_name = "A", required = true)]
+    /// be picked per request with `X-Tokenmint-Audience`) [setting: verify_server.audiences;
+    /// at least one is required].
+    #[arg(long = "audience", value_name = "A")]
     audiences: Vec<String>,
-    /// Listen address.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8081")]
-    bind: SocketAddr,
+    /// Listen address [default: 127.0.0.1:8081].
+    #[arg(long, value_name = "ADDR")]
+    bind: Option<SocketAddr>,
     /// A scope every token must have (repeatable).
     #[arg(long = "require-scope", value_name = "S")]
     require_scopes: Vec<String>,
@@ -60,21 +79,83 @@ pub(super) struct VerifyServerArgs {
     /// Accepted algorithm (repeatable) [default: ES256, EdDSA and RS256].
     #[arg(long = "algorithm", value_name = "ALG")]
     algorithms: Vec<String>,
-    /// Clock-skew allowance.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
-    leeway: Duration,
-    /// Longest token lifetime (`exp - iat`) accepted.
-    #[arg(long, value_name = "DURATION", default_value = "1day", value_parser = humantime::parse_duration)]
-    max_lifetime: Duration,
-    /// Most verified tokens remembered (0: no cache).
-    #[arg(long, value_name = "N", default_value_t = 100_000)]
-    cache_size: usize,
-    /// Longest time a verified token is remembered (never past its `exp`).
-    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
-    cache_max_age: Duration,
+    /// Clock-skew allowance [default: 30s].
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    leeway: Option<Duration>,
+    /// Longest token lifetime (`exp - iat`) accepted [default: 1day].
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    max_lifetime: Option<Duration>,
+    /// Most verified tokens remembered, 0 for no cache [default: 100000].
+    #[arg(long, value_name = "N")]
+    cache_size: Option<usize>,
+    /// Longest time a verified token is remembered, never past its `exp` [default: 5m].
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    cache_max_age: Option<Duration>,
     /// Fetch the issuer's metadata and keys over plain http from a host other than loopback.
     #[arg(long)]
     allow_http: bool,
+}
+
+/// The settings in force: flags over `[verify_server]` over the defaults.
+#[derive(Debug)]
+struct Settings {
+    issuer: String,
+    audiences: Vec<String>,
+    bind: SocketAddr,
+    require_scopes: Vec<String>,
+    forward_claims: Vec<(String, HeaderName)>,
+    algorithms: Vec<String>,
+    leeway: Duration,
+    max_lifetime: Duration,
+    cache_size: usize,
+    cache_max_age: Duration,
+    allow_http: bool,
+}
+
+impl Settings {
+    /// `args` over `file`; an error names what is missing or malformed.
+    fn resolve(args: VerifyServerArgs, file: VerifyServerSettings) -> anyhow::Result<Settings> {
+        let list = |flags: Vec<String>, setting: crate::clients::OneOrMany| {
+            if flags.is_empty() { setting.into_vec() } else { flags }
+        };
+        let forward_claims = if args.forward_claims.is_empty() {
+            let mut claims = Vec::with_capacity(file.forward_claims.len());
+            for (claim, header) in file.forward_claims {
+                let header = HeaderName::try_from(header.as_str())
+                    .with_context(|| format!("verify_server.forward_claims.{claim}: header `{header}`"))?;
+                claims.push((claim, header));
+            }
+            claims
+        } else {
+            args.forward_claims
+        };
+        let Some(issuer) = args.issuer.or(file.issuer) else {
+            anyhow::bail!("verify-server needs an issuer: give --issuer URL or set verify_server.issuer");
+        };
+        let audiences = list(args.audiences, file.audiences);
+        if audiences.is_empty() {
+            anyhow::bail!(
+                "verify-server needs an audience: give --audience A or set verify_server.audiences"
+            );
+        }
+        let bind = match args.bind.or(file.bind) {
+            Some(bind) => bind,
+            None => DEFAULT_BIND.parse()?,
+        };
+        Ok(Settings {
+            issuer,
+            audiences,
+            bind,
+            require_scopes: list(args.require_scopes, file.require_scopes),
+            forward_claims,
+            algorithms: list(args.algorithms, file.algorithms),
+            leeway: args.leeway.or(file.leeway).unwrap_or(DEFAULT_LEEWAY),
+            max_lifetime: args.max_lifetime.or(file.max_lifetime).unwrap_or(DEFAULT_MAX_LIFETIME),
+            cache_size: args.cache_size.or(file.cache_size).unwrap_or(DEFAULT_CACHE_SIZE),
+            cache_max_age: args.cache_max_age.or(file.cache_max_age).unwrap_or(DEFAULT_CACHE_MAX_AGE),
+            allow_http: args.allow_http || file.allow_http.unwrap_or(false),
+        })
+    }
 }
 
 /// `CLAIM=HEADER`.
@@ -93,7 +174,10 @@ struct Checker {
     forward_claims: Vec<(String, HeaderName)>,
 }
 
-pub(super) fn run(args: VerifyServerArgs) -> anyhow::Result<ExitCode> {
+/// Runs `verify-server` with `args` over the `[verify_server]` section of the
+/// configuration (`config`, as `serve` finds it).
+pub(super) fn run(config: Option<&Path>, args: VerifyServerArgs) -> anyhow::Result<ExitCode> {
+    let args = Settings::resolve(args, Config::load_verify_server(config)?)?;
     let algorithms = match parse_algorithms(&args.algorithms) {
         Ok(a) => a,
         Err(bad) => anyhow::bail!("unsupported algorithm `{bad}` (use ES256, EdDSA or RS256)"),

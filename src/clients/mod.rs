@@ -26,7 +26,7 @@ pub(crate) use keys::Fetcher;
 pub(crate) use rate::{Limiter, RateLimit};
 pub(crate) use registry::{Assertions, Registry};
 pub(crate) use replay::ReplayCache;
-pub(crate) use settings::{ClientProblem, ClientSettings};
+pub(crate) use settings::{ClientProblem, ClientSettings, OneOrMany};
 
 use std::fmt;
 use std::sync::Arc;

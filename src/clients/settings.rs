@@ -73,17 +73,21 @@ pub(crate) struct ClientSettings {
 }
 
 /// A list that may also be written as a single string (handy in environment variables).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(untagged)]
-enum OneOrMany {
+pub(crate) enum OneOrMany {
+    /// Not given.
     #[default]
     None,
+    /// One string.
     One(String),
+    /// A list.
     Many(Vec<String>),
 }
 
 impl OneOrMany {
-    fn into_vec(self) -> Vec<String> {
+    /// The strings, in order.
+    pub(crate) fn into_vec(self) -> Vec<String> {
         match self {
             OneOrMany::None => Vec::new(),
             OneOrMany::One(s) => vec![s],

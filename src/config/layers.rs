@@ -17,13 +17,17 @@ use figment::value::{Dict, Value};
 use figment::{Figment, Provider as _};
 
 use super::error::{Kind, Problem};
-use super::raw::RawConfig;
+use super::raw::{RawConfig, VerifyServerSettings};
 use super::{DEFAULT_CONFIG_PATH, ENV_PREFIX};
 use crate::files;
 
 /// The top-level keys a configuration may have.
 /// (`clients` and `users` are read from the file directly, and from their own variables.)
-const SECTIONS: &[&str] = &["issuer", "server", "tokens", "keys", "grants", "metrics"];
+/// (`verify_server` belongs to `tokenmint verify-server`; the service only checks its shape.)
+const SECTIONS: &[&str] = &["issuer", "server", "tokens", "keys", "grants", "metrics", VERIFY_SERVER];
+
+/// The section of `tokenmint verify-server`.
+const VERIFY_SERVER: &str = "verify_server";
 
 /// Reads defaults < the file (`path`, or [`DEFAULT_CONFIG_PATH`] if it exists) < the
 /// environment. With `path`, that file must exist.
@@ -32,16 +36,7 @@ pub(super) fn load(
     path: Option<&Path>,
     problems: &mut Vec<Problem>,
 ) -> Result<(RawConfig, Option<PathBuf>), Problem> {
-    let source = match path {
-        Some(p) if !p.is_file() => return Err(Kind::NotFound(p.to_path_buf()).into()),
-        Some(p) => Some(p.to_path_buf()),
-        None if Path::new(DEFAULT_CONFIG_PATH).is_file() => Some(PathBuf::from(DEFAULT_CONFIG_PATH)),
-        None => None,
-    };
-    let file = match &source {
-        Some(p) => FileLayer::read(p)?,
-        None => FileLayer::default(),
-    };
+    let (file, source) = FileLayer::find(path)?;
     let env = Env::prefixed(ENV_PREFIX)
         .filter(|k| {
             let k = k.as_str().to_ascii_lowercase();
@@ -54,6 +49,23 @@ pub(super) fn load(
         users: Figment::from(Env::prefixed(&format!("{ENV_PREFIX}USERS__")).split("__")),
     };
     Ok((read(&figment, file, Some(&groups), problems), source))
+}
+
+/// `[verify_server]` alone: the file (`path`, or [`DEFAULT_CONFIG_PATH`] if it exists) <
+/// `TOKENMINT_VERIFY_SERVER__*`. The file's other sections are neither read nor checked.
+pub(super) fn load_verify_server(path: Option<&Path>) -> Result<VerifyServerSettings, Vec<Problem>> {
+    let (file, _) = FileLayer::find(path).map_err(|p| vec![p])?;
+    let env = Env::prefixed(ENV_PREFIX)
+        .filter(|k| k.as_str().to_ascii_lowercase().starts_with(&format!("{VERIFY_SERVER}__")))
+        .split("__");
+    let figment = Figment::from(&file).merge(env);
+    let mut problems = Vec::new();
+    let root = match figment.data() {
+        Ok(mut profiles) => profiles.remove(&figment::Profile::Default).unwrap_or_default(),
+        Err(e) => return Err(e.into_iter().map(|e| Kind::Layers(e.to_string()).into()).collect()),
+    };
+    let settings = Sections { figment: &figment, root: &root }.get(VERIFY_SERVER, &mut problems);
+    settings.ok_or(problems)
 }
 
 /// Defaults < the given TOML text; the environment is not read.
@@ -94,6 +106,7 @@ fn read(
     let keys = sections.get("keys", problems).unwrap_or_default();
     let grants = sections.get("grants", problems).unwrap_or_default();
     let metrics = sections.get("metrics", problems).unwrap_or_default();
+    let _: Option<VerifyServerSettings> = sections.get(VERIFY_SERVER, problems);
     problems.extend(file.problems.into_iter().map(Problem::from));
     let mut clients = entries(file.clients, "clients", "id", problems);
     let mut users = entries(file.users, "users", "username", problems);
@@ -187,6 +200,22 @@ struct FileLayer {
 }
 
 impl FileLayer {
+    /// The file `path` names (which must exist), or else [`DEFAULT_CONFIG_PATH`] if it
+    /// exists, or none; with the path read.
+    fn find(path: Option<&Path>) -> Result<(Self, Option<PathBuf>), Problem> {
+        let source = match path {
+            Some(p) if !p.is_file() => return Err(Kind::NotFound(p.to_path_buf()).into()),
+            Some(p) => Some(p.to_path_buf()),
+            None if Path::new(DEFAULT_CONFIG_PATH).is_file() => Some(PathBuf::from(DEFAULT_CONFIG_PATH)),
+            None => None,
+        };
+        let file = match &source {
+            Some(p) => FileLayer::read(p)?,
+            None => FileLayer::default(),
+        };
+        Ok((file, source))
+    }
+
     fn read(path: &Path) -> Result<Self, Problem> {
         let text = files::read_text_bounded(path, files::MAX_CONFIG_FILE)
             .map_err(|e| Kind::File { name: path.display().to_string(), message: e.to_string() })?;

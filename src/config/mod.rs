@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use error::{ConfigError, Problem};
-pub(crate) use raw::{MetricsSettings, ServerSettings};
+pub(crate) use raw::{MetricsSettings, ServerSettings, VerifyServerSettings};
 
 use crate::clients::{Client, TrustedIssuer};
 use crate::keys::{KeyError, KeyPolicy, KeySettings, KeySource, SourceKind};
@@ -172,6 +172,13 @@ impl Config {
         let mut problems = Vec::new();
         let (raw, source) = layers::load(path, &mut problems)?;
         Ok(Config { source, ..validate::validate(raw, problems)? })
+    }
+
+    /// The `[verify_server]` section alone, for `tokenmint verify-server`: the file (as
+    /// [`Config::load`] finds it) < `TOKENMINT_VERIFY_SERVER__*` variables. The rest of the
+    /// file is not read.
+    pub(crate) fn load_verify_server(path: Option<&Path>) -> Result<VerifyServerSettings, ConfigError> {
+        layers::load_verify_server(path).map_err(ConfigError::new)
     }
 
     /// Defaults < the given TOML text; the environment is not read. For tests and tools.

@@ -1,6 +1,7 @@
 //! The configuration as written, before validation: the sections configuration owns
 //! (`[server]`, `[grants]`) and the raw form of the whole, as the layers produce it.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -9,7 +10,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 use super::{DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONCURRENT_STREAMS, DEFAULT_SHUTDOWN_DELAY};
-use crate::clients::{ClientSettings, TrustedIssuerSettings};
+use crate::clients::{ClientSettings, OneOrMany, TrustedIssuerSettings};
 use crate::keys::KeySettings;
 use crate::token::TokenSettings;
 use crate::users::UserSettings;
@@ -40,6 +41,40 @@ pub(super) struct RawConfig {
     /// Whether the file itself sets `keys.master_secret` (refused: a plaintext secret in a
     /// file that is often committed).
     pub(super) master_secret_in_file: bool,
+}
+
+/// `[verify_server]`: the settings of `tokenmint verify-server`, each overridden by its
+/// command-line flag (a list flag given once replaces the whole list). The token service
+/// ignores the section, so one file can hold both.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct VerifyServerSettings {
+    /// The issuer (`--issuer`).
+    pub(crate) issuer: Option<String>,
+    /// The accepted audiences, the default first (`--audience`). Lists may also be
+    /// written as one string (handy in environment variables).
+    pub(crate) audiences: OneOrMany,
+    /// The listen address (`--bind`).
+    pub(crate) bind: Option<SocketAddr>,
+    /// Scopes every token must have (`--require-scope`).
+    pub(crate) require_scopes: OneOrMany,
+    /// Claims answered as response headers, claim name to header name (`--forward-claim`).
+    pub(crate) forward_claims: BTreeMap<String, String>,
+    /// Accepted algorithms (`--algorithm`).
+    pub(crate) algorithms: OneOrMany,
+    /// Clock-skew allowance (`--leeway`).
+    #[serde(with = "humantime_serde")]
+    pub(crate) leeway: Option<Duration>,
+    /// Longest token lifetime accepted (`--max-lifetime`).
+    #[serde(with = "humantime_serde")]
+    pub(crate) max_lifetime: Option<Duration>,
+    /// Most verified tokens remembered, 0 for none (`--cache-size`).
+    pub(crate) cache_size: Option<usize>,
+    /// Longest time a verified token is remembered (`--cache-max-age`).
+    #[serde(with = "humantime_serde")]
+    pub(crate) cache_max_age: Option<Duration>,
+    /// Plain http to a host other than loopback (`--allow-http`).
+    pub(crate) allow_http: Option<bool>,
 }
 
 /// `[server]` in configuration.

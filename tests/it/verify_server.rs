@@ -171,3 +171,63 @@ async fn nginx_auth_request_lets_genuine_tokens_through_and_stops_the_rest_rfc67
     let (clean, _) = verifier.stop().await;
     assert!(clean, "verify-server did not stop cleanly");
 }
+
+/// `[verify_server]` in the configuration file, a `TOKENMINT_VERIFY_SERVER__*` variable over
+/// it, and a flag over both: each layer decides the setting it gives last.
+#[tokio::test]
+async fn settings_come_from_the_config_section_the_environment_and_flags_in_that_order() {
+    let app = TestApp::spawn_self_issued(CLIENTS).await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let file = format!(
+        "{CLIENTS}\n[verify_server]\nissuer = \"{}\"\naudiences = \"https://api.two\"\n\
+         bind = \"127.0.0.1:{port}\"\nrequire_scopes = [\"admin:all\"]\nforward_claims = {{ tenant = \"X-Tenant\" }}\n",
+        app.issuer
+    );
+    std::fs::write(dir.path().join("tokenmint.toml"), file).unwrap();
+    // The token service reads the same file and leaves the section to verify-server.
+    let (code, out, err) =
+        crate::cli::run(dir.path(), &["config", "check", "--config", "tokenmint.toml"], None).await;
+    assert_eq!(code, 0, "{out}{err}");
+
+    let mut cmd = tokenmint(dir.path());
+    cmd.args(["--config", "tokenmint.toml", "verify-server", "--audience", "https://api.one"]);
+    cmd.env("TOKENMINT_VERIFY_SERVER__REQUIRE_SCOPES", "read");
+    let verifier = started(&mut cmd).await;
+    assert_eq!(verifier.addr, format!("127.0.0.1:{port}"), "the file's bind");
+    let (token, _) = app.access_token(&[]).await;
+    let res =
+        test_http().get(format!("http://{}/orders", verifier.addr)).bearer_auth(&token).send().await.unwrap();
+    // 200: the flag's audience (api.one, not the file's api.two) and the variable's scope
+    // (read, not the file's admin:all) are in force; the file's forwarded claim is answered.
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["x-tenant"], "acme");
+    assert_eq!(res.headers()["x-tokenmint-subject"], "svc-a");
+    let (clean, _) = verifier.stop().await;
+    assert!(clean, "verify-server did not stop cleanly");
+}
+
+/// A mistake in `[verify_server]` is a configuration error (exit 64) naming the setting; a
+/// missing issuer says where to give one.
+#[tokio::test]
+async fn a_bad_verify_server_section_is_refused_with_the_setting_named() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("typo.toml"),
+        "[verify_server]\nissuer = \"http://127.0.0.1:1\"\naudince = \"a\"\n",
+    )
+    .unwrap();
+    let (code, _, err) = crate::cli::run(dir.path(), &["--config", "typo.toml", "verify-server"], None).await;
+    assert_eq!(code, 64, "{err}");
+    assert!(err.contains("verify_server") && err.contains("audince"), "{err}");
+    // `config check` reports the same mistake in the shared file.
+    let (code, _, err) =
+        crate::cli::run(dir.path(), &["config", "check", "--config", "typo.toml"], None).await;
+    assert_eq!(code, 64, "{err}");
+    assert!(err.contains("audince"), "{err}");
+
+    std::fs::write(dir.path().join("none.toml"), "[verify_server]\naudiences = [\"a\"]\n").unwrap();
+    let (code, _, err) = crate::cli::run(dir.path(), &["--config", "none.toml", "verify-server"], None).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("--issuer") && err.contains("verify_server.issuer"), "{err}");
+}
