@@ -127,11 +127,18 @@ fn bench(c: &mut Criterion) {
         group.bench_function(format!("{name}/tokenmint_verify_cached_hit"), |b| {
             b.iter(|| ready(cached.verify(black_box(&case.token))).expect("valid"))
         });
+        group.bench_function(format!("{name}/tokenmint_verify_shared_cached_hit"), |b| {
+            b.iter(|| ready(cached.verify_shared(black_box(&case.token))).expect("valid"))
+        });
         let fresh: Vec<String> = (0..20_000).map(|i| case.token_with_jti(i)).collect();
         let mut next = fresh.iter().cycle();
         group.bench_function(format!("{name}/tokenmint_verify_cached_miss"), |b| {
             let cold = verifier.clone().with_cache(1024, Duration::from_secs(3600));
             b.iter(|| ready(cold.verify(black_box(next.next().expect("cycle")))).expect("valid"))
+        });
+        group.bench_function(format!("{name}/tokenmint_verify_shared_cached_miss"), |b| {
+            let cold = verifier.clone().with_cache(1024, Duration::from_secs(3600));
+            b.iter(|| ready(cold.verify_shared(black_box(next.next().expect("cycle")))).expect("valid"))
         });
 
         let decoding = DecodingKey::from_jwk(&case.jwk).expect("decoding key");

@@ -233,7 +233,7 @@ async fn check(State(checker): State<Arc<Checker>>, headers: HeaderMap) -> Respo
         Ok(token) => token,
         Err(rejection) => return rejection.into_response(),
     };
-    let claims = match verifier.verify(token).await {
+    let claims = match verifier.verify_shared(token).await {
         Ok(claims) => claims,
         Err(e) => return BearerRejection::from_error(&e).into_response(),
     };

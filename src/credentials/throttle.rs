@@ -545,14 +545,18 @@ mod tests {
         assert!(!asked, "a refused attempt learns nothing about the credential");
     }
 
+    /// [`FREE_ATTEMPTS`] checks running for `svc` from 10.0.0.1.
+    fn all_slots_taken(t: &Throttle, now: Instant) -> Vec<Attempt<'_>> {
+        (0..FREE_ATTEMPTS).map(|_| try_begin(t, "svc", ip("10.0.0.1"), now).unwrap()).collect()
+    }
+
     /// Five checks running and none failed: the sixth waits for one to settle instead of
     /// being refused, and a success lets it run.
     #[tokio::test]
     async fn a_busy_name_waits_for_a_slot_instead_of_being_refused() {
         let t = Throttle::default();
         let now = Instant::now();
-        let mut running: Vec<_> =
-            (0..FREE_ATTEMPTS).map(|_| try_begin(&t, "svc", ip("10.0.0.1"), now).unwrap()).collect();
+        let mut running = all_slots_taken(&t, now);
         let sixth = t.begin("svc", ip("10.0.0.1"), now);
         let mut sixth = std::pin::pin!(sixth);
         assert!(futures_poll(sixth.as_mut()).is_none(), "waits while five run");
@@ -568,8 +572,7 @@ mod tests {
     async fn waiting_attempts_are_served_first_come_first_served() {
         let t = Throttle::default();
         let now = Instant::now();
-        let mut running: Vec<_> =
-            (0..FREE_ATTEMPTS).map(|_| try_begin(&t, "svc", ip("10.0.0.1"), now).unwrap()).collect();
+        let mut running = all_slots_taken(&t, now);
         let (first, second) = (t.begin("svc", ip("10.0.0.1"), now), t.begin("other", ip("10.0.0.1"), now));
         let (mut first, mut second) = (std::pin::pin!(first), std::pin::pin!(second));
         // Boxed, so that dropping it drops the waiting attempt.

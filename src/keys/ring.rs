@@ -77,6 +77,7 @@ impl KeyRing {
         match KeySet::build(&loaded.keys, &self.policy, now) {
             Ok(fresh) => {
                 let fresh = Arc::new(fresh);
+                log_change(&set, &fresh);
                 self.current.store(Arc::clone(&fresh));
                 fresh
             }
@@ -110,13 +111,7 @@ impl KeyRing {
             }
         };
         *self.reported.lock().unwrap_or_else(PoisonError::into_inner) = None;
-        match (&old.signing, &set.signing) {
-            (Some(from), Some(to)) if from.kid() != to.kid() => {
-                tracing::info!(from = from.kid(), to = to.kid(), "signing key changed");
-            }
-            (None, Some(to)) => tracing::info!(to = to.kid(), "a usable signing key is back; signing again"),
-            _ => {}
-        }
+        log_change(&old, &set);
         self.current.store(Arc::new(set));
         Ok(())
     }
@@ -183,6 +178,18 @@ impl KeyRing {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
+    }
+}
+
+/// Says when going from `old` to `new` changes the signing key (whether a reload or the
+/// schedule, at the instant a request sees it, made the change).
+fn log_change(old: &KeySet, new: &KeySet) {
+    match (&old.signing, &new.signing) {
+        (Some(from), Some(to)) if from.kid() != to.kid() => {
+            tracing::info!(from = from.kid(), to = to.kid(), "signing key changed");
+        }
+        (None, Some(to)) => tracing::info!(to = to.kid(), "a usable signing key is back; signing again"),
+        _ => {}
     }
 }
 

@@ -24,8 +24,8 @@ use crate::claims::AccessClaims;
 /// A verified token, as remembered.
 #[derive(Debug)]
 pub(super) struct Verified {
-    /// Its claims.
-    pub(super) claims: AccessClaims,
+    /// Its claims, shared with every caller that gets them from the cache.
+    pub(super) claims: Arc<AccessClaims>,
     /// The `kid` of the key that verified it.
     pub(super) kid: String,
     /// Until when (seconds since the epoch, exclusive) the entry may be used.
@@ -69,10 +69,10 @@ impl TokenCache {
     }
 
     /// Remembers the verified `claims` of the token of `key`, verified by `kid` at `now`.
-    pub(super) fn insert(&self, key: [u8; 32], claims: &AccessClaims, kid: &str, now: u64) {
+    pub(super) fn insert(&self, key: [u8; 32], claims: &Arc<AccessClaims>, kid: String, now: u64) {
         let until = claims.exp.min(now.saturating_add(self.max_age.as_secs()));
         if until > now {
-            let verified = Verified { claims: claims.clone(), kid: kid.to_owned(), until };
+            let verified = Verified { claims: Arc::clone(claims), kid, until };
             self.entries.insert(key, Arc::new(verified));
         }
     }

@@ -214,17 +214,28 @@ impl Verifier {
 
     /// Verifies `token` as of `now`.
     pub async fn verify_at(&self, token: &str, now: SystemTime) -> Result<AccessClaims, VerifyError> {
-        let r = &self.requirements;
-        let checks = Checks {
-            typ: ACCESS_TOKEN_TYPE,
-            algorithms: &r.algorithms,
-            issuer: self.check_issuer.then_some(r.issuer.as_str()),
-            audience: Some(&r.audience),
-            leeway: r.leeway,
-            max_lifetime: Some(self.max_lifetime),
-        };
+        if self.cache.is_none() {
+            return self.verify_uncached(&self.checks(), token, now).await.map(|(claims, _)| claims);
+        }
+        self.verify_shared_at(token, now).await.map(Arc::unwrap_or_clone)
+    }
+
+    /// Verifies `token` now, sharing the claims with the verified-token cache instead of
+    /// copying them: with [`Verifier::with_cache`], a token seen again costs no allocation.
+    /// The checks are those of [`Verifier::verify`].
+    pub async fn verify_shared(&self, token: &str) -> Result<Arc<AccessClaims>, VerifyError> {
+        self.verify_shared_at(token, SystemTime::now()).await
+    }
+
+    /// [`Verifier::verify_shared`] as of `now`.
+    pub async fn verify_shared_at(
+        &self,
+        token: &str,
+        now: SystemTime,
+    ) -> Result<Arc<AccessClaims>, VerifyError> {
+        let checks = self.checks();
         let Some(cache) = &self.cache else {
-            return self.verify_uncached(&checks, token, now).await.map(|(claims, _)| claims);
+            return self.verify_uncached(&checks, token, now).await.map(|(claims, _)| Arc::new(claims));
         };
         let key = TokenCache::key(token);
         let now_secs = now.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs();
@@ -232,13 +243,27 @@ impl Verifier {
             if self.has_key(&hit.kid) {
                 checks.issuer_and_audience(&hit.claims.iss, hit.claims.aud.as_slice())?;
                 checks.times(&hit.claims, now)?;
-                return Ok(hit.claims.clone());
+                return Ok(Arc::clone(&hit.claims));
             }
             cache.remove(&key);
         }
         let (claims, kid) = self.verify_uncached(&checks, token, now).await?;
-        cache.insert(key, &claims, &kid, now_secs);
+        let claims = Arc::new(claims);
+        cache.insert(key, &claims, kid, now_secs);
         Ok(claims)
+    }
+
+    /// What this verifier checks in every token.
+    fn checks(&self) -> Checks<'_> {
+        let r = &self.requirements;
+        Checks {
+            typ: ACCESS_TOKEN_TYPE,
+            algorithms: &r.algorithms,
+            issuer: self.check_issuer.then_some(r.issuer.as_str()),
+            audience: Some(&r.audience),
+            leeway: r.leeway,
+            max_lifetime: Some(self.max_lifetime),
+        }
     }
 
     /// Every check, signature included: the claims and the `kid` that verified them.

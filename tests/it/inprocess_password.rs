@@ -222,16 +222,7 @@ async fn repeated_failures_back_off_with_429_and_retry_after() {
 #[tokio::test]
 async fn concurrent_guesses_get_no_more_checks_than_the_free_attempts_rfc6749_4_3_2() {
     let app = spawn().await;
-    let form = [("grant_type", "password"), ("username", "alice"), ("password", "guess")];
-    let answers = app
-        .all_at_once(40, || {
-            InProcess::token_req()
-                .header("authorization", basic_header("app", SECRET_A))
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(form_body(&form).into())
-                .unwrap()
-        })
-        .await;
+    let answers = logins_at_once(&app, 40, "guess").await;
     // A real check answers 400; the documented budget is 5 failures before the backoff.
     assert_backed_off(&answers, 400, "invalid_grant");
     // The guesser is now backing off: even the right password waits.
@@ -304,20 +295,24 @@ async fn a_user_token_turns_inactive_once_the_user_is_disabled_or_removed_rfc766
     }
 }
 
+/// `n` password logins as `alice` with `password` by the client `app`, sent all at once.
+async fn logins_at_once(app: &InProcess, n: usize, password: &str) -> Vec<Answer> {
+    let form = [("grant_type", "password"), ("username", "alice"), ("password", password)];
+    app.all_at_once(n, || {
+        InProcess::token_req()
+            .header("authorization", basic_header("app", SECRET_A))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form_body(&form).into())
+            .unwrap()
+    })
+    .await
+}
+
 /// RFC 6749 §4.3.2: the throttle counts failures, not concurrency. The right password sent
 /// many times at once waits for the checks already running and is never refused.
 #[tokio::test]
 async fn the_right_password_many_times_at_once_always_succeeds_rfc6749_4_3_2() {
     let app = spawn().await;
-    let form = [("grant_type", "password"), ("username", "alice"), ("password", "wonderland")];
-    let answers = app
-        .all_at_once(24, || {
-            InProcess::token_req()
-                .header("authorization", basic_header("app", SECRET_A))
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(form_body(&form).into())
-                .unwrap()
-        })
-        .await;
+    let answers = logins_at_once(&app, 24, "wonderland").await;
     assert!(answers.iter().all(|a| a.status == 200), "{answers:?}");
 }

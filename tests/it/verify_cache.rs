@@ -58,6 +58,30 @@ async fn a_token_seen_again_is_answered_from_the_cache_with_its_times_still_chec
     assert_eq!(verifier.clone().cached_tokens(), verifier.cached_tokens());
 }
 
+/// `verify_shared` hands out the cached claims themselves: one allocation for every caller of
+/// a token seen again, and the same checks as `verify` (RFC 9068 §4: `exp` still checked).
+#[tokio::test]
+async fn verify_shared_answers_a_token_seen_again_with_the_cached_claims_themselves() {
+    let key = TestKey::es256("k1");
+    let verifier = static_verifier(&[&key], ISSUER);
+    let token = access_token(&key, ISSUER, 60);
+    let first = verifier.verify_shared(&token).await.unwrap();
+    let again = verifier.verify_shared(&token).await.unwrap();
+    assert!(std::sync::Arc::ptr_eq(&first, &again), "a hit shares the remembered claims");
+    assert_eq!(*first, verifier.verify(&token).await.unwrap(), "verify answers a copy of the same claims");
+    let later = SystemTime::now() + Duration::from_secs(120);
+    assert_eq!(verifier.verify_shared_at(&token, later).await.unwrap_err().kind(), ErrorKind::Expired);
+    // Without a cache every call verifies afresh.
+    let uncached = Verifier::new(
+        requirements(ISSUER),
+        Jwks::from_json(jwks_of(&[&key]).to_string().as_bytes()).unwrap(),
+    )
+    .unwrap();
+    let (a, b) =
+        (uncached.verify_shared(&token).await.unwrap(), uncached.verify_shared(&token).await.unwrap());
+    assert!(!std::sync::Arc::ptr_eq(&a, &b) && a == b);
+}
+
 #[tokio::test]
 async fn failures_are_never_cached_and_a_changed_byte_is_another_token() {
     let key = TestKey::es256("k1");
