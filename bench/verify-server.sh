@@ -6,7 +6,9 @@
 #   bench/verify-server.sh            # from the repository root; DURATION=10s per case
 #
 # verify-server runs alone on core 0; tokenmint serve (the issuer: one token, then only
-# the JWKS), nginx (one worker, its own `return 204` as the upstream) and wrk share core 1.
+# the JWKS), nginx (one worker; the upstream is a second nginx server that answers 204, since
+# a `return` in the protected location would answer before `auth_request` runs) and wrk share
+# core 1.
 # The figure is requests answered 204 through nginx divided by the CPU seconds
 # verify-server used meanwhile (from /proc/PID/stat), so it measures verify-server's cost
 # per verification, not how much of core 1 nginx and wrk could get. Needs nginx (with
@@ -18,6 +20,7 @@ CONNECTIONS="${CONNECTIONS:-32}"
 PORT_ISSUER="${PORT_ISSUER:-18380}"
 PORT_VERIFY="${PORT_VERIFY:-18381}"
 PORT_NGINX="${PORT_NGINX:-18382}"
+PORT_UPSTREAM="${PORT_UPSTREAM:-18383}"
 DIR="$(mktemp -d /tmp/tokenmint-verify-server.XXXXXX)"
 PIDS=()
 cleanup() {
@@ -77,9 +80,16 @@ http {
     client_body_temp_path $DIR/nginx/body; proxy_temp_path $DIR/nginx/proxy;
     fastcgi_temp_path $DIR/nginx/fastcgi; uwsgi_temp_path $DIR/nginx/uwsgi; scgi_temp_path $DIR/nginx/scgi;
     upstream verify { server 127.0.0.1:$PORT_VERIFY; keepalive 64; }
+    upstream app { server 127.0.0.1:$PORT_UPSTREAM; keepalive 64; }
+    server { listen 127.0.0.1:$PORT_UPSTREAM; location / { return 204; } }
     server {
         listen 127.0.0.1:$PORT_NGINX;
-        location / { auth_request /_auth; return 204; }
+        location / {
+            auth_request /_auth;
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
         location = /_auth {
             internal;
             proxy_pass http://verify;
@@ -106,6 +116,8 @@ run_case() {
     local status
     status="$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT_NGINX/x")"
     [ "$status" = 204 ] || { echo "bench/verify-server.sh: a genuine token got $status" >&2; exit 1; }
+    status="$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT_NGINX/x")"
+    [ "$status" = 401 ] || { echo "bench/verify-server.sh: no token got $status, not 401" >&2; exit 1; }
     local before after out
     before="$(ticks "$verify")"
     out="$(taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"$DURATION" -H "Authorization: Bearer $TOKEN" \
