@@ -228,8 +228,8 @@ async fn the_signing_keys_file_truncated_in_place_keeps_that_key_signing_and_pub
         eventually(|| async { signing_kid(&http, &served.addr).await == new }).await,
         "{new} never signed"
     );
-    let file = std::fs::read_dir(&keys).unwrap().map(|e| e.unwrap().path());
-    let file = file.filter(|p| std::fs::read_to_string(p).is_ok_and(|t| t.contains(&new))).next().unwrap();
+    let mut files = std::fs::read_dir(&keys).unwrap().map(|e| e.unwrap().path());
+    let file = files.find(|p| std::fs::read_to_string(p).is_ok_and(|t| t.contains(&new))).unwrap();
     let text = std::fs::read(&file).unwrap();
     let load = Load::start(&served.addr);
     load.through(20).await;
