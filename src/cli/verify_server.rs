@@ -19,7 +19,7 @@
 //! `TOKENMINT_VERIFY_SERVER__*` variables, then the flags; each given flag overrides its
 //! setting (a repeatable flag given at all replaces the whole list).
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -44,7 +44,7 @@ const AUDIENCE_HEADER: &str = "x-tokenmint-audience";
 const SCOPE_HEADER: &str = "x-tokenmint-require-scope";
 
 /// Where `verify-server` listens unless told otherwise.
-const DEFAULT_BIND: &str = "127.0.0.1:8081";
+const DEFAULT_BIND: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8081));
 /// Default clock-skew allowance.
 const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
 /// Default longest token lifetime accepted.
@@ -138,14 +138,10 @@ impl Settings {
                 "verify-server needs an audience: give --audience A or set verify_server.audiences"
             );
         }
-        let bind = match args.bind.or(file.bind) {
-            Some(bind) => bind,
-            None => DEFAULT_BIND.parse()?,
-        };
         Ok(Settings {
             issuer,
             audiences,
-            bind,
+            bind: args.bind.or(file.bind).unwrap_or(DEFAULT_BIND),
             require_scopes: list(args.require_scopes, file.require_scopes),
             forward_claims,
             algorithms: list(args.algorithms, file.algorithms),
@@ -177,46 +173,46 @@ struct Checker {
 /// Runs `verify-server` with `args` over the `[verify_server]` section of the
 /// configuration (`config`, as `serve` finds it).
 pub(super) fn run(config: Option<&Path>, args: VerifyServerArgs) -> anyhow::Result<ExitCode> {
-    let args = Settings::resolve(args, Config::load_verify_server(config)?)?;
-    let algorithms = match parse_algorithms(&args.algorithms) {
+    let settings = Settings::resolve(args, Config::load_verify_server(config)?)?;
+    let algorithms = match parse_algorithms(&settings.algorithms) {
         Ok(a) => a,
         Err(bad) => anyhow::bail!("unsupported algorithm `{bad}` (use ES256, EdDSA or RS256)"),
     };
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     runtime.block_on(async move {
-        let options = RemoteOptions { allow_http: args.allow_http, ..RemoteOptions::default() };
-        let jwks = RemoteJwks::discover(&args.issuer, options)
+        let options = RemoteOptions { allow_http: settings.allow_http, ..RemoteOptions::default() };
+        let jwks = RemoteJwks::discover(&settings.issuer, options)
             .await
-            .with_context(|| format!("discovering the keys of {}", args.issuer))?;
+            .with_context(|| format!("discovering the keys of {}", settings.issuer))?;
         if let Err(e) = jwks.prefetch().await {
             tracing::warn!(error = %e, "the issuer's keys could not be fetched yet; retrying on the first token");
         }
-        let mut verifiers = Vec::with_capacity(args.audiences.len());
-        for audience in &args.audiences {
+        let mut verifiers = Vec::with_capacity(settings.audiences.len());
+        for audience in &settings.audiences {
             let requirements = Requirements {
-                issuer: args.issuer.clone(),
+                issuer: settings.issuer.clone(),
                 audience: audience.clone(),
                 algorithms: algorithms.clone(),
-                leeway: args.leeway,
+                leeway: settings.leeway,
             };
-            let mut verifier = Verifier::remote(requirements, jwks.clone())?.with_max_lifetime(args.max_lifetime);
-            if args.cache_size > 0 {
-                verifier = verifier.with_cache(args.cache_size, args.cache_max_age);
+            let mut verifier = Verifier::remote(requirements, jwks.clone())?.with_max_lifetime(settings.max_lifetime);
+            if settings.cache_size > 0 {
+                verifier = verifier.with_cache(settings.cache_size, settings.cache_max_age);
             }
             verifiers.push(verifier);
         }
         let checker = Arc::new(Checker {
             verifiers,
-            require_scopes: args.require_scopes,
-            forward_claims: args.forward_claims,
+            require_scopes: settings.require_scopes,
+            forward_claims: settings.forward_claims,
         });
         let app = axum::Router::new().fallback(check).with_state(checker);
-        let listener = tokio::net::TcpListener::bind(args.bind)
+        let listener = tokio::net::TcpListener::bind(settings.bind)
             .await
-            .with_context(|| format!("binding {}", args.bind))?;
+            .with_context(|| format!("binding {}", settings.bind))?;
         let addr = listener.local_addr()?;
-        tracing::info!(issuer = %args.issuer, "verify-server listening on http://{addr}");
+        tracing::info!(issuer = %settings.issuer, "verify-server listening on http://{addr}");
         axum::serve(listener, app).with_graceful_shutdown(server::shutdown_signal()).await?;
         Ok(ExitCode::SUCCESS)
     })

@@ -60,12 +60,12 @@ pub(super) fn load_verify_server(path: Option<&Path>) -> Result<VerifyServerSett
         .split("__");
     let figment = Figment::from(&file).merge(env);
     let mut problems = Vec::new();
-    let root = match figment.data() {
-        Ok(mut profiles) => profiles.remove(&figment::Profile::Default).unwrap_or_default(),
-        Err(e) => return Err(e.into_iter().map(|e| Kind::Layers(e.to_string()).into()).collect()),
-    };
+    let root = merged(&figment, &mut problems);
     let settings = Sections { figment: &figment, root: &root }.get(VERIFY_SERVER, &mut problems);
-    settings.ok_or(problems)
+    match settings {
+        Some(settings) if problems.is_empty() => Ok(settings),
+        _ => Err(problems),
+    }
 }
 
 /// Defaults < the given TOML text; the environment is not read.
@@ -87,15 +87,7 @@ fn read(
     env: Option<&EnvGroups>,
     problems: &mut Vec<Problem>,
 ) -> RawConfig {
-    // Merge the layers once: every `extract_inner` would merge and clone the whole tree
-    // again, which with 100,000 clients costs seconds.
-    let root = match figment.data() {
-        Ok(mut profiles) => profiles.remove(&figment::Profile::Default).unwrap_or_default(),
-        Err(e) => {
-            problems.extend(e.into_iter().map(|e| Kind::Layers(e.to_string()).into()));
-            Dict::new()
-        }
-    };
+    let root = merged(figment, problems);
     for (key, value) in root.iter().filter(|(k, _)| !SECTIONS.contains(&k.as_str())) {
         problems.push(Kind::UnknownSetting { key: key.clone(), origin: origin(figment, value) }.into());
     }
@@ -136,6 +128,19 @@ fn read(
         users,
         trusted_issuers,
         master_secret_in_file: file.table.get("keys").and_then(|k| k.get("master_secret")).is_some(),
+    }
+}
+
+/// The layers merged into one tree, once: every `extract_inner` would merge and clone the
+/// whole tree again, which with 100,000 clients costs seconds. When they cannot be merged,
+/// the problems are recorded and the tree is empty.
+fn merged(figment: &Figment, problems: &mut Vec<Problem>) -> Dict {
+    match figment.data() {
+        Ok(mut profiles) => profiles.remove(&figment::Profile::Default).unwrap_or_default(),
+        Err(e) => {
+            problems.extend(e.into_iter().map(|e| Kind::Layers(e.to_string()).into()));
+            Dict::new()
+        }
     }
 }
 

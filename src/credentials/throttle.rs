@@ -347,9 +347,7 @@ impl Throttle {
             return Err(Refusal::Busy);
         }
         if let Some(t) = *ticket {
-            for key in keys.iter().flatten() {
-                entries.get_mut(key).map(|e| e.queue.remove(&t));
-            }
+            dequeue(&mut entries, keys, t);
         }
         if let Some(good) = known_good() {
             clear(&mut entries, name);
@@ -380,11 +378,7 @@ impl Throttle {
     /// Takes `ticket` out of the queues of `name` and `address`: its attempt stopped
     /// waiting (refused, or its request dropped).
     fn leave(&self, name: Key, address: Option<Key>, ticket: u64) {
-        let mut entries = self.lock();
-        for key in std::iter::once(name).chain(address) {
-            entries.get_mut(&key).map(|e| e.queue.remove(&ticket));
-        }
-        drop(entries);
+        dequeue(&mut self.lock(), [Some(name), address], ticket);
         self.settled.notify_waiters();
     }
 
@@ -404,6 +398,15 @@ impl Throttle {
         }
         drop(entries);
         self.settled.notify_waiters();
+    }
+}
+
+/// Takes `ticket` out of the queues of `keys`.
+fn dequeue(entries: &mut HashMap<Key, Entry>, keys: [Option<Key>; 2], ticket: u64) {
+    for key in keys.iter().flatten() {
+        if let Some(e) = entries.get_mut(key) {
+            e.queue.remove(&ticket);
+        }
     }
 }
 
