@@ -138,7 +138,7 @@ fn merged(figment: &Figment, problems: &mut Vec<Problem>) -> Dict {
     match figment.data() {
         Ok(mut profiles) => profiles.remove(&figment::Profile::Default).unwrap_or_default(),
         Err(e) => {
-            problems.extend(e.into_iter().map(|e| Kind::Layers(e.to_string()).into()));
+            problems.extend(e.into_iter().map(|e| Kind::Layers(unquoted(e)).into()));
             Dict::new()
         }
     }
@@ -168,17 +168,32 @@ impl Sections<'_> {
                 if let Err(e) = single.deserialize::<T>() {
                     let origin = origin(self.figment, setting);
                     problems.extend(
-                        e.into_iter().map(|e| invalid(format!("{key}.{name}"), e.to_string(), &origin)),
+                        e.into_iter().map(|e| invalid(format!("{key}.{name}"), unquoted(e), &origin)),
                     );
                 }
             }
         }
         if problems.len() == before {
             let origin = origin(self.figment, value);
-            problems.extend(first.into_iter().map(|e| invalid(key.to_owned(), e.to_string(), &origin)));
+            problems.extend(first.into_iter().map(|e| invalid(key.to_owned(), unquoted(e), &origin)));
         }
         None
     }
+}
+
+/// A figment error as a message that does not repeat a string given where another type was
+/// expected: such a string is often meant for a nested setting whose name was mistyped
+/// (`TOKENMINT_USERS__ALICE_PASSWORD_HASH`, one `_` short of a separator), so it may be a
+/// secret or a hash. Its length is given instead; the setting and the expected type are named.
+fn unquoted(mut e: figment::Error) -> String {
+    use figment::error::{Actual, Kind as FigmentKind};
+    if let FigmentKind::InvalidType(actual, _) = &mut e.kind
+        && let Actual::Str(value) = actual
+    {
+        *actual =
+            Actual::Other(format!("a string of {} characters (not repeated here)", value.chars().count()));
+    }
+    e.to_string()
 }
 
 /// A value that did not deserialize.
@@ -303,7 +318,7 @@ fn env_entries<S: serde::de::DeserializeOwned>(
         Ok(g) => g,
         Err(e) => {
             let setting = format!("{ENV_PREFIX}{group}__*");
-            problems.extend(e.into_iter().map(|e| invalid(setting.clone(), e.to_string(), "")));
+            problems.extend(e.into_iter().map(|e| invalid(setting.clone(), unquoted(e), "")));
             return Vec::new();
         }
     };
@@ -312,7 +327,7 @@ fn env_entries<S: serde::de::DeserializeOwned>(
         let label = format!("{ENV_PREFIX}{group}__{}__*", key.to_ascii_uppercase());
         match value.deserialize::<S>() {
             Ok(settings) => out.push((label, key, settings)),
-            Err(e) => problems.extend(e.into_iter().map(|e| invalid(label.clone(), e.to_string(), ""))),
+            Err(e) => problems.extend(e.into_iter().map(|e| invalid(label.clone(), unquoted(e), ""))),
         }
     }
     out

@@ -586,6 +586,37 @@ async fn config_check_refuses_bad_connection_limits() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("header_read_timeout"));
 }
 
+/// Found by the `config_env` fuzz target: a variable one `_` short of a separator
+/// (`..._ALICE_PASSWORD_HASH` for `..._ALICE__PASSWORD_HASH`) puts its value where a whole
+/// user or client is expected, and the type error quoted it: a hash or a secret in the log.
+#[tokio::test]
+async fn config_check_names_a_mistyped_variable_without_repeating_its_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let hash =
+        "$argon2id$v=19$m=19456,t=2,p=1$gr55kYAwgwsBnQH58YKNKw$5fjCaYqJiSh45KiuCjAr/Ja1nFM40pe78lQECvRC3uQ";
+    let sha = "sha256:8766b9cb08e6040b704f1e3ee1e186efccf2635b1d2634d6525333007e6aeae1";
+    let plaintext = "correct-horse-battery-staple-42";
+    let mut cmd = tokenmint(dir.path());
+    cmd.args(["config", "check"])
+        .env("TOKENMINT_USERS__ALICE_PASSWORD_HASH", hash)
+        .env("TOKENMINT_CLIENTS__BILLING_SECRET_HASHES", sha)
+        .env("TOKENMINT_CLIENTS__OPS", plaintext);
+    let out = cmd.output().await.unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{err}");
+    for needle in [
+        "TOKENMINT_USERS__ALICE_PASSWORD_HASH__*",
+        "TOKENMINT_CLIENTS__BILLING_SECRET_HASHES__*",
+        "TOKENMINT_CLIENTS__OPS__*",
+        "expected struct",
+    ] {
+        assert!(err.contains(needle), "missing {needle:?} in {err}");
+    }
+    for value in [hash, sha, plaintext, "gr55kYAwgwsBnQH58YKNKw", "8766b9cb08e6040b"] {
+        assert!(!err.contains(value), "the message repeats {value:?}: {err}");
+    }
+}
+
 #[tokio::test]
 async fn config_check_refuses_introspection_members_as_claims_rfc7662_2_2() {
     let dir = tempfile::tempdir().unwrap();
