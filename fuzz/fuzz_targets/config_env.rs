@@ -56,8 +56,8 @@ static SET: Mutex<Vec<CString>> = Mutex::new(Vec::new());
 /// Makes `vars` the only `TOKENMINT_*` variables of the process.
 ///
 /// With `putenv`, the environment points to strings this target owns and frees once the
-/// next input has taken them out: glibc's `setenv` copies each new value and never frees
-/// it, which over millions of inputs grows the process by gigabytes.
+/// next input has taken them out: glibc's `setenv` copies each new `NAME=VALUE` and never
+/// frees the copy, so over millions of inputs every distinct value would stay in memory.
 fn set_environment(vars: &[(String, String)]) {
     let mut set = SET.lock().unwrap_or_else(|e| e.into_inner());
     let stale: Vec<OsString> = std::env::vars_os()
