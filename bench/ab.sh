@@ -58,6 +58,10 @@ mkdir -p "$WORK/keys"
 cat >"$WORK/one.toml" <<EOF
 issuer = "http://$HOST:$PORT_A"
 
+[server]
+# No grace period on SIGTERM: the next pair binds the same ports at once.
+shutdown_delay = "0s"
+
 [tokens]
 ttl = "5m"
 algorithm = "ES256"
@@ -127,7 +131,12 @@ for ((pair = 1; pair <= PAIRS; pair++)); do
         rates+=("$(rps "$WORK/a.txt")/$(rps "$WORK/b.txt")")
     done
     kill "$pid_a" "$pid_b"
-    wait "$pid_a" "$pid_b" 2>/dev/null || true
+    # Started in a command substitution, the servers are not this shell's children: `wait`
+    # cannot wait for them, so poll until both have exited (bounded).
+    for ((i = 0; i < 500; i++)); do
+        kill -0 "$pid_a" 2>/dev/null || kill -0 "$pid_b" 2>/dev/null || break
+        sleep 0.02
+    done
     PIDS=()
     mean="$(printf '%s\n' "${ratios[@]}" | awk '{ s += $1 } END { printf "%.4f", s / NR }')"
     echo "pair $pair: B / A = $mean (rounds: ${ratios[*]}; requests/s A/B: ${rates[*]})"
