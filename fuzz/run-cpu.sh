@@ -4,7 +4,7 @@
 #
 #   fuzz/run-cpu.sh TARGET [CPU_SECONDS]        # default 3630: an hour and a little
 #
-# The fuzzer runs at nice 19 and is stopped with SIGINT, on which libFuzzer prints its final
+# The fuzzer runs at nice 19 (its autogroup too) and is stopped with SIGINT, on which libFuzzer prints its final
 # statistics (executions, peak RSS) to fuzz/fuzz-TARGET.log. The last progress line there
 # (`#N ... cov: EDGES ft: FEATURES corp: UNITS/SIZE`) gives coverage; the CPU and wall
 # seconds are printed here at the end. A finding stops the run early and leaves the input
@@ -31,6 +31,9 @@ for ((i = 0; i < 6 * 3600 / 10; i++)); do
         kill -0 "$runner" 2>/dev/null || break # the run ended by itself: a finding or a build error
         continue                               # still building
     fi
+    # nice counts only within the process's autogroup (its session, with autogroups on):
+    # lower the group too, so the run yields to other sessions as well.
+    [[ -w "/proc/$pid/autogroup" ]] && echo 19 >"/proc/$pid/autogroup" 2>/dev/null || true
     cpu=$(($(awk '{ print $14 + $15 }' "/proc/$pid/stat") / TICKS))
     if ((cpu >= LIMIT)); then
         wall="$(ps -o etimes= -p "$pid" | tr -d ' ')"
