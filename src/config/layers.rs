@@ -37,7 +37,8 @@ pub(super) fn load(
     problems: &mut Vec<Problem>,
 ) -> Result<(RawConfig, Option<PathBuf>), Problem> {
     let (file, source) = FileLayer::find(path)?;
-    let env = Env::prefixed(ENV_PREFIX)
+    let misread = misread_variables(problems);
+    let env = env_under(ENV_PREFIX, &misread)
         .filter(|k| {
             let k = k.as_str().to_ascii_lowercase();
             !k.starts_with("clients__") && !k.starts_with("users__")
@@ -45,8 +46,8 @@ pub(super) fn load(
         .split("__");
     let figment = defaults().merge(&file).merge(env);
     let groups = EnvGroups {
-        clients: Figment::from(Env::prefixed(&format!("{ENV_PREFIX}CLIENTS__")).split("__")),
-        users: Figment::from(Env::prefixed(&format!("{ENV_PREFIX}USERS__")).split("__")),
+        clients: Figment::from(env_under(&format!("{ENV_PREFIX}CLIENTS__"), &misread).split("__")),
+        users: Figment::from(env_under(&format!("{ENV_PREFIX}USERS__"), &misread).split("__")),
     };
     Ok((read(&figment, file, Some(&groups), problems), source))
 }
@@ -55,11 +56,12 @@ pub(super) fn load(
 /// `TOKENMINT_VERIFY_SERVER__*`. The file's other sections are neither read nor checked.
 pub(super) fn load_verify_server(path: Option<&Path>) -> Result<VerifyServerSettings, Vec<Problem>> {
     let (file, _) = FileLayer::find(path).map_err(|p| vec![p])?;
-    let env = Env::prefixed(ENV_PREFIX)
+    let mut problems = Vec::new();
+    let misread = misread_variables(&mut problems);
+    let env = env_under(ENV_PREFIX, &misread)
         .filter(|k| k.as_str().to_ascii_lowercase().starts_with(&format!("{VERIFY_SERVER}__")))
         .split("__");
     let figment = Figment::from(&file).merge(env);
-    let mut problems = Vec::new();
     let root = merged(&figment, &mut problems);
     let settings = Sections { figment: &figment, root: &root }.get(VERIFY_SERVER, &mut problems);
     match settings {
@@ -72,6 +74,40 @@ pub(super) fn load_verify_server(path: Option<&Path>) -> Result<VerifyServerSett
 pub(super) fn from_toml(text: &str, problems: &mut Vec<Problem>) -> Result<RawConfig, Problem> {
     let file = FileLayer::parse(text, None)?;
     Ok(read(&defaults().merge(&file), file, None, problems))
+}
+
+/// The `TOKENMINT_*` variables figment cannot read, each recorded as a problem; their names
+/// upper-cased.
+///
+/// figment 0.10.19 unescapes a quoted string (`"..."`, also inside a list or a table) by
+/// slicing it at a character index as if it were a byte index: a `\` after a non-ASCII
+/// character panics (the `config_env` fuzz target found it), or, where that index happens to
+/// fall between characters, reads the value wrong.
+/// Such a value is refused before figment sees it.
+fn misread_variables(problems: &mut Vec<Problem>) -> Vec<String> {
+    let mut names = Vec::new();
+    for (name, value) in std::env::vars_os() {
+        let name = name.to_string_lossy().into_owned();
+        let value = value.to_string_lossy();
+        let misread = value.contains('"')
+            && value.find(|c: char| !c.is_ascii()).is_some_and(|first| value[first..].contains('\\'));
+        if misread && name.to_ascii_uppercase().starts_with(ENV_PREFIX) {
+            let message = "a quoted string with `\\` after a non-ASCII character cannot be read (figment \
+                           misreads its escapes): write the characters themselves, without escapes";
+            problems.push(invalid(name.clone(), message.to_owned(), ""));
+            names.push(name.to_ascii_uppercase());
+        }
+    }
+    names
+}
+
+/// The environment variables under `prefix`, but for those named in `skip` (upper-cased).
+fn env_under(prefix: &str, skip: &[String]) -> Env {
+    let (prefix_upper, skip) = (prefix.to_ascii_uppercase(), skip.to_vec());
+    Env::prefixed(prefix).filter(move |k| {
+        let name = format!("{prefix_upper}{}", k.as_str()).to_ascii_uppercase();
+        !skip.contains(&name)
+    })
 }
 
 /// The `TOKENMINT_CLIENTS__*` and `TOKENMINT_USERS__*` variables.

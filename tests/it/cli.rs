@@ -617,6 +617,27 @@ async fn config_check_names_a_mistyped_variable_without_repeating_its_value() {
     }
 }
 
+/// Found by the `config_env` fuzz target after 50 minutes: figment unescapes a quoted value
+/// at a character index as if it were a byte index, so a `\` after a non-ASCII character
+/// panicked (`Σ`, two bytes) or could read the value wrong (`éé`). Such a variable is
+/// refused by name, before figment reads it; the process never panics.
+#[tokio::test]
+async fn config_check_refuses_a_quoted_escape_after_a_non_ascii_character() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = tokenmint(dir.path());
+    cmd.args(["config", "check"])
+        .env("TOKENMINT_ISSUER", "\"Σ\\n\"")
+        .env("TOKENMINT_CLIENTS__BILLING__SCOPES", "[\"éé\\n\"]");
+    let out = cmd.output().await.unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    for needle in ["TOKENMINT_ISSUER:", "TOKENMINT_CLIENTS__BILLING__SCOPES:", "after a non-ASCII character"]
+    {
+        assert!(err.contains(needle), "missing {needle:?} in {err}");
+    }
+}
+
 #[tokio::test]
 async fn config_check_refuses_introspection_members_as_claims_rfc7662_2_2() {
     let dir = tempfile::tempdir().unwrap();
