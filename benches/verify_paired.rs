@@ -17,84 +17,24 @@
 //!
 //! Run: `taskset -c 1 cargo bench --bench verify_paired` (`ROUNDS=N` for more rounds).
 
-use std::future::Future;
+mod support;
+
 use std::hint::black_box;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use aws_lc_rs::digest;
-use aws_lc_rs::signature::{self as sig, KeyPair as _, ParsedPublicKey};
+use aws_lc_rs::signature::ParsedPublicKey;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::jwk::{Jwk, JwkSet};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::Algorithm;
+use jsonwebtoken::jwk::JwkSet;
+use support::{AUDIENCE, BenchKey, ISSUER, ready};
 use tokenmint::verify::{Jwks, Requirements, Verifier};
 
-const ISSUER: &str = "https://tokens.example.com";
-const AUDIENCE: &str = "https://api.example.com";
 /// Tokens made ahead; the `miss` cache holds a quarter of them.
 const TOKENS: usize = 4096;
 /// Verifications per variant per round.
 const BLOCK: usize = 32;
-
-/// A fresh key of `alg`: the signing key, its JWK and the raw public key with its algorithm.
-fn key(alg: Algorithm) -> (EncodingKey, Jwk, ParsedPublicKey) {
-    let (key, public, raw_alg): (EncodingKey, Vec<u8>, &'static dyn sig::VerificationAlgorithm) = match alg {
-        Algorithm::ES256 => {
-            let k = sig::EcdsaKeyPair::generate(&sig::ECDSA_P256_SHA256_FIXED_SIGNING).expect("ES256 key");
-            let der = k.to_pkcs8v1().expect("pkcs8");
-            (
-                EncodingKey::from_ec_der(der.as_ref()),
-                k.public_key().as_ref().to_vec(),
-                &sig::ECDSA_P256_SHA256_FIXED,
-            )
-        }
-        Algorithm::EdDSA => {
-            let k = sig::Ed25519KeyPair::generate().expect("Ed25519 key");
-            let der = k.to_pkcs8v1().expect("pkcs8");
-            (EncodingKey::from_ed_der(der.as_ref()), k.public_key().as_ref().to_vec(), &sig::ED25519)
-        }
-        _ => {
-            use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
-            let k = sig::RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).expect("RSA key");
-            let der: Pkcs8V1Der<'static> = k.as_der().expect("pkcs8");
-            let pem = pem::encode(&pem::Pem::new("PRIVATE KEY", der.as_ref().to_vec()));
-            let key = EncodingKey::from_rsa_pem(pem.as_bytes()).expect("rsa pem");
-            (key, k.public_key().as_ref().to_vec(), &sig::RSA_PKCS1_2048_8192_SHA256)
-        }
-    };
-    let mut jwk = Jwk::from_encoding_key(&key, alg).expect("jwk");
-    jwk.common.key_id = Some("bench-kid".into());
-    let parsed = ParsedPublicKey::new(raw_alg, public).expect("public key");
-    (key, jwk, parsed)
-}
-
-/// `TOKENS` access tokens signed by `key`, each with its own `jti`.
-fn tokens(alg: Algorithm, key: &EncodingKey) -> Vec<String> {
-    let mut header = Header::new(alg);
-    header.typ = Some("at+jwt".into());
-    header.kid = Some("bench-kid".into());
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs();
-    (0..TOKENS)
-        .map(|i| {
-            let claims = serde_json::json!({
-                "iss": ISSUER, "sub": "billing", "aud": AUDIENCE, "exp": now + 3600, "iat": now,
-                "nbf": now, "jti": format!("bench-jti-{i}"), "client_id": "billing",
-                "scope": "invoices:read invoices:write", "tenant": "acme",
-            });
-            jsonwebtoken::encode(&header, &claims, key).expect("token")
-        })
-        .collect()
-}
-
-/// Polls a future that never waits (a static key set) to completion.
-fn ready<F: Future>(f: F) -> F::Output {
-    match pin!(f).poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(v) => v,
-        Poll::Pending => panic!("a static-key verification never waits"),
-    }
-}
 
 /// Microseconds per call of `f` over the next `BLOCK` items of `items` (from `*at`).
 fn block<T>(items: &[T], at: &mut usize, mut f: impl FnMut(&T)) -> f64 {
@@ -127,8 +67,9 @@ fn main() {
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     for alg in [Algorithm::ES256, Algorithm::EdDSA, Algorithm::RS256] {
-        let (key, jwk, parsed) = key(alg);
-        let tokens = tokens(alg, &key);
+        let key = BenchKey::generate(alg);
+        let parsed = ParsedPublicKey::new(key.raw_alg, &key.public_key).expect("public key");
+        let tokens: Vec<String> = (0..TOKENS).map(|i| key.token(&format!("bench-jti-{i}"))).collect();
         let signed: Vec<(&str, Vec<u8>)> = tokens
             .iter()
             .map(|t| {
@@ -142,8 +83,8 @@ fn main() {
             algorithms: vec![alg],
             leeway: Duration::from_secs(30),
         };
-        let verifier =
-            Verifier::new(requirements, Jwks::from_set(&JwkSet { keys: vec![jwk] })).expect("verifier");
+        let verifier = Verifier::new(requirements, Jwks::from_set(&JwkSet { keys: vec![key.jwk.clone()] }))
+            .expect("verifier");
         let cold = verifier.clone().with_cache(TOKENS / 4, Duration::from_secs(3600));
         let warm = verifier.clone().with_cache(1 << 16, Duration::from_secs(3600));
         ready(warm.verify_shared(&tokens[0])).expect("the bench token verifies");
