@@ -88,10 +88,13 @@ fn misread_variables(problems: &mut Vec<Problem>) -> Vec<String> {
     let mut names = Vec::new();
     for (name, value) in std::env::vars_os() {
         let name = name.to_string_lossy().into_owned();
+        if !name.to_ascii_uppercase().starts_with(ENV_PREFIX) {
+            continue;
+        }
         let value = value.to_string_lossy();
         let misread = value.contains('"')
             && value.find(|c: char| !c.is_ascii()).is_some_and(|first| value[first..].contains('\\'));
-        if misread && name.to_ascii_uppercase().starts_with(ENV_PREFIX) {
+        if misread {
             let message = "a quoted string with `\\` after a non-ASCII character cannot be read (figment \
                            misreads its escapes): write the characters themselves, without escapes";
             problems.push(invalid(name.clone(), message.to_owned(), ""));
