@@ -11,7 +11,8 @@
 //! - `miss`: `Verifier::verify_shared` with a cache that has never seen the token (hash,
 //!   lookup, the full check, insert with an eviction);
 //! - `hit`: `Verifier::verify_shared` on a token the cache holds;
-//! - `sha256`: the SHA-256 of that token alone, the cache's key and so a hit's floor.
+//! - `sha256`: the SHA-256 of that token alone, what every hit would cost at least were the
+//!   cache keyed by it (it is keyed by the token itself, compared byte for byte).
 //!
 //! Tokens cycle through 4,096 made ahead (distinct `jti`), in a 1,024-entry cache for `miss`.
 //!

@@ -177,8 +177,8 @@ impl Verifier {
     /// the key that verified it is still in the key set (a rotation or revocation that
     /// removes the key ends its tokens' entries). `exp`, `nbf`, the lifetime, the issuer and
     /// the audience are still checked on every call; failures are never remembered. Keyed by
-    /// the SHA-256 of the whole token, so memory is bounded by `capacity` entries of about
-    /// the claims' size. Clones of the verifier share the cache.
+    /// the whole token, compared byte for byte, so memory is bounded by `capacity` entries of
+    /// a token and its claims (a few KiB at most). Clones of the verifier share the cache.
     ///
     /// ```
     /// # fn example(verifier: tokenmint::verify::Verifier) -> tokenmint::verify::Verifier {
@@ -237,19 +237,18 @@ impl Verifier {
         let Some(cache) = &self.cache else {
             return self.verify_uncached(&checks, token, now).await.map(|(claims, _)| Arc::new(claims));
         };
-        let key = TokenCache::key(token);
         let now_secs = now.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs();
-        if let Some(hit) = cache.get(&key, now_secs) {
+        if let Some(hit) = cache.get(token, now_secs) {
             if self.has_key(&hit.kid) {
                 checks.issuer_and_audience(&hit.claims.iss, hit.claims.aud.as_slice())?;
                 checks.times(&hit.claims, now)?;
                 return Ok(Arc::clone(&hit.claims));
             }
-            cache.remove(&key);
+            cache.remove(token);
         }
         let (claims, kid) = self.verify_uncached(&checks, token, now).await?;
         let claims = Arc::new(claims);
-        cache.insert(key, &claims, kid, now_secs);
+        cache.insert(token, &claims, kid, now_secs);
         Ok(claims)
     }
 

@@ -104,6 +104,25 @@ async fn failures_are_never_cached_and_a_changed_byte_is_another_token() {
     assert_eq!(other.verify(&token).await.unwrap_err().kind(), ErrorKind::WrongIssuer);
 }
 
+/// The cache is keyed by the token itself: a token it holds never shows in the verifier's
+/// `Debug`, and one byte more or less is another token, verified afresh (and refused).
+#[tokio::test]
+async fn the_cache_never_prints_a_token_and_a_longer_or_shorter_token_is_another() {
+    let key = TestKey::es256("k1");
+    let verifier = static_verifier(&[&key], ISSUER);
+    let token = access_token(&key, ISSUER, 60);
+    verifier.verify(&token).await.unwrap();
+    assert_eq!(verifier.cached_tokens(), 1);
+    let signature = token.rsplit('.').next().unwrap();
+    let printed = format!("{verifier:?}");
+    assert!(!printed.contains(signature), "Debug shows a cached token: {printed}");
+    for other in [format!("{token}A"), token[..token.len() - 1].to_string()] {
+        assert!(verifier.verify(&other).await.is_err(), "{other} passed as the cached token");
+    }
+    assert_eq!(verifier.cached_tokens(), 1);
+    verifier.verify(&token).await.unwrap();
+}
+
 #[tokio::test]
 async fn a_key_that_leaves_the_key_set_ends_its_cached_tokens() {
     let (old, new) = (TestKey::es256("old"), TestKey::es256("new"));
