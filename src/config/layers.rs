@@ -37,7 +37,7 @@ pub(super) fn load(
     problems: &mut Vec<Problem>,
 ) -> Result<(RawConfig, Option<PathBuf>), Problem> {
     let (file, source) = FileLayer::find(path)?;
-    let misread = misread_variables(problems);
+    let misread = misread_variables(ENV_PREFIX, problems);
     let env = env_under(ENV_PREFIX, &misread)
         .filter(|k| {
             let k = k.as_str().to_ascii_lowercase();
@@ -57,7 +57,8 @@ pub(super) fn load(
 pub(super) fn load_verify_server(path: Option<&Path>) -> Result<VerifyServerSettings, Vec<Problem>> {
     let (file, _) = FileLayer::find(path).map_err(|p| vec![p])?;
     let mut problems = Vec::new();
-    let misread = misread_variables(&mut problems);
+    let prefix = format!("{ENV_PREFIX}{}__", VERIFY_SERVER.to_ascii_uppercase());
+    let misread = misread_variables(&prefix, &mut problems);
     let env = env_under(ENV_PREFIX, &misread)
         .filter(|k| k.as_str().to_ascii_lowercase().starts_with(&format!("{VERIFY_SERVER}__")))
         .split("__");
@@ -76,19 +77,19 @@ pub(super) fn from_toml(text: &str, problems: &mut Vec<Problem>) -> Result<RawCo
     Ok(read(&defaults().merge(&file), file, None, problems))
 }
 
-/// The `TOKENMINT_*` variables figment cannot read, each recorded as a problem; their names
-/// upper-cased.
+/// The variables under `prefix` (`TOKENMINT_*`, or the part of it a command reads) that
+/// figment cannot read, each recorded as a problem; their names upper-cased.
 ///
 /// figment 0.10.19 unescapes a quoted string (`"..."`, also inside a list or a table) by
 /// slicing it at a character index as if it were a byte index: a `\` after a non-ASCII
 /// character panics (the `config_env` fuzz target found it), or, where that index happens to
 /// fall between characters, reads the value wrong.
 /// Such a value is refused before figment sees it.
-fn misread_variables(problems: &mut Vec<Problem>) -> Vec<String> {
+fn misread_variables(prefix: &str, problems: &mut Vec<Problem>) -> Vec<String> {
     let mut names = Vec::new();
     for (name, value) in std::env::vars_os() {
         let name = name.to_string_lossy().into_owned();
-        if !name.to_ascii_uppercase().starts_with(ENV_PREFIX) {
+        if !name.to_ascii_uppercase().starts_with(prefix) {
             continue;
         }
         let value = value.to_string_lossy();
