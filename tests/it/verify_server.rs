@@ -239,18 +239,18 @@ async fn a_bad_verify_server_section_is_refused_with_the_setting_named() {
 async fn verify_server_refuses_a_misread_value_only_in_the_variables_it_reads() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("none.toml"), "[verify_server]\naudiences = [\"a\"]\n").unwrap();
-    let args = ["--config", "none.toml", "verify-server"];
-    let mut cmd = crate::cli::tokenmint(dir.path());
-    cmd.args(args).env("TOKENMINT_ISSUER", "\"Σ\\n\"");
-    let out = cmd.output().await.unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let run = |name: &'static str| {
+        let mut cmd = crate::cli::tokenmint(dir.path());
+        cmd.args(["--config", "none.toml", "verify-server"]).env(name, "\"Σ\\n\"");
+        async move {
+            let out = cmd.output().await.unwrap();
+            (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    };
+    let (code, err) = run("TOKENMINT_ISSUER").await;
+    assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("--issuer") && !err.contains("TOKENMINT_ISSUER"), "{err}");
-
-    let mut cmd = crate::cli::tokenmint(dir.path());
-    cmd.args(args).env("TOKENMINT_VERIFY_SERVER__ISSUER", "\"Σ\\n\"");
-    let out = cmd.output().await.unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(64), "{err}");
+    let (code, err) = run("TOKENMINT_VERIFY_SERVER__ISSUER").await;
+    assert_eq!(code, Some(64), "{err}");
     assert!(err.contains("TOKENMINT_VERIFY_SERVER__ISSUER:") && !err.contains("panicked"), "{err}");
 }
