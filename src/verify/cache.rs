@@ -7,9 +7,9 @@
 //!   any byte is another entry, and a forged token never finds a genuine one's. (As Envoy's
 //!   `jwt_cache_config` and PostgREST do.) The table hashes the token with `ahash`, seeded at
 //!   random per process, to find the entry; equality, not the hash, decides a hit. A SHA-256
-//!   of the token would give the same guarantee but costs 0.5–0.8 µs of a 0.8–1.0 µs hit by
-//!   itself (more than half of it; `benches/verify_paired.rs` at `e6713ba`, BENCHMARKS.md), where
-//!   `ahash` and the comparison cost a few tens of nanoseconds.
+//!   of the token would give the same guarantee but costs 0.5–0.8 µs by itself, more than a
+//!   whole hit does now (0.3–0.4 µs; the `sha256` and `hit` columns of
+//!   `benches/verify_paired.rs`, BENCHMARKS.md).
 //! - Only tokens whose signature verified are ever inserted, so nobody without a genuine token
 //!   can fill the table or steer its hashing; a token the cache holds is one the process was
 //!   handed anyway, kept no longer than its `exp` (or `max_age`), and never printed: the
