@@ -209,6 +209,18 @@ async fn logs_have_one_line_per_token_request_and_never_a_secret_or_token() {
 pub(crate) async fn run(dir: &Path, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
     let mut cmd = tokenmint(dir);
     cmd.args(args);
+    output(cmd, stdin).await
+}
+
+/// [`run`] with `vars` added to its environment, and no standard input.
+pub(crate) async fn run_with_env(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> (i32, String, String) {
+    let mut cmd = tokenmint(dir);
+    cmd.args(args).envs(vars.iter().copied());
+    output(cmd, None).await
+}
+
+/// Runs `cmd` with `stdin` written to it (bounded: 60 s): its exit code, stdout and stderr.
+async fn output(mut cmd: Command, stdin: Option<&str>) -> (i32, String, String) {
     if stdin.is_some() {
         cmd.stdin(Stdio::piped());
     }
@@ -624,13 +636,9 @@ async fn config_check_names_a_mistyped_variable_without_repeating_its_value() {
 #[tokio::test]
 async fn config_check_refuses_a_quoted_escape_after_a_non_ascii_character() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = tokenmint(dir.path());
-    cmd.args(["config", "check"])
-        .env("TOKENMINT_ISSUER", "\"Σ\\n\"")
-        .env("TOKENMINT_CLIENTS__BILLING__SCOPES", "[\"éé\\n\"]");
-    let out = cmd.output().await.unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(64), "{err}");
+    let vars = [("TOKENMINT_ISSUER", "\"Σ\\n\""), ("TOKENMINT_CLIENTS__BILLING__SCOPES", "[\"éé\\n\"]")];
+    let (code, _, err) = run_with_env(dir.path(), &["config", "check"], &vars).await;
+    assert_eq!(code, 64, "{err}");
     assert!(!err.contains("panicked"), "{err}");
     for needle in ["TOKENMINT_ISSUER:", "TOKENMINT_CLIENTS__BILLING__SCOPES:", "after a non-ASCII character"]
     {

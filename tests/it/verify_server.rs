@@ -240,17 +240,13 @@ async fn verify_server_refuses_a_misread_value_only_in_the_variables_it_reads() 
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("none.toml"), "[verify_server]\naudiences = [\"a\"]\n").unwrap();
     let run = |name: &'static str| {
-        let mut cmd = crate::cli::tokenmint(dir.path());
-        cmd.args(["--config", "none.toml", "verify-server"]).env(name, "\"Σ\\n\"");
-        async move {
-            let out = cmd.output().await.unwrap();
-            (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
-        }
+        let (dir, vars) = (dir.path(), [(name, "\"Σ\\n\"")]);
+        async move { crate::cli::run_with_env(dir, &["--config", "none.toml", "verify-server"], &vars).await }
     };
-    let (code, err) = run("TOKENMINT_ISSUER").await;
-    assert_eq!(code, Some(1), "{err}");
+    let (code, _, err) = run("TOKENMINT_ISSUER").await;
+    assert_eq!(code, 1, "{err}");
     assert!(err.contains("--issuer") && !err.contains("TOKENMINT_ISSUER"), "{err}");
-    let (code, err) = run("TOKENMINT_VERIFY_SERVER__ISSUER").await;
-    assert_eq!(code, Some(64), "{err}");
+    let (code, _, err) = run("TOKENMINT_VERIFY_SERVER__ISSUER").await;
+    assert_eq!(code, 64, "{err}");
     assert!(err.contains("TOKENMINT_VERIFY_SERVER__ISSUER:") && !err.contains("panicked"), "{err}");
 }
