@@ -212,16 +212,18 @@ impl Registry {
         }
         let mut authenticated =
             Authenticated { client: Arc::clone(client), secret_index: None, federated: None };
+        // The paths that wait on more than a hash are boxed: inline, their futures would
+        // make every request's future several kilobytes, copied each time it moves.
         match &credentials.proof {
             Proof::Secret { secret, .. } => {
                 authenticated.secret_index = Some(self.check_secret(client, secret, requester).await?);
             }
             Proof::Assertion { token, method: AuthMethod::FederatedJwt, .. } => {
-                let subject = self.assertions.federated(client, token, &self.issuers, now).await?;
+                let subject = Box::pin(self.assertions.federated(client, token, &self.issuers, now)).await?;
                 authenticated.federated = Some(subject);
             }
             Proof::Assertion { token, .. } => {
-                self.assertions.private_key_jwt(client, token, &self.replay, now).await?;
+                Box::pin(self.assertions.private_key_jwt(client, token, &self.replay, now)).await?;
             }
         }
         Ok(authenticated)
@@ -253,7 +255,8 @@ impl Registry {
         if !client.secret_hashes.iter().any(SecretHash::is_slow) {
             return Err(ClientError::BadSecret);
         }
-        self.check_argon2(client, presented, requester).await
+        // Boxed, as the assertion paths of `authenticate` are.
+        Box::pin(self.check_argon2(client, presented, requester)).await
     }
 
     /// The argon2 half of [`Registry::check_secret`], under the throttle.

@@ -4,6 +4,8 @@
 //! "token_type": "Bearer", ...claims}` for a valid token and `{"active": false}` for anything
 //! else, with no reason given (RFC 7662 §2.2).
 
+use std::pin::pin;
+
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -75,7 +77,7 @@ impl Serialize for OtherClaims<'_> {
 
 /// The introspection endpoint.
 pub(crate) async fn introspect(State(state): State<AppState>, request: Request) -> Response {
-    match state.limits().in_time(handle(&state, request)).await.and_then(|handled| handled) {
+    match state.limits().in_time(pin!(handle(&state, request))).await.and_then(|handled| handled) {
         Ok(response) => response,
         Err(err) => err.into_response(),
     }

@@ -2,7 +2,7 @@
 //! the endpoints that read a body, and JSON bodies for unknown paths and methods.
 
 use std::future::Future;
-use std::pin::pin;
+use std::pin::Pin;
 use std::task::Poll;
 use std::time::Duration;
 
@@ -72,8 +72,11 @@ impl Limits {
     /// The first poll runs without a timer. A token request whose body came with its
     /// headers and whose client needs no slow hash check is answered within it, so only a
     /// request that has to wait (for its body, or for an argon2 check) arms a timer.
-    pub(crate) async fn in_time<T>(&self, handler: impl Future<Output = T>) -> Result<T, OAuthError> {
-        let mut handler = pin!(handler);
+    ///
+    /// The handler comes pinned where its caller holds it: a future taken by value would be
+    /// stored twice in this one's state (as the argument and as the pinned local), and the
+    /// token handler's is over a kilobyte, copied whenever the request's future moves.
+    pub(crate) async fn in_time<F: Future>(&self, mut handler: Pin<&mut F>) -> Result<F::Output, OAuthError> {
         match std::future::poll_fn(|cx| Poll::Ready(handler.as_mut().poll(cx))).await {
             Poll::Ready(done) => Ok(done),
             Poll::Pending => tokio::time::timeout(self.request_timeout, handler).await.map_err(|_| {

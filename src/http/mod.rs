@@ -190,6 +190,10 @@ fn single_header(
 /// The first `max` characters of `value` when it has more, for quoting a client-supplied
 /// value shortened (in a log line, in an error description); `None` when it fits.
 fn shortened(value: &str, max: usize) -> Option<&str> {
+    // No more bytes than `max`: no more characters either, without counting them.
+    if value.len() <= max {
+        return None;
+    }
     value.char_indices().nth(max).map(|(cut, _)| &value[..cut])
 }
 

@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 use std::net::IpAddr;
+use std::pin::pin;
 use std::time::Instant;
 
 use axum::extract::{Request, State};
@@ -39,7 +40,7 @@ struct TokenResponse<'a> {
 /// The token endpoint.
 pub(crate) async fn token(State(state): State<AppState>, request: Request) -> Response {
     let started = Instant::now();
-    match state.limits().in_time(handle(&state, request, started)).await {
+    match state.limits().in_time(pin!(handle(&state, request, started))).await {
         Ok(response) => response,
         Err(timed_out) => answer(&state, Err(timed_out), &Attempt::default(), started),
     }
@@ -157,7 +158,7 @@ fn answer(
     let grant_type = loggable(attempt.grant_type.unwrap_or("-"));
     let (client_id, grant_type) = (client_id.as_ref(), grant_type.as_ref());
     let auth_method = attempt.method.map_or("-", AuthMethod::as_str);
-    let address = tracing::field::display(OrDash(attempt.address));
+    let address = tracing::field::display(LoggedAddress(attempt.address));
     match result {
         Ok(Issued { token, secret_index, federated }) => {
             let outcome = if token.reused { "reused" } else { "issued" };
@@ -206,14 +207,26 @@ fn answer(
     }
 }
 
-/// An optional value as the audit event writes it: `-` when absent.
-struct OrDash<T>(Option<T>);
+/// The requester's address as the audit event writes it: `-` when unknown. IPv4 octets are
+/// written with `itoa`: `Ipv4Addr`'s `Display` formats through `write!` with four arguments,
+/// about a tenth of an audit event's cost by instruction count.
+struct LoggedAddress(Option<IpAddr>);
 
-impl<T: std::fmt::Display> std::fmt::Display for OrDash<T> {
+impl std::fmt::Display for LoggedAddress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.0 {
-            Some(value) => value.fmt(f),
+        match self.0 {
             None => f.write_str("-"),
+            Some(IpAddr::V4(v4)) => {
+                let mut digits = itoa::Buffer::new();
+                for (i, octet) in v4.octets().into_iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(".")?;
+                    }
+                    f.write_str(digits.format(octet))?;
+                }
+                Ok(())
+            }
+            Some(IpAddr::V6(v6)) => v6.fmt(f),
         }
     }
 }
@@ -245,5 +258,36 @@ fn success(issued: &IssuedToken) -> Response {
     match serde_json::to_writer(&mut bytes, &body) {
         Ok(()) => no_store_json(StatusCode::OK, bytes),
         Err(_) => OAuthError::new(ErrorCode::ServerError, "response encoding failed").into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The size of the future a two-argument async handler returns.
+    fn future_size<A, B, F: std::future::Future>(_: impl FnOnce(A, B) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// The token handler's future is moved whole (into axum's box, among others) on every
+    /// request, so it stays small: rare paths that wait (argon2, assertions, token
+    /// exchange, the password grant) are boxed where they are awaited, and `in_time` takes
+    /// the handler pinned. It was 6,320 bytes before; a path awaited inline again shows here.
+    #[test]
+    fn the_token_handler_future_stays_small() {
+        let size = future_size(token);
+        assert!(size <= 2048, "the token handler's future is {size} bytes");
+    }
+
+    #[test]
+    fn addresses_are_written_as_std_writes_them() {
+        for address in
+            ["127.0.0.1", "0.0.0.0", "255.255.255.255", "10.20.3.4", "::1", "2001:db8::8a2e:370:7334"]
+        {
+            let ip: IpAddr = address.parse().unwrap();
+            assert_eq!(LoggedAddress(Some(ip)).to_string(), ip.to_string());
+        }
+        assert_eq!(LoggedAddress(None).to_string(), "-");
     }
 }

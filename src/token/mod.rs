@@ -253,6 +253,7 @@ impl Issuer {
             limiter.admit().map_err(|retry_after| IssueError::RateLimited { retry_after })?;
         }
         let not_after = authenticated.federated.as_ref().map(|f| f.expires_at);
+        // The grants that wait are boxed, so that client credentials' future stays small.
         match (self.grant(request.grant_type, client)?, not_after) {
             (GrantType::ClientCredentials, _) => self.client_credentials(client, request, not_after, now),
             (GrantType::JwtBearer, Some(_)) => self.client_credentials(client, request, not_after, now),
@@ -262,8 +263,10 @@ impl Issuer {
             (grant @ (GrantType::Password | GrantType::RefreshToken | GrantType::TokenExchange), Some(_)) => {
                 Err(IssueError::UnauthorizedClient(grant))
             }
-            (GrantType::TokenExchange, None) => self.exchange(authenticated, request, registry, now).await,
-            (GrantType::Password, None) => self.password(client, request, requester, now).await,
+            (GrantType::TokenExchange, None) => {
+                Box::pin(self.exchange(authenticated, request, registry, now)).await
+            }
+            (GrantType::Password, None) => Box::pin(self.password(client, request, requester, now)).await,
             (GrantType::RefreshToken, None) => self.refresh(client, request, now),
         }
     }
