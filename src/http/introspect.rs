@@ -88,7 +88,9 @@ async fn handle(state: &AppState, request: Request) -> Result<Response, OAuthErr
     let params = Params::parse(&parts.headers, None, &body)?;
     let credentials = client_credentials(&parts.headers, &params)?;
     let live = state.live();
-    live.registry().authenticate(&credentials, state.requester(&parts), state.now()).await?;
+    live.registry()
+        .authenticate(&credentials, state.requester(&parts, state.monotonic()), state.now())
+        .await?;
     let Some(token) = params.get("token") else {
         return Err(OAuthError::invalid_request("missing `token` (RFC 7662 section 2.1)"));
     };

@@ -151,16 +151,21 @@ impl AppState {
         &self.0.settings.limits
     }
 
+    /// The clock's monotonic time now.
+    fn monotonic(&self) -> std::time::Instant {
+        self.0.clock.monotonic()
+    }
+
     /// Who sent the request, for the brute-force throttles: the connection's peer, or,
     /// from trusted proxies, the client `X-Forwarded-For` names (no address without
-    /// connection info: in-process requests); and when, on the monotonic clock. Takes no
-    /// lock and allocates nothing: it runs on every token request.
-    fn requester(&self, parts: &axum::http::request::Parts) -> Requester {
+    /// connection info: in-process requests); and when it arrived (`at`, on the clock's
+    /// monotonic time). Takes no lock and allocates nothing: it runs on every token request.
+    fn requester(&self, parts: &axum::http::request::Parts, at: std::time::Instant) -> Requester {
         let address =
             parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|peer| {
                 forwarded::client_address(peer.0.ip(), &parts.headers, &self.0.settings.trusted_proxies)
             });
-        Requester { address, at: self.0.clock.monotonic() }
+        Requester { address, at }
     }
 }
 

@@ -39,7 +39,8 @@ struct TokenResponse<'a> {
 
 /// The token endpoint.
 pub(crate) async fn token(State(state): State<AppState>, request: Request) -> Response {
-    let started = Instant::now();
+    // The arrival time: the audit event's latency, and the brute-force throttles' clock.
+    let started = state.monotonic();
     match state.limits().in_time(pin!(handle(&state, request, started))).await {
         Ok(response) => response,
         Err(timed_out) => answer(&state, Err(timed_out), &Attempt::default(), started),
@@ -75,7 +76,7 @@ async fn handle(state: &AppState, request: Request, started: Instant) -> Respons
         Ok(read) => read,
         Err(err) => return answer(state, Err(err), &Attempt::default(), started),
     };
-    let requester = state.requester(&parts);
+    let requester = state.requester(&parts, started);
     let mut attempt = Attempt { address: requester.address, ..Attempt::default() };
     let params = match Params::parse(&parts.headers, parts.uri.query(), &body) {
         Ok(params) => params,
