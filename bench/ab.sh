@@ -22,6 +22,8 @@
 # pairs)". Needs wrk, curl and taskset, and at least 2 cores. Not part of CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
 [[ $# -eq 2 ]] || { echo "usage: bench/ab.sh A_BINARY B_BINARY" >&2; exit 2; }
 A="$(realpath "$1")"
@@ -34,7 +36,6 @@ WARMUP="${WARMUP:-2}"
 HOST=127.0.0.1
 PORT_A=18180
 PORT_B=18181
-SECRET="bench-secret-0123456789abcdefghijklmnopqrstuvwxyz-ABCDEFGHIJ"
 FORM="grant_type=client_credentials&scope=api:read"
 
 for tool in wrk curl taskset; do
@@ -53,29 +54,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-hash="$(printf '%s' "$SECRET" | "$A" hash-secret)"
+hash="$(printf '%s' "$BENCH_SECRET" | "$A" hash-secret)"
 mkdir -p "$WORK/keys"
-cat >"$WORK/one.toml" <<EOF
-issuer = "http://$HOST:$PORT_A"
-
-[server]
-# No grace period on SIGTERM: the next pair binds the same ports at once.
-shutdown_delay = "0s"
-
-[tokens]
-ttl = "5m"
-algorithm = "ES256"
-
-[keys]
-dir = "$WORK/keys"
-
-[[clients]]
-id = "bench"
-secret_hashes = ["$hash"]
-scopes = ["api:read"]
-default_scopes = ["api:read"]
-audiences = ["https://api.example.com"]
-EOF
+one_client_config "http://$HOST:$PORT_A" "$WORK/keys" "$hash" >"$WORK/one.toml"
 
 # start BINARY PORT LOG: prints the pid once the server is ready.
 start() {
@@ -92,7 +73,7 @@ start() {
 
 # load SECONDS PORT OUT: one wrk on core 1.
 load() {
-    BENCH_FORM="$FORM" BENCH_BASIC="$(printf 'bench:%s' "$SECRET" | base64 -w0)" \
+    BENCH_FORM="$FORM" BENCH_BASIC="$(printf 'bench:%s' "$BENCH_SECRET" | base64 -w0)" \
         taskset -c 1 wrk -t1 -c32 -d"$1s" -s bench/post_form.lua "http://$HOST:$2/oauth2/token" >"$3" </dev/null
 }
 

@@ -15,11 +15,13 @@
 # Needs valgrind, python3 and curl.
 set -euo pipefail
 
-BINARY="${1:-target/release/tokenmint}"
+BINARY="$(realpath -m "${1:-$(dirname "$0")/../target/release/tokenmint}")"
+cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 REQUESTS="${REQUESTS:-2000}"
 PORT="${PORT:-18195}"
 HOST=127.0.0.1
-SECRET="bench-secret-0123456789abcdefghijklmnopqrstuvwxyz-ABCDEFGHIJ"
 
 for tool in valgrind callgrind_control callgrind_annotate python3 curl; do
     command -v "$tool" >/dev/null || { echo "bench/callgrind.sh: needs $tool" >&2; exit 1; }
@@ -27,28 +29,13 @@ done
 [ -x "$BINARY" ] || { echo "bench/callgrind.sh: no binary at $BINARY (cargo build --release)" >&2; exit 1; }
 
 WORK="$(mktemp -d /tmp/tokenmint-callgrind.XXXXXX)"
-hash="$(printf '%s' "$SECRET" | "$BINARY" hash-secret)"
-cat >"$WORK/one.toml" <<TOML
-issuer = "http://$HOST:$PORT"
-[server]
-shutdown_delay = "0s"
-[tokens]
-ttl = "5m"
-algorithm = "ES256"
-[keys]
-dir = "$WORK/keys"
-[[clients]]
-id = "bench"
-secret_hashes = ["$hash"]
-scopes = ["api:read"]
-default_scopes = ["api:read"]
-audiences = ["https://api.example.com"]
-TOML
+hash="$(printf '%s' "$BENCH_SECRET" | "$BINARY" hash-secret)"
+one_client_config "http://$HOST:$PORT" "$WORK/keys" "$hash" >"$WORK/one.toml"
 
 # load.py N: N token requests on one connection; fails unless every one is answered 200.
 cat >"$WORK/load.py" <<PY
 import base64, http.client, sys
-auth = "Basic " + base64.b64encode(b"bench:$SECRET").decode()
+auth = "Basic " + base64.b64encode(b"bench:$BENCH_SECRET").decode()
 headers = {"Authorization": auth, "Content-Type": "application/x-www-form-urlencoded"}
 connection = http.client.HTTPConnection("$HOST", $PORT, timeout=60)
 for _ in range(int(sys.argv[1])):
