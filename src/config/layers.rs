@@ -57,10 +57,12 @@ pub(super) fn load(
 pub(super) fn load_verify_server(path: Option<&Path>) -> Result<VerifyServerSettings, Vec<Problem>> {
     let (file, _) = FileLayer::find(path).map_err(|p| vec![p])?;
     let mut problems = Vec::new();
-    let prefix = format!("{ENV_PREFIX}{}__", VERIFY_SERVER.to_ascii_uppercase());
-    let misread = misread_variables(&prefix, &mut problems);
+    // Only `TOKENMINT_VERIFY_SERVER__*` is read (and checked): `verify_server__` once the
+    // prefix is stripped, in figment's lower case.
+    let section = format!("{VERIFY_SERVER}__");
+    let misread = misread_variables(&format!("{ENV_PREFIX}{}", section.to_ascii_uppercase()), &mut problems);
     let env = env_under(ENV_PREFIX, &misread)
-        .filter(|k| k.as_str().to_ascii_lowercase().starts_with(&format!("{VERIFY_SERVER}__")))
+        .filter(move |k| k.as_str().to_ascii_lowercase().starts_with(&section))
         .split("__");
     let figment = Figment::from(&file).merge(env);
     let root = merged(&figment, &mut problems);
