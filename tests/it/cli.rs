@@ -269,14 +269,10 @@ async fn config_check_prints_every_error_and_exits_64() {
         assert!(err.contains(needle), "missing {needle:?} in {err}");
     }
     // Environment overrides are validated too.
-    let mut cmd = tokenmint(dir.path());
-    cmd.args(["config", "check"]).env("TOKENMINT_SERVER__BIND", "not-an-address");
-    let out = cmd.output().await.unwrap();
-    assert_eq!(out.status.code(), Some(64));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("TOKENMINT_SERVER__BIND")
-            || String::from_utf8_lossy(&out.stderr).contains("bind")
-    );
+    let (code, _, err) =
+        run_with_env(dir.path(), &["config", "check"], &[("TOKENMINT_SERVER__BIND", "not-an-address")]).await;
+    assert_eq!(code, 64, "{err}");
+    assert!(err.contains("TOKENMINT_SERVER__BIND") || err.contains("bind"), "{err}");
     // A missing --config file is a configuration error as well.
     let (code, _, _) = run(dir.path(), &["config", "check", "--config", "missing.toml"], None).await;
     assert_eq!(code, 64);
@@ -591,11 +587,10 @@ async fn config_check_refuses_bad_connection_limits() {
         assert!(err.contains(needle), "missing {needle:?} in {err}");
     }
     // From the environment too, and a malformed duration names the setting.
-    let mut cmd = tokenmint(dir.path());
-    cmd.args(["config", "check"]).env("TOKENMINT_SERVER__HEADER_READ_TIMEOUT", "soon");
-    let out = cmd.output().await.unwrap();
-    assert_eq!(out.status.code(), Some(64));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("header_read_timeout"));
+    let vars = [("TOKENMINT_SERVER__HEADER_READ_TIMEOUT", "soon")];
+    let (code, _, err) = run_with_env(dir.path(), &["config", "check"], &vars).await;
+    assert_eq!(code, 64, "{err}");
+    assert!(err.contains("header_read_timeout"), "{err}");
 }
 
 /// Found by the `config_env` fuzz target: a variable one `_` short of a separator
@@ -608,14 +603,13 @@ async fn config_check_names_a_mistyped_variable_without_repeating_its_value() {
         "$argon2id$v=19$m=19456,t=2,p=1$gr55kYAwgwsBnQH58YKNKw$5fjCaYqJiSh45KiuCjAr/Ja1nFM40pe78lQECvRC3uQ";
     let sha = "sha256:8766b9cb08e6040b704f1e3ee1e186efccf2635b1d2634d6525333007e6aeae1";
     let plaintext = "correct-horse-battery-staple-42";
-    let mut cmd = tokenmint(dir.path());
-    cmd.args(["config", "check"])
-        .env("TOKENMINT_USERS__ALICE_PASSWORD_HASH", hash)
-        .env("TOKENMINT_CLIENTS__BILLING_SECRET_HASHES", sha)
-        .env("TOKENMINT_CLIENTS__OPS", plaintext);
-    let out = cmd.output().await.unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(64), "{err}");
+    let vars = [
+        ("TOKENMINT_USERS__ALICE_PASSWORD_HASH", hash),
+        ("TOKENMINT_CLIENTS__BILLING_SECRET_HASHES", sha),
+        ("TOKENMINT_CLIENTS__OPS", plaintext),
+    ];
+    let (code, _, err) = run_with_env(dir.path(), &["config", "check"], &vars).await;
+    assert_eq!(code, 64, "{err}");
     for needle in [
         "TOKENMINT_USERS__ALICE_PASSWORD_HASH__*",
         "TOKENMINT_CLIENTS__BILLING_SECRET_HASHES__*",
