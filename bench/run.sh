@@ -38,6 +38,8 @@
 # keeps the temp dir (configs, logs, raw wrk output).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
 DURATION="${DURATION:-10}"
 RUNS="${RUNS:-3}"
@@ -63,7 +65,7 @@ PKJWT_PORT=18085    # tokenmint, one private_key_jwt client
 BARE_PORT=18090     # examples/bare_reference
 NODE_PORT=18100     # node-oidc-provider
 
-CLIENT_SECRET="bench-secret-0123456789abcdefghijklmnopqrstuvwxyz-ABCDEFGHIJ"
+CLIENT_SECRET="$BENCH_SECRET"
 TOKEN_FORM="grant_type=client_credentials&scope=api:read"
 TOKENMINT=target/release/tokenmint
 # node-oidc-provider 9.13 supports Node.js 22 LTS and later (on Node 20 it warns "Unsupported
@@ -156,8 +158,7 @@ write_configs() {
     [[ "$hash" == sha256:* ]] || die "hash-secret printed '$hash'"
     mkdir -p "$WORK/keys"
 
-    write_config_header >"$WORK/one.toml"
-    write_client bench "$hash" >>"$WORK/one.toml"
+    one_client_config "http://$HOST:$TM_PORT" "$WORK/keys" "$hash" >"$WORK/one.toml"
     # The same with token reuse on (issue 5, "Beyond"): not part of the targets.
     sed 's/^algorithm = "ES256"$/&\nreuse_window = "30s"/' "$WORK/one.toml" >"$WORK/reuse.toml"
     # The measured instance serves metrics too, and is scraped during the load.
@@ -165,7 +166,7 @@ write_configs() {
     printf '[metrics]\nbind = "%s:%s"\n' "$HOST" "$METRICS_PORT" >>"$WORK/one-metrics.toml"
 
     # 100,000 clients, distinct ids, one shared hash (hashing is not what is measured).
-    write_config_header >"$WORK/100k.toml"
+    config_header "http://$HOST:$TM_PORT" "$WORK/keys" >"$WORK/100k.toml"
     awk -v hash="$hash" 'BEGIN {
         for (i = 0; i < 100000; i++) {
             printf "[[clients]]\nid = \"client-%06d\"\nsecret_hashes = [\"%s\"]\n", i, hash
@@ -180,41 +181,11 @@ write_configs() {
     # one-client instance's resident memory.
     "$ASSERTIONS" keygen "$WORK/pkjwt" >&2
     {
-        write_config_header | sed "s|^issuer = .*|issuer = \"http://$HOST:$PKJWT_PORT\"|; s|^algorithm = .*|&\nassertion_replay_capacity = 8000000|"
+        config_header "http://$HOST:$PKJWT_PORT" "$WORK/keys" | sed 's|^algorithm = .*|&\nassertion_replay_capacity = 8000000|'
         printf '[[clients]]\nid = "%s"\njwks_file = "%s"\n' "$PKJWT_CLIENT" "$WORK/pkjwt/client.jwks.json"
         printf 'scopes = ["api:read"]\ndefault_scopes = ["api:read"]\naudiences = ["https://api.example.com"]\n'
     } >"$WORK/pkjwt.toml"
     "$TOKENMINT" --config "$WORK/pkjwt.toml" config check >&2 || die "the private_key_jwt configuration is invalid"
-}
-
-write_config_header() {
-    cat <<EOF
-issuer = "http://$HOST:$TM_PORT"
-
-[server]
-# Restarts between head-to-head rounds need no drain time for load balancers (there are none).
-shutdown_delay = "0s"
-
-[tokens]
-ttl = "5m"
-algorithm = "ES256"
-
-[keys]
-dir = "$WORK/keys"
-
-EOF
-}
-
-write_client() {
-    cat <<EOF
-[[clients]]
-id = "$1"
-secret_hashes = ["$2"]
-scopes = ["api:read"]
-default_scopes = ["api:read"]
-audiences = ["https://api.example.com"]
-
-EOF
 }
 
 # ---------------------------------------------------------------------------------------
