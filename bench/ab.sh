@@ -36,7 +36,6 @@ WARMUP="${WARMUP:-2}"
 HOST=127.0.0.1
 PORT_A=18180
 PORT_B=18181
-FORM="grant_type=client_credentials&scope=api:read"
 
 for tool in wrk curl taskset; do
     command -v "$tool" >/dev/null || { echo "bench/ab.sh: $tool is missing" >&2; exit 1; }
@@ -73,7 +72,7 @@ start() {
 
 # load SECONDS PORT OUT: one wrk on core 1.
 load() {
-    BENCH_FORM="$FORM" BENCH_BASIC="$(printf 'bench:%s' "$BENCH_SECRET" | base64 -w0)" \
+    BENCH_FORM="$TOKEN_FORM" BENCH_BASIC="$(printf 'bench:%s' "$BENCH_SECRET" | base64 -w0)" \
         taskset -c 1 wrk -t1 -c32 -d"$1s" -s bench/post_form.lua "http://$HOST:$2/oauth2/token" >"$3" </dev/null
 }
 

@@ -39,7 +39,7 @@ auth = "Basic " + base64.b64encode(b"bench:$BENCH_SECRET").decode()
 headers = {"Authorization": auth, "Content-Type": "application/x-www-form-urlencoded"}
 connection = http.client.HTTPConnection("$HOST", $PORT, timeout=60)
 for _ in range(int(sys.argv[1])):
-    connection.request("POST", "/oauth2/token", "grant_type=client_credentials&scope=api:read", headers)
+    connection.request("POST", "/oauth2/token", "$TOKEN_FORM", headers)
     response = connection.getresponse()
     response.read()
     if response.status != 200:

@@ -1,8 +1,11 @@
-# Sourced by bench/run.sh, bench/ab.sh and bench/callgrind.sh: the bench client and the
+# Sourced by bench/run.sh, bench/ab.sh, bench/tls.sh and bench/callgrind.sh: the bench client and the
 # configuration it is served with.
 
 # The bench client's secret (a benchmark's, never a deployment's).
 BENCH_SECRET="bench-secret-0123456789abcdefghijklmnopqrstuvwxyz-ABCDEFGHIJ"
+
+# The form body of the measured token requests.
+TOKEN_FORM="grant_type=client_credentials&scope=api:read"
 
 # config_header ISSUER KEYS_DIR: the service's settings (ES256, 5-minute tokens, no shutdown
 # delay), no client yet, on stdout.

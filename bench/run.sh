@@ -65,8 +65,6 @@ PKJWT_PORT=18085    # tokenmint, one private_key_jwt client
 BARE_PORT=18090     # examples/bare_reference
 NODE_PORT=18100     # node-oidc-provider
 
-CLIENT_SECRET="$BENCH_SECRET"
-TOKEN_FORM="grant_type=client_credentials&scope=api:read"
 TOKENMINT=target/release/tokenmint
 # node-oidc-provider 9.13 supports Node.js 22 LTS and later (on Node 20 it warns "Unsupported
 # runtime" and ran about 10% slower here). `npm ci` installs Node 22 from the npm registry
@@ -154,7 +152,7 @@ build() {
 # Writes the one-client configuration to $WORK/one.toml.
 write_configs() {
     local hash
-    hash="$(printf '%s' "$CLIENT_SECRET" | "$TOKENMINT" hash-secret)"
+    hash="$(printf '%s' "$BENCH_SECRET" | "$TOKENMINT" hash-secret)"
     [[ "$hash" == sha256:* ]] || die "hash-secret printed '$hash'"
     mkdir -p "$WORK/keys"
 
@@ -331,7 +329,7 @@ measure_cold_start() {
 smoke_check() {
     local name url code
     while read -r name url; do
-        code="$(curl -s -o "$WORK/smoke.out" -w '%{http_code}' -u "bench:$CLIENT_SECRET" -d "$TOKEN_FORM" "$url")"
+        code="$(curl -s -o "$WORK/smoke.out" -w '%{http_code}' -u "bench:$BENCH_SECRET" -d "$TOKEN_FORM" "$url")"
         [[ "$code" == 200 ]] || die "$name answered $code: $(head -c 300 "$WORK/smoke.out")"
     done <<EOF
 tokenmint http://$HOST:$TM_PORT/oauth2/token
@@ -339,7 +337,7 @@ bare-mint http://$HOST:$BARE_PORT/mint
 bare-mint-ring http://$HOST:$BARE_PORT/mint-ring
 bare-fixed http://$HOST:$BARE_PORT/fixed
 EOF
-    code="$(curl -s -o "$WORK/smoke.out" -w '%{http_code}' -u "client-050000:$CLIENT_SECRET" \
+    code="$(curl -s -o "$WORK/smoke.out" -w '%{http_code}' -u "client-050000:$BENCH_SECRET" \
         -d "$TOKEN_FORM" "http://$HOST:$TM100K_PORT/oauth2/token")"
     [[ -z "$READY_100K_MS" || "$code" == 200 ]] || die "tokenmint (100k) answered $code"
     code="$(curl -s -o "$WORK/smoke.out" -w '%{http_code}' -u "bench:bench-secret" \
@@ -402,7 +400,7 @@ EOF
 # GET for a plain GET, LINES:* to POST the bodies prepare_lines made for target NAME, else
 # the client id to POST the token form as (node's client is "bench" with its own secret).
 run_wrk() {
-    local out="$1" seconds="$2" conns="$3" who="$4" url="$5" secret="$CLIENT_SECRET"
+    local out="$1" seconds="$2" conns="$3" who="$4" url="$5" secret="$BENCH_SECRET"
     if [[ "$who" == GET ]]; then
         taskset -c "$WRK_CORE" wrk -t1 -c"$conns" -d"${seconds}s" --latency "$url" >"$out" </dev/null
         return

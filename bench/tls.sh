@@ -15,6 +15,8 @@
 # (default 3), KEEP_WORKDIR=1 keeps the temp dir.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
 DURATION="${DURATION:-10}"
 RUNS="${RUNS:-3}"
@@ -25,8 +27,6 @@ TLS_PORT=18181
 BARE_PORT=18182
 TOKENMINT=target/release/tokenmint
 BARE=target/release/examples/bare_reference
-CLIENT_SECRET="bench-secret-0123456789abcdefghijklmnopqrstuvwxyz-ABCDEFGHIJ"
-FORM="grant_type=client_credentials&scope=api:read"
 WORK="$(mktemp -d /tmp/tokenmint-tls-bench.XXXXXX)"
 PID=""
 
@@ -60,20 +60,20 @@ openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=127.0.0
 openssl x509 -req -in "$WORK/tls.csr" -CA "$WORK/ca.crt" -CAkey "$WORK/ca.key" -CAcreateserial -days 1 \
     -extfile <(printf 'subjectAltName=IP:127.0.0.1') -out "$WORK/tls.crt" 2>/dev/null
 
-hash="$(printf '%s' "$CLIENT_SECRET" | "$TOKENMINT" hash-secret)"
-basic="$(printf 'bench:%s' "$CLIENT_SECRET" | base64 -w0)"
+hash="$(printf '%s' "$BENCH_SECRET" | "$TOKENMINT" hash-secret)"
+basic="$(printf 'bench:%s' "$BENCH_SECRET" | base64 -w0)"
 mkdir -p "$WORK/keys"
 write_config() { # PORT [tls]
     printf 'issuer = "https://%s:%s"\n[server]\nbind = "%s:%s"\nshutdown_delay = "0s"\n' "$HOST" "$1" "$HOST" "$1"
     if [[ "${2:-}" == tls ]]; then
         printf '[server.tls]\ncert_file = "%s"\nkey_file = "%s"\n' "$WORK/tls.crt" "$WORK/tls.key"
     fi
-    printf '[keys]\ndir = "%s"\n[[clients]]\nid = "bench"\nsecret_hashes = ["%s"]\n' "$WORK/keys" "$hash"
-    printf 'scopes = ["api:read"]\ndefault_scopes = ["api:read"]\naudiences = ["https://api.example.com"]\n'
+    printf '[keys]\ndir = "%s"\n' "$WORK/keys"
+    bench_client bench "$hash"
 }
 write_config "$PLAIN_PORT" >"$WORK/plain.toml"
 write_config "$TLS_PORT" tls >"$WORK/tls.toml"
-printf '%s' "$FORM" >"$WORK/form.txt"
+printf '%s' "$TOKEN_FORM" >"$WORK/form.txt"
 
 start() { # CONFIG URL [COMMAND...]: tokenmint with CONFIG, or COMMAND, ready at URL
     local config=$1 url=$2
@@ -101,7 +101,7 @@ wrk_rps() {
     local url=$1
     shift
     [[ "$url" == */mint ]] || url="$url/oauth2/token"
-    BENCH_FORM="$FORM" BENCH_BASIC="$basic" taskset -c 1 wrk -t1 -c32 -d"${DURATION}s" \
+    BENCH_FORM="$TOKEN_FORM" BENCH_BASIC="$basic" taskset -c 1 wrk -t1 -c32 -d"${DURATION}s" \
         -s bench/post_form.lua "$@" "$url" | awk '/^Requests\/sec/ { print $2 }'
 }
 # Requests per second of one h2load run: 4 connections, 32 streams each.
