@@ -21,6 +21,7 @@
 //! - `oauth`: grant types and the RFC 6749 / RFC 8707 grammar (scope tokens, NQCHAR,
 //!   resource URIs).
 //! - `files`: reading the files an operator names (regular files only, of bounded size).
+//! - `text`: which strings are written between quotes unchanged (by `Debug` and JSON).
 //! - `credentials`: presented secrets and stored hashes (`secret`), argon2id on the blocking
 //!   pool (`argon2`), the brute-force throttle (`throttle`), the requester a check counts.
 //!
@@ -100,6 +101,8 @@ mod oauth;
 pub mod server;
 #[cfg(feature = "server")]
 mod telemetry;
+#[cfg(feature = "server")]
+mod text;
 #[cfg(feature = "server")]
 mod token;
 #[cfg(feature = "server")]

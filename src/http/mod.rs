@@ -11,6 +11,7 @@ mod introspect;
 mod limits;
 mod params;
 mod token;
+mod token_response;
 mod wellknown;
 
 use std::sync::Arc;

@@ -10,32 +10,16 @@ use std::time::Instant;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 
 use super::AppState;
 use super::credentials::client_credentials;
 use super::error::{ErrorCode, OAuthError, no_store_json};
 use super::params::Params;
+use super::token_response::token_response;
 use crate::clients::{AuthMethod, ClientCredentials, FederatedSubject};
 use crate::credentials::Requester;
 use crate::metrics::GrantLabel;
 use crate::token::{IssuedToken, TokenRequest};
-
-/// The success body (RFC 6749 §5.1). No refresh token for client credentials (§4.4.3).
-#[derive(Serialize)]
-struct TokenResponse<'a> {
-    access_token: &'a str,
-    token_type: &'static str,
-    expires_in: u64,
-    #[serde(skip_serializing_if = "str::is_empty")]
-    scope: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    refresh_token: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    id_token: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    issued_token_type: Option<&'static str>,
-}
 
 /// The token endpoint.
 pub(crate) async fn token(State(state): State<AppState>, request: Request) -> Response {
@@ -244,20 +228,8 @@ fn loggable(value: &str) -> Cow<'_, str> {
 }
 
 fn success(issued: &IssuedToken) -> Response {
-    let body = TokenResponse {
-        access_token: &issued.access_token,
-        token_type: "Bearer",
-        expires_in: issued.expires_in,
-        scope: &issued.scope,
-        refresh_token: issued.refresh_token.as_deref(),
-        id_token: issued.id_token.as_deref(),
-        issued_token_type: issued.issued_token_type,
-    };
-    // Sized for the tokens plus the fixed fields, so the JSON is written without regrowing.
-    let tokens = [Some(&issued.access_token), issued.refresh_token.as_ref(), issued.id_token.as_ref()];
-    let mut bytes = Vec::with_capacity(tokens.iter().flatten().map(|t| t.len()).sum::<usize>() + 160);
-    match serde_json::to_writer(&mut bytes, &body) {
-        Ok(()) => no_store_json(StatusCode::OK, bytes),
+    match token_response(issued) {
+        Ok(body) => no_store_json(StatusCode::OK, body),
         Err(_) => OAuthError::new(ErrorCode::ServerError, "response encoding failed").into_response(),
     }
 }

@@ -29,6 +29,8 @@ use tracing_subscriber::fmt::format::{DefaultVisitor, Writer};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
+use crate::text::is_plain;
+
 /// Formats one event per line: UTC timestamp (microseconds), level, target, fields.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct PlainText;
@@ -177,13 +179,6 @@ impl PlainVisitor {
             self.default_field(field, |v| v.record_debug(field, value));
         }
     }
-}
-
-/// Whether `value` is written unchanged between `Debug`'s quotes. Folded over every byte
-/// rather than stopping at the first that is not, so that the compiler vectorizes it: the
-/// values of a log line are nearly always plain.
-fn is_plain(value: &str) -> bool {
-    value.bytes().fold(true, |plain, b| plain & (b' '..=b'~').contains(&b) & (b != b'"') & (b != b'\\'))
 }
 
 /// The characters tracing-subscriber escapes in a message (terminal control sequences).
