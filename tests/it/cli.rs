@@ -220,7 +220,7 @@ pub(crate) async fn run_with_env(dir: &Path, args: &[&str], vars: &[(&str, &str)
 }
 
 /// Runs `cmd` with `stdin` written to it (bounded: 60 s): its exit code, stdout and stderr.
-async fn output(mut cmd: Command, stdin: Option<&str>) -> (i32, String, String) {
+pub(crate) async fn output(mut cmd: Command, stdin: Option<&str>) -> (i32, String, String) {
     if stdin.is_some() {
         cmd.stdin(Stdio::piped());
     }

@@ -16,7 +16,7 @@ use jsonwebtoken::jwk::JwkSet;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use crate::cli::{Served, started, tokenmint};
+use crate::cli::{Served, output, started, tokenmint};
 use crate::helpers::*;
 
 /// Replicas behind the load balancer.
@@ -73,9 +73,10 @@ async fn replica(dir: &Path, config: &Path, port: u16) -> Served {
 
 /// `tokenmint keys ARGS` on the shared directory; its output.
 async fn keys(dir: &Path, config: &Path, args: &[&str]) -> String {
-    let out = tokenmint(dir).arg("--config").arg(config).arg("keys").args(args).output().await.unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "keys {args:?}: {text}{}", String::from_utf8_lossy(&out.stderr));
+    let mut cmd = tokenmint(dir);
+    cmd.arg("--config").arg(config).arg("keys").args(args);
+    let (code, text, stderr) = output(cmd, None).await;
+    assert_eq!(code, 0, "keys {args:?}: {text}{stderr}");
     text
 }
 

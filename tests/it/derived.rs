@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::cli::{Served, run, serve, tokenmint};
+use crate::cli::{Served, output, run, serve, tokenmint};
 use crate::helpers::*;
 use crate::rotation::{observe_rotation, signing_kid};
 use tokenmint::clock::SystemClock;
@@ -142,8 +142,8 @@ async fn derived_key_settings_are_checked_and_the_secret_is_never_echoed() {
             cmd.env("TOKENMINT_KEYS__MASTER_SECRET", secret);
         }
         async move {
-            let out = cmd.output().await.unwrap();
-            (out.status.code().unwrap(), String::from_utf8_lossy(&out.stderr).into_owned())
+            let (code, _, stderr) = output(cmd, None).await;
+            (code, stderr)
         }
     };
     let cases: [(&str, Option<&str>, &str); 6] = [

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::cli::tokenmint;
+use crate::cli::{output, tokenmint};
 use crate::helpers::*;
 
 /// The Kubernetes version the manifests are validated for.
@@ -104,9 +104,8 @@ async fn the_mounted_configuration_passes_config_check_with_the_secret_clients()
     for (key, value) in client_variables() {
         cmd.env(key, value);
     }
-    let out = cmd.output().await.unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let (code, stdout, stderr) = output(cmd, None).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("bind 0.0.0.0:8443 (TLS)") && stdout.contains("1 client(s)"), "{stdout}");
     assert!(!stdout.contains("warning"), "{stdout}");
 }
@@ -124,10 +123,8 @@ async fn the_rotation_cronjob_commands_make_nothing_until_a_key_is_due() {
         let mut cmd = tokenmint(dir.path());
         cmd.env(k, v).args(["--config", config, "keys"]).args(args);
         async move {
-            let out = cmd.output().await.unwrap();
-            let text =
-                String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-            (out.status.success(), text)
+            let (code, stdout, stderr) = output(cmd, None).await;
+            (code == 0, stdout + &stderr)
         }
     };
     // The first key, made once by hand (README: signing at once, so replicas are ready).
