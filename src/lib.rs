@@ -50,8 +50,9 @@
 //!
 //! The edges:
 //! - `http`: the thin axum edge. `credentials` and `params` read a request, one handler per
-//!   endpoint (`token`, `introspect`, `wellknown`), `error` maps domain errors to OAuth
-//!   answers (the only place that picks status codes), `limits`, `forwarded`.
+//!   endpoint (`token`, `introspect`, `wellknown`), `token_response` (the token endpoint's
+//!   success body), `error` maps domain errors to OAuth answers (the only place that picks
+//!   status codes), `limits`, `forwarded`.
 //! - [`config`]: `layers` (defaults, TOML, `TOKENMINT_*`), `raw`, `validate` (every check,
 //!   once), `error`.
 //! - [`server`]: binds and runs: `accept` (the accept loop), `conn` (one connection: TLS

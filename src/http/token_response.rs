@@ -13,9 +13,9 @@
 use crate::text::is_plain;
 use crate::token::IssuedToken;
 
-/// The body for `issued`: `access_token`, `token_type`, `expires_in`, then `scope` unless it
-/// is empty (RFC 6749 §5.1: omitted when it is what was asked for; here: when none was
-/// granted), and `refresh_token`, `id_token` and `issued_token_type` when present.
+/// The body for `issued`: `access_token`, `token_type`, `expires_in`, then `scope` unless
+/// none was granted (RFC 6749 §5.1 allows leaving it out), and `refresh_token`, `id_token`
+/// and `issued_token_type` when present.
 pub(super) fn token_response(issued: &IssuedToken) -> serde_json::Result<Vec<u8>> {
     let tokens = [Some(&issued.access_token), issued.refresh_token.as_ref(), issued.id_token.as_ref()];
     // Sized for the tokens plus the fixed members, so the body is written without regrowing.
@@ -27,9 +27,12 @@ pub(super) fn token_response(issued: &IssuedToken) -> serde_json::Result<Vec<u8>
     if !issued.scope.is_empty() {
         member(&mut out, "scope", &issued.scope)?;
     }
-    let optional =
-        [("refresh_token", issued.refresh_token.as_deref()), ("id_token", issued.id_token.as_deref())];
-    for (name, value) in optional.into_iter().chain([("issued_token_type", issued.issued_token_type)]) {
+    let optional = [
+        ("refresh_token", issued.refresh_token.as_deref()),
+        ("id_token", issued.id_token.as_deref()),
+        ("issued_token_type", issued.issued_token_type),
+    ];
+    for (name, value) in optional {
         if let Some(value) = value {
             member(&mut out, name, value)?;
         }
