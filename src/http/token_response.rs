@@ -17,9 +17,14 @@ use crate::token::IssuedToken;
 /// none was granted (RFC 6749 §5.1 allows leaving it out), and `refresh_token`, `id_token`
 /// and `issued_token_type` when present.
 pub(super) fn token_response(issued: &IssuedToken) -> serde_json::Result<Vec<u8>> {
-    let tokens = [Some(&issued.access_token), issued.refresh_token.as_ref(), issued.id_token.as_ref()];
-    // Sized for the tokens plus the fixed members, so the body is written without regrowing.
-    let mut out = Vec::with_capacity(tokens.iter().flatten().map(|t| t.len()).sum::<usize>() + 160);
+    let optional = [
+        ("refresh_token", issued.refresh_token.as_deref()),
+        ("id_token", issued.id_token.as_deref()),
+        ("issued_token_type", issued.issued_token_type),
+    ];
+    // Sized for the values plus the fixed members, so the body is written without regrowing.
+    let values: usize = optional.iter().filter_map(|(_, value)| value.map(str::len)).sum();
+    let mut out = Vec::with_capacity(issued.access_token.len() + values + 160);
     out.extend_from_slice(b"{\"access_token\":");
     string(&mut out, &issued.access_token)?;
     out.extend_from_slice(b",\"token_type\":\"Bearer\",\"expires_in\":");
@@ -27,11 +32,6 @@ pub(super) fn token_response(issued: &IssuedToken) -> serde_json::Result<Vec<u8>
     if !issued.scope.is_empty() {
         member(&mut out, "scope", &issued.scope)?;
     }
-    let optional = [
-        ("refresh_token", issued.refresh_token.as_deref()),
-        ("id_token", issued.id_token.as_deref()),
-        ("issued_token_type", issued.issued_token_type),
-    ];
     for (name, value) in optional {
         if let Some(value) = value {
             member(&mut out, name, value)?;
